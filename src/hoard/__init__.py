@@ -1,0 +1,1 @@
+"""hoard: a peer-to-peer data plane for Python."""

@@ -1,0 +1,157 @@
+"""The default BlockStore: one LMDB environment per repo.
+
+Named databases: `blocks` (binary CID -> bytes), `stats` (block count and bytes, updated in
+the same transaction as the blocks), and one `m:<table>` database per metadata table. A
+`commit` is one LMDB write transaction, so a batch is all-or-nothing even if the process is
+killed mid-way. The environment runs with MDB_NOSYNC: a process crash never loses a
+committed transaction (the OS page cache holds it), and `commit(durable=True)` / `sync()`
+force everything to disk, which is what upload finalisation does.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import lmdb
+
+from hoard.errors import InvalidArgumentError, StateError
+from hoard.ids.cid import CID
+from hoard.store.base import Batch, BlockStore, StoreStats
+
+_STATS = struct.Struct(">QQ")
+_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file only grows as data arrives
+
+
+class LmdbBlockStore(BlockStore):
+    """Blocks and metadata in an LMDB environment at `path` (a directory)."""
+
+    supports_durability = True
+    url_scheme = "lmdb"
+
+    def __init__(self, path: str | os.PathLike[str], map_size: int = _MAP_SIZE) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._env = lmdb.open(
+                str(self.path), map_size=map_size, max_dbs=64, sync=False, metasync=False,
+                readahead=False, max_readers=256, writemap=False,
+            )
+        except lmdb.Error as exc:
+            raise InvalidArgumentError(f"cannot open store at {self.path}: {exc}", path=str(self.path)) from exc
+        self._blocks = self._env.open_db(b"blocks")
+        self._stats_db = self._env.open_db(b"stats")
+        self._tables: dict[str, object] = {}
+        self._tables_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = False
+
+    def _table(self, name: str):
+        db = self._tables.get(name)
+        if db is None:
+            with self._tables_lock:
+                db = self._tables.get(name)
+                if db is None:
+                    db = self._env.open_db(b"m:" + name.encode())
+                    self._tables[name] = db
+        return db
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StateError(f"store at {self.path} is closed")
+
+    # -- reads -------------------------------------------------------------------
+    def get(self, cid: CID) -> bytes | None:
+        self._check_open()
+        with self._env.begin(db=self._blocks) as txn:
+            return txn.get(cid.binary)
+
+    def get_many(self, cids) -> list[bytes | None]:
+        self._check_open()
+        with self._env.begin(db=self._blocks) as txn:
+            return [txn.get(c.binary) for c in cids]
+
+    def has(self, cid: CID) -> bool:
+        self._check_open()
+        with self._env.begin(db=self._blocks, buffers=True) as txn:
+            return txn.get(cid.binary) is not None
+
+    def size_of(self, cid: CID) -> int | None:
+        self._check_open()
+        with self._env.begin(db=self._blocks, buffers=True) as txn:
+            value = txn.get(cid.binary)
+            return None if value is None else len(value)
+
+    def iter_cids(self) -> Iterator[CID]:
+        self._check_open()
+        with self._env.begin(db=self._blocks) as txn:
+            keys = [CID(k) for k in txn.cursor().iternext(keys=True, values=False)]
+        return iter(keys)
+
+    def meta_get(self, table: str, key: bytes) -> bytes | None:
+        self._check_open()
+        with self._env.begin(db=self._table(table)) as txn:
+            return txn.get(key)
+
+    def meta_iter(self, table: str, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        self._check_open()
+        rows: list[tuple[bytes, bytes]] = []
+        with self._env.begin(db=self._table(table)) as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not key.startswith(prefix):
+                        break
+                    rows.append((key, value))
+        return iter(rows)
+
+    def stats(self) -> StoreStats:
+        self._check_open()
+        with self._env.begin(db=self._stats_db) as txn:
+            raw = txn.get(b"s")
+        return StoreStats(*_STATS.unpack(raw)) if raw else StoreStats(0, 0)
+
+    # -- writes ------------------------------------------------------------------
+    def commit(self, batch: Batch, durable: bool = False) -> None:
+        self._check_open()
+        if batch:
+            with self._write_lock:
+                tables = {name: self._table(name) for name, _ in batch.meta}  # open before the txn
+                try:
+                    with self._env.begin(write=True) as txn:
+                        raw = txn.get(b"s", db=self._stats_db)
+                        count, total = _STATS.unpack(raw) if raw else (0, 0)
+                        for cid in batch.deletes:
+                            old = txn.pop(cid.binary, db=self._blocks)
+                            if old is not None:
+                                count -= 1
+                                total -= len(old)
+                        for cid, data in batch.puts.items():
+                            if txn.put(cid.binary, data, overwrite=False, db=self._blocks):
+                                count += 1
+                                total += len(data)
+                        for (table, key), value in batch.meta.items():
+                            if value is None:
+                                txn.delete(key, db=tables[table])
+                            else:
+                                txn.put(key, value, db=tables[table])
+                        txn.put(b"s", _STATS.pack(count, total), db=self._stats_db)
+                except lmdb.MapFullError as exc:
+                    raise StateError(f"store at {self.path} is full (map size)") from exc
+        if durable:
+            self.sync()
+
+    def sync(self) -> None:
+        self._check_open()
+        self._env.sync(True)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self._env.sync(True)
+            finally:
+                self._env.close()
