@@ -1,1 +1,15 @@
-"""hoard: a peer-to-peer data plane for Python."""
+"""hoard: a peer-to-peer data plane for Python.
+
+Embed a node (`hoard.Node`, or `hoard.AsyncNode` for asyncio), run it as a daemon
+(`hoard node start`), or link it from C (`hoard capi build`). Errors are in `hoard.errors`.
+"""
+
+from hoard import errors
+from hoard.errors import HoardError
+from hoard.ids import CID, PeerId
+from hoard.node import AsyncNode, Config, Node
+from hoard.node.info import version as _version
+
+__version__ = _version().lstrip("v")
+
+__all__ = sorted(["AsyncNode", "CID", "Config", "HoardError", "Node", "PeerId", "errors"])

@@ -1,0 +1,1 @@
+"""The `hoard` command line."""

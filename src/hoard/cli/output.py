@@ -1,0 +1,55 @@
+"""CLI output: human text or `--json`, progress bars on stderr, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
+
+stderr = Console(stderr=True)
+
+
+class Ctx:
+    """What every command gets: global options and how to print."""
+
+    def __init__(self, data_dir: str | None, config: str | None, as_json: bool, api: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.json = as_json
+        self.api = api
+
+    def emit(self, value: Any, text: str | None = None) -> None:
+        """Print `value` as JSON with --json, else `text` (or a readable form of value)."""
+        if self.json:
+            click.echo(json.dumps(value, indent=None, sort_keys=True, default=str))
+        elif text is not None:
+            click.echo(text)
+        elif isinstance(value, (dict, list)):
+            click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+        else:
+            click.echo(str(value))
+
+    @contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Any]:
+        """A byte progress bar on stderr (hidden with --json or when stderr is not a terminal)."""
+        enabled = not self.json and stderr.is_terminal
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                       TimeRemainingColumn(), console=stderr, transient=True, disable=not enabled)
+        with bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def fail(message: str, exit_code: int, as_json: bool, code: str = "error") -> None:
+    """Print one clear line (or a JSON error object) and exit."""
+    if as_json:
+        click.echo(json.dumps({"error": {"code": code, "message": message}}), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(exit_code)

@@ -1,0 +1,104 @@
+"""Upload sessions: bytes in, blocks stored as they complete, a manifest at the end.
+
+An `Upload` is fed pieces of any size. Complete blocks are hashed and written (as pending)
+in batches of about `BATCH_BYTES`, so memory stays bounded whatever the dataset size. The
+whole-content BLAKE3 digest is computed alongside. `finish()` builds the block index and the
+manifest and commits the dataset durably; `cancel()` removes what the session stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import blake3
+
+from hoard.content.chunker import Chunker, FixedChunker
+from hoard.content.manifest import Manifest, build_index
+from hoard.content.repo import ContentStore
+from hoard.errors import StateError
+from hoard.ids.cid import CID, RAW
+
+BATCH_BYTES = 8 << 20
+
+
+class Upload:
+    """One dataset being written. Not thread-safe: one writer at a time."""
+
+    def __init__(self, content: ContentStore, chunker: Chunker | None = None,
+                 filename: str | None = None, mimetype: str | None = None, pinned: bool = True) -> None:
+        self.content = content
+        self.chunker = chunker or FixedChunker()
+        self.filename = filename
+        self.mimetype = mimetype
+        self.pinned = pinned
+        self.size = 0
+        self._hasher = blake3.blake3()
+        self._entries: list[tuple[CID, int]] = []
+        self._held: list[CID] = []
+        self._pending: list[tuple[CID, bytes]] = []
+        self._pending_bytes = 0
+        self._closed = False
+        self.on_block: Callable[[CID, int], None] | None = None
+
+    def write(self, piece: bytes | memoryview) -> None:
+        """Append bytes; completed blocks are stored once a batch fills."""
+        if self._closed:
+            raise StateError("upload session is closed")
+        if not piece:
+            return
+        self._hasher.update(piece)
+        self.size += len(piece)
+        self._add_blocks(self.chunker.feed(piece))
+        if self._pending_bytes >= BATCH_BYTES:
+            self._flush()
+
+    def _add_blocks(self, blocks: list[bytes]) -> None:
+        for data in blocks:
+            cid = CID.from_digest(RAW, blake3.blake3(data).digest())
+            self._entries.append((cid, len(data)))
+            self._pending.append((cid, data))
+            self._pending_bytes += len(data)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        try:
+            self.content.write_pending(pending)
+        except BaseException:
+            self.cancel()
+            raise
+        self._held.extend(cid for cid, _ in pending)  # write_pending took a hold on each
+        if self.on_block is not None:
+            for cid, data in pending:
+                self.on_block(cid, len(data))
+
+    def finish(self) -> CID:
+        """Store the last blocks, the index and the manifest; return the manifest CID."""
+        if self._closed:
+            raise StateError("upload session is closed")
+        self._add_blocks(self.chunker.flush())
+        self._flush()
+        root, nodes = build_index(self._entries)
+        manifest = Manifest(
+            dataset_size=self.size, block_size=self.chunker.block_size, block_count=len(self._entries),
+            chunker=self.chunker.name, digest=self._hasher.digest(), index=root,
+            filename=self.filename, mimetype=self.mimetype,
+        )
+        try:
+            cid = self.content.commit_dataset(manifest, nodes, [c for c, _ in self._entries], self._held, self.pinned)
+        except BaseException:
+            self.cancel()
+            raise
+        self._held = []
+        self._closed = True
+        return cid
+
+    def cancel(self) -> None:
+        """Drop the session and every block only it stored. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pending = []
+        held, self._held = self._held, []
+        self.content.abandon(held)

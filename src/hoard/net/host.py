@@ -1,0 +1,289 @@
+"""The libp2p host: TCP + Noise + yamux only, one connection per peer, at most `max_peers` peers.
+
+`Host` wraps a py-libp2p 0.8.1 `BasicHost` built the one way hoard allows:
+
+- transport TCP only (QUIC lost data in our measurements), security Noise only (`sec_opt` is
+  always passed, otherwise py-libp2p also offers plaintext and secio), muxer yamux only
+  (mplex is slow);
+- `max_connections_per_peer=1` (otherwise every dial waits 250 ms for a second connection);
+- `max_connections=max_peers` with no auto-connect (`min_connections=0`, `low_watermark=0`):
+  py-libp2p refuses an inbound connection beyond the limit before the handshake and closes
+  any connection (either direction) that would exceed it when it registers.
+
+`tune_py_libp2p()` applies the process-wide adjustments described in docs/network.md: yamux
+data frames are sized to fit one Noise message, and a warning py-libp2p's DHT logs on every
+closed stream is filtered out.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p import create_yamux_muxer_option, new_host
+from libp2p.abc import IHost, INetStream
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.envelope import Envelope, consume_envelope
+from libp2p.peer.peer_record import PEER_RECORD_ENVELOPE_DOMAIN
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+
+from hoard.errors import InvalidArgumentError, PeerError
+from hoard.ids.peer import SPR_PREFIX, Identity, PeerId
+
+__all__ = ["Host", "parse_listen_addrs", "parse_peer_addrs", "parse_spr", "tune_py_libp2p"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DIAL_TIMEOUT = 10.0
+# How long dialled/learned addresses stay in the peerstore (py-libp2p's connect uses 120 s).
+ADDR_TTL = 24 * 3600
+# Largest yamux DATA frame (header included) that fits one Noise transport message
+# (65535 - 16 bytes of Poly1305 tag). py-libp2p's default, 64 KiB, needs two Noise messages
+# per frame, which costs ~30% of raw stream throughput on loopback.
+_YAMUX_FRAME = 65535 - 16
+
+
+class _DropNoisyDhtWarnings(logging.Filter):
+    """py-libp2p's DHT server logs 'Failed to read DHT message from stream: ' (WARNING, empty
+    reason) whenever a client closes its stream after a request: it is routine, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING and record.getMessage().startswith("Failed to read DHT message"))
+
+
+_tuned = False
+
+
+def tune_py_libp2p() -> None:
+    """Apply hoard's process-wide py-libp2p adjustments. Idempotent; called by `Host`.
+
+    Only the *sending* frame size changes: yamux receivers accept any frame up to the
+    window, so this interoperates with unpatched peers.
+    """
+    global _tuned
+    if _tuned:
+        return
+    import libp2p.stream_muxer.yamux.yamux as yamux_module
+
+    if yamux_module.MAX_MESSAGE_SIZE > _YAMUX_FRAME:
+        yamux_module.MAX_MESSAGE_SIZE = _YAMUX_FRAME
+    logging.getLogger("libp2p.kad_dht.kad_dht").addFilter(_DropNoisyDhtWarnings())
+    _tuned = True
+
+
+# -- addresses -----------------------------------------------------------------------------
+
+def _multiaddr(text: str | multiaddr.Multiaddr) -> multiaddr.Multiaddr:
+    if isinstance(text, multiaddr.Multiaddr):
+        return text
+    try:
+        return multiaddr.Multiaddr(str(text).strip())
+    except Exception as exc:
+        raise InvalidArgumentError(f"invalid address {text!r}: {exc}", address=str(text)) from exc
+
+
+def _is_tcp(addr: multiaddr.Multiaddr) -> bool:
+    names = [p.name for p in addr.protocols()]
+    return len(names) >= 2 and names[0] in ("ip4", "ip6", "dns", "dns4", "dns6") and names[1] == "tcp"
+
+
+def parse_listen_addrs(addrs: Iterable[str | multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
+    """Listen multiaddrs, each `/ip4|ip6/<host>/tcp/<port>` (port 0 picks a free port)."""
+    out = []
+    for text in addrs:
+        addr = _multiaddr(text)
+        names = [p.name for p in addr.protocols()]
+        if names not in (["ip4", "tcp"], ["ip6", "tcp"]):
+            raise InvalidArgumentError(
+                f"invalid address {str(text)!r}: hoard listens on /ip4|ip6/<host>/tcp/<port> only", address=str(text))
+        out.append(addr)
+    if not out:
+        raise InvalidArgumentError("no listen address given")
+    return out
+
+
+def parse_peer_addrs(addrs: Iterable[str | multiaddr.Multiaddr], peer_id: PeerId | None = None) -> list[multiaddr.Multiaddr]:
+    """Dialable multiaddrs for a peer, without their `/p2p/<id>` suffix.
+
+    A multiaddr that does not parse, is not TCP, or names another peer in `/p2p/` is an
+    `InvalidArgumentError("invalid address ...")`.
+    """
+    out = []
+    for text in addrs:
+        addr = _multiaddr(text)
+        try:
+            named = addr.value_for_protocol("p2p")
+        except Exception:
+            named = None
+        if named:
+            if peer_id is not None and str(named) != str(peer_id):
+                raise InvalidArgumentError(
+                    f"invalid address {str(text)!r}: it names peer {named}, not {peer_id}", address=str(text))
+            addr = addr.decapsulate(multiaddr.Multiaddr(f"/p2p/{named}"))
+        if not _is_tcp(addr):
+            raise InvalidArgumentError(f"invalid address {str(text)!r}: hoard dials TCP addresses only", address=str(text))
+        out.append(addr)
+    return out
+
+
+def parse_spr(text: str) -> tuple[Envelope, PeerId, list[multiaddr.Multiaddr], int]:
+    """Verify a signed peer record (`spr:...`): (envelope, peer id, addresses, seq)."""
+    raw = str(text).strip()
+    if raw.startswith(SPR_PREFIX):
+        raw = raw[len(SPR_PREFIX):]
+    try:
+        envelope, record = consume_envelope(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)),
+                                            PEER_RECORD_ENVELOPE_DOMAIN)
+    except Exception as exc:
+        raise InvalidArgumentError(f"invalid signed peer record: {str(text)[:60]}...", spr=str(text)) from exc
+    return envelope, PeerId(record.peer_id), list(record.addrs), record.seq
+
+
+# -- the host ------------------------------------------------------------------------------
+
+class Host:
+    """A py-libp2p host for a hoard node. Create it, then `async with host.run(): ...`."""
+
+    def __init__(self, identity: Identity, listen_addrs: Sequence[str | multiaddr.Multiaddr] = ("/ip4/127.0.0.1/tcp/0",),
+                 max_peers: int = 160, dial_timeout: float = DEFAULT_DIAL_TIMEOUT) -> None:
+        if max_peers < 1:
+            raise InvalidArgumentError(f"max-peers must be at least 1, got {max_peers}", max_peers=max_peers)
+        tune_py_libp2p()
+        self.identity = identity
+        self.peer_id = identity.peer_id
+        self.listen_addrs = parse_listen_addrs(listen_addrs)
+        self.max_peers = max_peers
+        self.dial_timeout = dial_timeout
+        key_pair = identity.key_pair
+        config = ConnectionConfig(
+            max_connections_per_peer=1,
+            max_connections=max_peers,
+            min_connections=0,
+            low_watermark=0,
+            high_watermark=max_peers,
+            dial_timeout=dial_timeout,
+        )
+        self.libp2p: IHost = new_host(
+            key_pair=key_pair,
+            listen_addrs=self.listen_addrs,
+            sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)},
+            muxer_opt=create_yamux_muxer_option(),
+            connection_config=config,
+            enable_mDNS=False,
+            enable_upnp=False,
+            enable_quic=False,
+        )
+        self._running = False
+        self._spr: tuple[tuple[str, ...], str] | None = None
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[Host]:
+        """Listen on the configured addresses until the block exits; then close every connection."""
+        async with self.libp2p.run(listen_addrs=self.listen_addrs):
+            self._running = True
+            try:
+                yield self
+            finally:
+                self._running = False
+
+    # -- addresses and record ---------------------------------------------------------
+    @property
+    def addrs(self) -> list[multiaddr.Multiaddr]:
+        """The bound listen addresses (real ports where 0 was asked), without `/p2p/`."""
+        return list(self.libp2p.get_transport_addrs())
+
+    def p2p_addrs(self) -> list[multiaddr.Multiaddr]:
+        """The bound listen addresses with `/p2p/<peer id>`."""
+        return list(self.libp2p.get_addrs())
+
+    def spr(self) -> str:
+        """This node's signed peer record (`spr:...`) for its current addresses; a new seq when they change."""
+        key = tuple(str(a) for a in self.addrs)
+        if self._spr is None or self._spr[0] != key:
+            self._spr = (key, self.identity.signed_peer_record(self.addrs))
+        return self._spr[1]
+
+    # -- peers ------------------------------------------------------------------------
+    def connected_peers(self) -> list[PeerId]:
+        return [PeerId(p) for p in self.libp2p.get_connected_peers()]
+
+    def is_connected(self, peer_id: PeerId) -> bool:
+        return bool(self.libp2p.get_network().get_connections(peer_id.libp2p))
+
+    def known_addrs(self, peer_id: PeerId) -> list[multiaddr.Multiaddr]:
+        """Addresses the peerstore holds for a peer (empty when unknown or expired)."""
+        try:
+            return list(self.libp2p.get_peerstore().addrs(peer_id.libp2p))
+        except Exception:
+            return []
+
+    def learn(self, peer_id: PeerId, addrs: Sequence[multiaddr.Multiaddr]) -> None:
+        """Remember addresses for a peer (for dials and DHT answers)."""
+        if addrs:
+            self.libp2p.get_peerstore().add_addrs(peer_id.libp2p, list(addrs), ADDR_TTL)
+
+    def learn_spr(self, text: str) -> tuple[PeerId, list[multiaddr.Multiaddr]]:
+        """Verify an SPR and store it in the peerstore (addresses and seq). Returns (peer, addrs)."""
+        envelope, peer_id, addrs, _seq = parse_spr(text)
+        self.libp2p.get_peerstore().consume_peer_record(envelope, ADDR_TTL)
+        self.learn(peer_id, addrs)
+        return peer_id, addrs
+
+    def peer_record(self, peer_id: PeerId) -> tuple[int, list[multiaddr.Multiaddr]] | None:
+        """(seq, addresses) of the newest signed record the peerstore holds for the peer, if any."""
+        envelope = self.libp2p.get_peerstore().get_peer_record(peer_id.libp2p)
+        if envelope is None:
+            return None
+        record = envelope.record()
+        return record.seq, list(record.addrs)
+
+    async def connect(self, peer_id: PeerId, addrs: Sequence[str | multiaddr.Multiaddr] | None = None) -> None:
+        """Dial a peer (no-op when connected). `addrs` are parsed first (bad → InvalidArgumentError);
+        without them the peerstore's addresses are used. A failed dial is a `PeerError`."""
+        if peer_id == self.peer_id:
+            raise InvalidArgumentError("cannot connect to self", peer_id=str(peer_id))
+        parsed = parse_peer_addrs(addrs, peer_id) if addrs is not None else self.known_addrs(peer_id)
+        if self.is_connected(peer_id):
+            self.learn(peer_id, parsed)
+            return
+        if not parsed:
+            raise PeerError(f"no address to dial peer {peer_id}", peer_id=str(peer_id))
+        try:
+            with trio.fail_after(self.dial_timeout):
+                await self.libp2p.connect(PeerInfo(peer_id.libp2p, parsed))
+        except trio.TooSlowError as exc:
+            raise PeerError(f"failed to connect to peer {peer_id}: timed out after {self.dial_timeout:g}s",
+                            peer_id=str(peer_id)) from exc
+        except Exception as exc:
+            raise PeerError(f"failed to connect to peer {peer_id}: {exc or type(exc).__name__}",
+                            peer_id=str(peer_id)) from exc
+        if not self.is_connected(peer_id):  # accepted, then closed at registration (its max-peers)
+            raise PeerError(f"failed to connect to peer {peer_id}: the connection was closed", peer_id=str(peer_id))
+        self.learn(peer_id, parsed)
+
+    async def disconnect(self, peer_id: PeerId) -> None:
+        await self.libp2p.disconnect(peer_id.libp2p)
+
+    # -- streams ----------------------------------------------------------------------
+    def set_handler(self, protocol: str, handler: Any) -> None:
+        self.libp2p.set_stream_handler(TProtocol(protocol), handler)
+
+    async def open_stream(self, peer_id: PeerId, protocol: str) -> INetStream:
+        """A new stream to a peer on `protocol` (dials if needed). Failure is a `PeerError`."""
+        try:
+            with trio.fail_after(self.dial_timeout):
+                return await self.libp2p.new_stream(peer_id.libp2p, [TProtocol(protocol)])
+        except trio.TooSlowError as exc:
+            raise PeerError(f"cannot open {protocol} to {peer_id}: timed out", peer_id=str(peer_id)) from exc
+        except Exception as exc:
+            raise PeerError(f"cannot open {protocol} to {peer_id}: {exc or type(exc).__name__}",
+                            peer_id=str(peer_id)) from exc

@@ -1,0 +1,271 @@
+"""`/hoard/blocks/1` on the wire, and the channel interface the block fetcher talks through.
+
+Every message is a frame: a 4-byte big-endian length, then that many bytes of body. The first
+body byte is the message type:
+
+```
+WANT       0x01  req:u32  count:u16  count × (cidlen:u8 cid)        client → server, count ≤ 256
+BLOCK      0x02  req:u32  cidlen:u8 cid  data (the rest of the body)  server → client, data ≤ 1 MiB
+DONT_HAVE  0x03  req:u32  cidlen:u8 cid                               server → client
+```
+
+The server answers each WANT with exactly one BLOCK or DONT_HAVE per CID, in the order asked,
+and serves the WANTs of one stream in the order received, so a client may keep several WANTs
+outstanding on one stream (pipelining) and match replies to requests by position. A frame
+longer than `MAX_FRAME` is a protocol error and ends the stream.
+
+The fetcher only sees `BlockChannel` and `ChannelOpener`: a faster bulk transport can be added
+by implementing those two, without touching the fetcher or its callers.
+"""
+
+from __future__ import annotations
+
+import abc
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from hoard.errors import PeerError
+from hoard.ids.cid import CID
+from hoard.ids.peer import PeerId
+
+__all__ = [
+    "BLOCKS_PROTOCOL",
+    "MAX_BLOCK_SIZE",
+    "MAX_FRAME",
+    "MAX_WANT",
+    "BlockChannel",
+    "ChannelOpener",
+    "FrameReader",
+    "ProtocolError",
+    "Reply",
+    "StreamBlockChannel",
+    "encode_block",
+    "encode_dont_have",
+    "encode_want",
+]
+
+BLOCKS_PROTOCOL = "/hoard/blocks/1"
+MAX_BLOCK_SIZE = 1 << 20
+MAX_WANT = 256
+MAX_CID = 64  # hoard CIDs are 36 bytes; the field allows a little more
+MAX_FRAME = 1 + 4 + 1 + MAX_CID + MAX_BLOCK_SIZE
+READ_SIZE = 1 << 20
+
+WANT = 0x01
+BLOCK = 0x02
+DONT_HAVE = 0x03
+
+_LEN = struct.Struct(">I")
+_WANT = struct.Struct(">BIH")
+_REPLY = struct.Struct(">BIB")
+
+
+class ProtocolError(PeerError):
+    """A peer sent something `/hoard/blocks/1` does not allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer to one wanted CID: `data` is None for DONT_HAVE."""
+
+    req_id: int
+    cid: bytes
+    data: bytes | None
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+def encode_want(req_id: int, cids: Sequence[CID]) -> bytes:
+    if not 0 < len(cids) <= MAX_WANT:
+        raise ValueError(f"a want-list holds 1..{MAX_WANT} CIDs, not {len(cids)}")
+    parts = [b""]
+    for cid in cids:
+        binary = cid.binary
+        parts.append(bytes((len(binary),)))
+        parts.append(binary)
+    body_len = _WANT.size + sum(len(p) for p in parts)
+    parts[0] = _LEN.pack(body_len) + _WANT.pack(WANT, req_id, len(cids))
+    return b"".join(parts)
+
+
+def encode_block(req_id: int, cid: bytes, data: bytes) -> list[bytes]:
+    """A BLOCK frame as two parts (header, data), so the caller can join several frames at once."""
+    return [_LEN.pack(_REPLY.size + len(cid) + len(data)) + _REPLY.pack(BLOCK, req_id, len(cid)) + cid, data]
+
+
+def encode_dont_have(req_id: int, cid: bytes) -> bytes:
+    return _LEN.pack(_REPLY.size + len(cid)) + _REPLY.pack(DONT_HAVE, req_id, len(cid)) + cid
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+class _Readable(Protocol):
+    async def read(self, n: int | None = None) -> bytes: ...
+
+
+class FrameReader:
+    """Reads length-prefixed frames from a stream, at most `max_frame` bytes each.
+
+    `next_body()` returns (buffer, start, end) of the next body inside an internal buffer,
+    valid until the next call, so decoders copy only what they keep.
+    """
+
+    def __init__(self, stream: _Readable, max_frame: int = MAX_FRAME) -> None:
+        self._stream = stream
+        self._max = max_frame
+        self._buf = bytearray()
+        self._pos = 0
+
+    async def _fill(self, need: int) -> bool:
+        """Make `need` unread bytes available. False on a clean EOF before any of them."""
+        while len(self._buf) - self._pos < need:
+            if self._pos and self._pos >= len(self._buf) // 2:
+                del self._buf[:self._pos]
+                self._pos = 0
+            try:
+                chunk = await self._stream.read(READ_SIZE)
+            except EOFError:  # py-libp2p's StreamEOF and MuxedStreamEOF are EOFErrors
+                chunk = b""
+            if not chunk:
+                if len(self._buf) == self._pos:
+                    return False
+                raise ProtocolError("stream ended inside a frame")
+            self._buf += chunk
+        return True
+
+    async def next_body(self) -> tuple[bytearray, int, int] | None:
+        """The next frame body as (buffer, start, end), or None at a clean end of stream."""
+        if not await self._fill(4):
+            return None
+        (length,) = _LEN.unpack_from(self._buf, self._pos)
+        if length == 0 or length > self._max:
+            raise ProtocolError(f"frame of {length} bytes (limit {self._max})")
+        if not await self._fill(4 + length):
+            raise ProtocolError("stream ended inside a frame")
+        start = self._pos + 4
+        self._pos = start + length
+        return self._buf, start, start + length
+
+
+def decode_want(buf: bytearray, start: int, end: int) -> tuple[int, list[CID]]:
+    """(req id, CIDs) of a WANT body; ProtocolError if it is not one."""
+    if end - start < _WANT.size or buf[start] != WANT:
+        raise ProtocolError("expected a WANT frame")
+    _t, req_id, count = _WANT.unpack_from(buf, start)
+    if not 0 < count <= MAX_WANT:
+        raise ProtocolError(f"want-list of {count} CIDs (limit {MAX_WANT})")
+    pos = start + _WANT.size
+    cids = []
+    try:
+        for _ in range(count):
+            n = buf[pos]
+            if pos + 1 + n > end:
+                raise ProtocolError("truncated CID in want-list")
+            cids.append(CID(bytes(buf[pos + 1:pos + 1 + n])))
+            pos += 1 + n
+    except IndexError as exc:
+        raise ProtocolError("truncated want-list") from exc
+    except PeerError:
+        raise
+    except Exception as exc:  # InvalidCidError
+        raise ProtocolError(f"bad CID in want-list: {exc}") from exc
+    if pos != end:
+        raise ProtocolError("trailing bytes after want-list")
+    return req_id, cids
+
+
+def decode_reply(buf: bytearray, start: int, end: int) -> Reply:
+    """A BLOCK or DONT_HAVE body; ProtocolError otherwise."""
+    if end - start < _REPLY.size:
+        raise ProtocolError("short reply frame")
+    kind, req_id, cid_len = _REPLY.unpack_from(buf, start)
+    cid_end = start + _REPLY.size + cid_len
+    if cid_len > MAX_CID or cid_end > end:
+        raise ProtocolError("bad CID length in reply")
+    cid = bytes(buf[start + _REPLY.size:cid_end])
+    if kind == BLOCK:
+        with memoryview(buf) as view:
+            data = bytes(view[cid_end:end])
+        return Reply(req_id, cid, data)
+    if kind == DONT_HAVE:
+        if cid_end != end:
+            raise ProtocolError("trailing bytes after DONT_HAVE")
+        return Reply(req_id, cid, None)
+    raise ProtocolError(f"unknown reply type {kind}")
+
+
+# -- the channel interface ----------------------------------------------------------------
+
+class BlockChannel(abc.ABC):
+    """One client conversation with one peer: send want-lists, receive replies in order."""
+
+    peer_id: PeerId
+
+    @abc.abstractmethod
+    async def send_want(self, req_id: int, cids: Sequence[CID]) -> None:
+        """Ask for blocks (≤ MAX_WANT). May be called while earlier wants are unanswered."""
+
+    @abc.abstractmethod
+    async def receive(self) -> Reply:
+        """The next reply. Raises PeerError (or a subclass) when the peer closes or fails."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Finish politely (all wants answered). Idempotent."""
+
+    @abc.abstractmethod
+    async def abort(self) -> None:
+        """Drop the conversation at once (reset). Idempotent."""
+
+
+class ChannelOpener(Protocol):
+    """Opens a `BlockChannel` to a peer; raises PeerError when it cannot."""
+
+    async def open(self, peer_id: PeerId) -> BlockChannel: ...
+
+
+class StreamBlockChannel(BlockChannel):
+    """`BlockChannel` over one libp2p stream speaking `/hoard/blocks/1`."""
+
+    def __init__(self, peer_id: PeerId, stream: object) -> None:
+        self.peer_id = peer_id
+        self._stream = stream
+        self._reader = FrameReader(stream)  # type: ignore[arg-type]
+        self._closed = False
+
+    async def send_want(self, req_id: int, cids: Sequence[CID]) -> None:
+        try:
+            await self._stream.write(encode_want(req_id, cids))  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise PeerError(f"peer {self.peer_id}: sending want-list failed: {exc or type(exc).__name__}",
+                            peer_id=str(self.peer_id)) from exc
+
+    async def receive(self) -> Reply:
+        try:
+            body = await self._reader.next_body()
+        except PeerError:
+            raise
+        except Exception as exc:
+            raise PeerError(f"peer {self.peer_id}: stream failed: {exc or type(exc).__name__}",
+                            peer_id=str(self.peer_id)) from exc
+        if body is None:
+            raise PeerError(f"peer {self.peer_id} closed the block stream", peer_id=str(self.peer_id))
+        return decode_reply(*body)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._stream.close()  # type: ignore[attr-defined]
+        except Exception:
+            await self.abort()
+
+    async def abort(self) -> None:
+        self._closed = True
+        try:
+            await self._stream.reset()  # type: ignore[attr-defined]
+        except Exception:
+            pass

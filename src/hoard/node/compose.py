@@ -1,0 +1,13 @@
+"""NodeCore: CoreBase plus every subsystem's API mixin.
+
+Each subsystem owns one `node/api_<name>.py` module with a mixin class of `@api` coroutines.
+Add a subsystem by importing its mixin here and listing it in NodeCore's bases.
+"""
+
+from __future__ import annotations
+
+from hoard.node.core import CoreBase
+
+
+class NodeCore(CoreBase):
+    """The full node: core operations and all subsystems."""

@@ -1,0 +1,82 @@
+"""The data-transfer errors, named and worded as go-data-transfer's (DIGEST §3.1).
+
+```
+TransferError (hoard.errors)
+├── ErrPause              "pause channel"      raised by a validator: accept, but paused
+├── ErrResume             "resume channel"     raised by a revalidator: accept and resume
+├── ErrRejected           "response rejected"  the other side did not accept our request
+├── ErrUnsupported        "unsupported"        the transport cannot do this (pause/resume)
+└── ErrInvalidTransition  "invalid transition: ..."  the FSM has no rule for this event here
+NotFoundError, TransferError
+└── ErrChannelNotFound    "channel not found"
+```
+
+`ErrPause` and `ErrResume` are signals rather than failures: a validator raises them to say
+how a request is accepted. Both can carry the voucher result to send back
+(`raise ErrPause(result=my_result)`), which is how Go's `(result, ErrPause)` is spelled here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hoard.errors import NotFoundError, TransferError
+
+__all__ = [
+    "ErrChannelNotFound",
+    "ErrInvalidTransition",
+    "ErrPause",
+    "ErrRejected",
+    "ErrResume",
+    "ErrUnsupported",
+]
+
+
+class _WithResult(TransferError):
+    """A transfer error that may carry the voucher result to send with the response."""
+
+    default_message = ""
+
+    def __init__(self, message: str | None = None, *, result: Any = None, **fields: Any) -> None:
+        super().__init__(self.default_message if message is None else message, **fields)
+        self.result = result
+
+
+class ErrPause(_WithResult):
+    """Raised by a validator or revalidator: the request is accepted, but the channel pauses."""
+
+    default_message = "pause channel"
+
+
+class ErrResume(_WithResult):
+    """Raised by a revalidator: the new voucher is accepted and the channel resumes."""
+
+    default_message = "resume channel"
+
+
+class ErrRejected(_WithResult):
+    """The other side did not accept the request (a response with `accepted` false)."""
+
+    default_message = "response rejected"
+
+
+class ErrUnsupported(_WithResult):
+    """The operation is not supported by the transport (pause/resume without a pausable one)."""
+
+    default_message = "unsupported"
+
+
+class ErrChannelNotFound(NotFoundError, TransferError):
+    """No channel with this id is known. Both a NotFoundError (404) and a TransferError."""
+
+    def __init__(self, message: str = "channel not found", **fields: Any) -> None:
+        super().__init__(message, **fields)
+
+
+class ErrInvalidTransition(TransferError):
+    """The channel FSM has no rule for `event` in `status`; the channel state is unchanged."""
+
+    def __init__(self, status: Any, event: Any) -> None:
+        name = getattr(status, "name", status)
+        event_name = getattr(event, "name", event)
+        super().__init__(f"invalid transition: event {event_name} in state {name}", status=status, event=event)
