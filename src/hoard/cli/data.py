@@ -1,17 +1,25 @@
-"""Data commands: upload, download, manifest, list, space, exists, delete, info, verify."""
+"""Data commands: upload, download, fetch, manifest, list, space, exists, delete, verify, info, connect.
+
+Each command runs against a running node's REST API when one runs on the data dir (or
+`--api` names one), else against an embedded node; see session.py.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hoard.cli.output import Ctx
-from hoard.cli.session import embedded_node
-from hoard.errors import NotFoundError
+from hoard.cli.session import open_node
+from hoard.errors import HoardError, NotFoundError, StateError
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+FETCH_POLL = 0.25  # seconds between progress polls of a background fetch
 
 
 @click.command()
@@ -20,13 +28,17 @@ pass_ctx = click.make_pass_decorator(Ctx)
 @pass_ctx
 def upload(ctx: Ctx, path: str, chunk_size: int) -> None:
     """Upload a file (or - for stdin); prints the manifest CID as the last line."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         if path == "-":
             session = node.upload_init("stdin", chunk_size)
             with ctx.progress("uploading", None) as advance:
-                while piece := sys.stdin.buffer.read(1 << 20):
-                    node.upload_chunk(session, piece)
-                    advance(len(piece))
+                try:
+                    while piece := sys.stdin.buffer.read(1 << 20):
+                        node.upload_chunk(session, piece)
+                        advance(len(piece))
+                except BaseException:
+                    node.upload_cancel(session)
+                    raise
             cid = node.upload_finalize(session)
         else:
             file = Path(path)
@@ -45,9 +57,9 @@ def upload(ctx: Ctx, path: str, chunk_size: int) -> None:
 @pass_ctx
 def download(ctx: Ctx, cid: str, output: str | None, network: bool) -> None:
     """Download a dataset (or block) by CID to FILE or stdout."""
-    with embedded_node(ctx, start=network) as node:
+    with open_node(ctx, start=network) as node:
         node.download_init(cid, 0, not network)
-        total = node.download_manifest(cid)["datasetSize"] if _is_dataset(node, cid) else None
+        total = _dataset_size(node, cid)
         with ctx.progress("downloading", total) as advance:
             if output:
                 written = node.download_stream(cid, str(Path(output).resolve()), 1 << 20, not network,
@@ -65,8 +77,53 @@ def download(ctx: Ctx, cid: str, output: str | None, network: bool) -> None:
             ctx.emit({"cid": cid, "path": output, "bytes": written}, f"{written} bytes written to {output}")
 
 
-def _is_dataset(node, cid: str) -> bool:
-    return any(entry["cid"] == cid for entry in node.list())
+def _dataset_size(node: Any, cid: str) -> int | None:
+    """The size of the dataset `cid` names, or None for a block (or a manifest not at hand)."""
+    try:
+        return int(node.download_manifest(cid)["datasetSize"])
+    except HoardError:
+        return None
+
+
+@click.command()
+@click.argument("cid")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the dataset is stored (with a progress bar), or return once the fetch started.")
+@pass_ctx
+def fetch(ctx: Ctx, cid: str, wait: bool) -> None:
+    """Fetch a dataset into the local store (from the network when it is not stored)."""
+    with open_node(ctx, start=True) as node:
+        started = node.fetch_start(cid)
+        download_id = started["downloadId"]
+        progress = node.fetch_progress(download_id, cid)
+        if wait:
+            with ctx.progress("fetching", started["manifest"].get("datasetSize")) as advance:
+                done = 0
+                try:
+                    while True:
+                        got = progress.get("bytes", done)
+                        advance(got - done)
+                        done = got
+                        if not progress["active"]:
+                            break
+                        time.sleep(FETCH_POLL)
+                        progress = node.fetch_progress(download_id, cid)
+                except KeyboardInterrupt:
+                    _cancel_quietly(node, download_id, cid)
+                    raise
+            if progress.get("error"):
+                raise StateError(f"fetch of {cid} failed: {progress['error']}", cid=cid)
+        result = {**started, "progress": progress}
+        text = (f"fetching {started['cid']} (download id {download_id})" if progress["active"]
+                else f"fetched {started['cid']}: {progress.get('bytes', 0)} bytes")
+        ctx.emit(result, text)
+
+
+def _cancel_quietly(node: Any, download_id: int, cid: str) -> None:
+    try:
+        node.fetch_cancel(download_id, cid)
+    except HoardError:
+        pass
 
 
 @click.command()
@@ -74,7 +131,7 @@ def _is_dataset(node, cid: str) -> bool:
 @pass_ctx
 def manifest(ctx: Ctx, cid: str) -> None:
     """Show a dataset's manifest (JSON)."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         ctx.emit(node.download_manifest(cid))
 
 
@@ -82,7 +139,7 @@ def manifest(ctx: Ctx, cid: str) -> None:
 @pass_ctx
 def list_(ctx: Ctx) -> None:
     """List stored datasets."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         entries = node.list()
         lines = [f"{e['cid']}  {e['manifest']['datasetSize']:>12}  {e['manifest']['filename'] or ''}" for e in entries]
         ctx.emit(entries, "\n".join(lines) if lines else "(no datasets)")
@@ -92,7 +149,7 @@ def list_(ctx: Ctx) -> None:
 @pass_ctx
 def space(ctx: Ctx) -> None:
     """Show storage space: blocks, quota, used and reserved bytes."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         ctx.emit(node.space())
 
 
@@ -101,7 +158,7 @@ def space(ctx: Ctx) -> None:
 @pass_ctx
 def exists(ctx: Ctx, cid: str) -> None:
     """Say whether a CID is stored locally (exit 0 if so, 1 if not)."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         found = node.exists(cid)
     ctx.emit({cid: found}, "true" if found else "false")
     if not found:
@@ -113,7 +170,7 @@ def exists(ctx: Ctx, cid: str) -> None:
 @pass_ctx
 def delete(ctx: Ctx, cid: str) -> None:
     """Delete a dataset (manifest CID) or a single unreferenced block."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         node.delete(cid)
     ctx.emit({"deleted": cid}, f"deleted {cid}")
 
@@ -123,7 +180,7 @@ def delete(ctx: Ctx, cid: str) -> None:
 @pass_ctx
 def verify(ctx: Ctx, cid: str) -> None:
     """Re-read a dataset from disk and check every block against its CID."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         result = node.verify(cid)
     ctx.emit(result, f"ok: {result['blocks']} blocks, {result['bytes']} bytes verified")
 
@@ -132,13 +189,25 @@ def verify(ctx: Ctx, cid: str) -> None:
 @pass_ctx
 def info(ctx: Ctx) -> None:
     """Show version, revision, peer id, SPR and repo."""
-    with embedded_node(ctx) as node:
+    with open_node(ctx) as node:
         data = {"version": node.version(), "revision": node.revision(), "peerId": node.peer_id(),
                 "spr": node.spr(), "repo": node.repo()}
     ctx.emit(data, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
-def register(cli: click.Group) -> None:
-    for command in (upload, download, manifest, list_, space, exists, delete, verify, info):
-        cli.add_command(command)
+@click.command()
+@click.argument("peer_id")
+@click.argument("addrs", nargs=-1)
+@pass_ctx
+def connect(ctx: Ctx, peer_id: str, addrs: tuple[str, ...]) -> None:
+    """Connect to a peer, at ADDRS (multiaddresses) or found through the DHT."""
+    with open_node(ctx, start=True) as node:
+        if not callable(getattr(node, "connect", None)):
+            raise StateError("network not available: this node cannot connect yet")
+        node.connect(peer_id, list(addrs))
+    ctx.emit({"connected": peer_id}, f"connected to {peer_id}")
 
+
+def register(cli: click.Group) -> None:
+    for command in (upload, download, fetch, manifest, list_, space, exists, delete, verify, info, connect):
+        cli.add_command(command)

@@ -15,6 +15,9 @@ from hoard.cli.output import Ctx, fail
 from hoard.errors import HoardError
 
 COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd",
+    "hoard.cli.capi_cmd",
+    "hoard.cli.blob",
+    "hoard.cli.file",
 ]
 
 

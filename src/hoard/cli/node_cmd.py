@@ -30,13 +30,29 @@ def start(ctx: Ctx) -> None:
         hoard_node.start()
         debug = hoard_node.debug()
         info = {"peerId": debug["id"], "addrs": debug["addrs"], "spr": debug["spr"], "repo": hoard_node.repo()}
+        # --- REST API (hoard.api.rest): serve the node; its URL goes to node.json for the CLI ---
+        from hoard.api.rest import RestServer
+
+        rest = RestServer(hoard_node, hoard_node.config.api_bindaddr, hoard_node.config.api_port)
+        rest.start()
+        info["api"] = rest.url
+        # --- end REST API ---
+        # --- gRPC server (hoard.api.grpc): castore BlobService, hugo StorageService ---
+        from hoard.api.grpc import format_address, serve as serve_grpc
+
+        grpc_server, grpc_port = serve_grpc(hoard_node, hoard_node.config.api_bindaddr, hoard_node.config.grpc_port)
+        info["grpcAddr"] = format_address(hoard_node.config.api_bindaddr, grpc_port)
+        # --- end gRPC server ---
         hoard_node.core._repo.write_runtime_info(info)
         ctx.emit(info, "\n".join([f"peer id: {info['peerId']}", *(f"listening: {a}" for a in info["addrs"]),
+                                  f"api: {info['api']}", f"grpc: {info['grpcAddr']}",
                                   f"repo: {info['repo']}", "node running; Ctrl-C to stop"]))
         import sys
 
         sys.stdout.flush()
         stop.wait()
+        rest.stop()  # REST API
+        grpc_server.stop(grace=5).wait()  # gRPC server
         hoard_node.stop()
     ctx.emit({"stopped": True}, "node stopped")
 

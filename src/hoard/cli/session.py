@@ -1,12 +1,24 @@
-"""How a CLI command gets a node: an embedded one opened on the data dir."""
+"""How a CLI command gets a node: the REST API of a running node, or an embedded one.
+
+`open_node(ctx)` picks, in order:
+1. `--api URL`: the node at that URL;
+2. a node running on the data dir: the `api` address its `node.json` records, when the
+   process that wrote it is alive;
+3. otherwise an embedded node opened on the data dir (and closed afterwards).
+
+Both kinds offer the same methods (`hoard.Node` / `cli.remote.RemoteNode`), so commands
+do not care which they got.
+"""
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from hoard.cli.output import Ctx
 from hoard.node import Config, Node
+from hoard.node.repo import read_runtime_info
 
 
 def load_config(ctx: Ctx, extra: dict[str, Any] | None = None) -> Config:
@@ -15,6 +27,44 @@ def load_config(ctx: Ctx, extra: dict[str, Any] | None = None) -> Config:
     if ctx.data_dir:
         values["data-dir"] = ctx.data_dir
     return Config.from_dict(values, config)
+
+
+def running_api(ctx: Ctx) -> str | None:
+    """The REST address of a node running on the data dir, or None."""
+    info = read_runtime_info(load_config(ctx).data_dir)
+    if not info or not info.get("api") or not _alive(info.get("pid")):
+        return None
+    return str(info["api"])
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def open_node(ctx: Ctx, start: bool = False) -> Iterator[Any]:
+    """A node for one command: remote if one runs (or `--api` says where), else embedded.
+
+    `start` starts an embedded node (for commands that need the network); a running node is
+    already started.
+    """
+    url = ctx.api or running_api(ctx)
+    if url:
+        from hoard.cli.remote import RemoteNode
+
+        with RemoteNode(url) as remote:
+            yield remote
+    else:
+        with embedded_node(ctx, start) as node:
+            yield node
 
 
 @contextmanager

@@ -53,19 +53,21 @@ class LocalReader:
         return blocks  # type: ignore[return-value]
 
     def read(self, n: int) -> bytes:
-        """Up to `n` bytes; b"" at the end."""
-        out = bytearray()
-        while len(out) < n:
+        """Up to `n` bytes; b"" at the end. Whole blocks are joined with one copy."""
+        parts: list[memoryview] = []
+        got = 0
+        while got < n:
             if not self._buf:
                 block = next(self._blocks, None)
                 if block is None:
                     break
                 self._buf = memoryview(block)
-            take = self._buf[: n - len(out)]
-            out += take
+            take = self._buf[: n - got]
+            parts.append(take)
+            got += len(take)
             self._buf = self._buf[len(take):]
-        self.offset += len(out)
-        return bytes(out)
+        self.offset += got
+        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
 
     def pieces(self, n: int) -> Iterator[bytes | memoryview]:
         """The rest of the content in pieces of at most `n` bytes (whole blocks when n ≥ block)."""

@@ -2,8 +2,8 @@
 
 Tables it owns in the BlockStore:
   datasets  manifest CID -> {"pinned", "expires", "added", "size"} (CBOR)
-  refs      block CID -> occurrences referenced by datasets (u32 BE)
-  pending   block CID -> b"" : written by an upload or fetch that has not committed yet
+  refs      block CID -> occurrences referenced by datasets and file versions (u32 BE)
+  pending   block CID -> size (u32 BE): written by an upload or fetch not committed yet
   digests   BLAKE3 of a whole dataset's content -> manifest CID (blob lookup)
   counters  b"pending" -> (blocks, bytes) of pending writes
 
@@ -113,7 +113,7 @@ class ContentStore:
                 if cid in batch.puts or self.store.has(cid):
                     continue
                 batch.put(cid, data)
-                batch.meta_put("pending", cid.binary, b"")
+                batch.meta_put("pending", cid.binary, _U32.pack(len(data)))
                 new_bytes += len(data)
                 new_blocks += 1
             if batch:
@@ -143,8 +143,9 @@ class ContentStore:
                 self._release(cid)
                 if cid in self._live or self._refs(cid) > 0:
                     continue
-                if self.store.meta_get("pending", cid.binary) is not None:
-                    size = self.store.size_of(cid) or 0
+                marker = self.store.meta_get("pending", cid.binary)
+                if marker is not None:
+                    size = _U32.unpack(marker)[0]
                     batch.delete(cid)
                     batch.meta_delete("pending", cid.binary)
                     p_blocks -= 1
@@ -165,8 +166,6 @@ class ContentStore:
         with self._lock:
             batch = Batch()
             existing = self.dataset_info(manifest_cid)
-            p_blocks, p_bytes = self._pending_counters()
-            held = list(held)
             if existing is None:
                 occurrences = Counter(blocks)
                 occurrences[manifest_cid] += 1
@@ -184,16 +183,37 @@ class ContentStore:
             elif pinned and not existing.pinned:
                 info = {"pinned": True, "expires": None, "added": existing.added, "size": existing.size}
                 batch.meta_put("datasets", manifest_cid.binary, cbor2.dumps(info))
-            for cid in set(held):
-                if self.store.meta_get("pending", cid.binary) is not None:
-                    batch.meta_delete("pending", cid.binary)
-                    p_blocks -= 1
-                    p_bytes -= self.store.size_of(cid) or 0
-            batch.meta_put("counters", b"pending", _PAIR.pack(max(p_blocks, 0), max(p_bytes, 0)))
-            for cid in held:
-                self._release(cid)
+            self._settle_pending(batch, held)
             self.store.commit(batch, durable=True)
             return manifest_cid
+
+    def commit_refs(self, batch: Batch, blocks: Iterable[CID], held: Iterable[CID] = ()) -> None:
+        """Commit `batch` together with one more reference to each of `blocks` (repeats count).
+
+        For holders of blocks other than datasets (hugo file versions): the blocks are stored
+        already (by `write_pending`); `held` are the caller's pending holds, settled and
+        released as in `commit_dataset`. A referenced block survives `recover`, `expire` and
+        dataset deletes. Durable when it returns.
+        """
+        with self._lock:
+            for cid, n in Counter(blocks).items():
+                batch.meta_put("refs", cid.binary, _U32.pack(self._refs(cid) + n))
+            self._settle_pending(batch, held)
+            self.store.commit(batch, durable=True)
+
+    def _settle_pending(self, batch: Batch, held: Iterable[CID]) -> None:
+        """Clear the pending markers of blocks now committed and release the holds on them."""
+        held = list(held)
+        p_blocks, p_bytes = self._pending_counters()
+        for cid in set(held):
+            marker = self.store.meta_get("pending", cid.binary)
+            if marker is not None:
+                batch.meta_delete("pending", cid.binary)
+                p_blocks -= 1
+                p_bytes -= _U32.unpack(marker)[0]
+        batch.meta_put("counters", b"pending", _PAIR.pack(max(p_blocks, 0), max(p_bytes, 0)))
+        for cid in held:
+            self._release(cid)
 
     def dataset_info(self, cid: CID) -> DatasetInfo | None:
         raw = self.store.meta_get("datasets", cid.binary)
@@ -241,11 +261,12 @@ class ContentStore:
             if cid in self._live:
                 raise InvalidArgumentError(f"block {cid} is in use by an upload in progress", cid=str(cid))
             batch = Batch().delete(cid)
-            if self.store.meta_get("pending", cid.binary) is not None:
+            marker = self.store.meta_get("pending", cid.binary)
+            if marker is not None:
                 p_blocks, p_bytes = self._pending_counters()
                 batch.meta_delete("pending", cid.binary)
                 batch.meta_put("counters", b"pending",
-                               _PAIR.pack(max(p_blocks - 1, 0), max(p_bytes - (self.store.size_of(cid) or 0), 0)))
+                               _PAIR.pack(max(p_blocks - 1, 0), max(p_bytes - _U32.unpack(marker)[0], 0)))
             self.store.commit(batch, durable=True)
             return "block"
 

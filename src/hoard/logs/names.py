@@ -16,7 +16,7 @@ import re
 
 from hoard.errors import LogError
 
-__all__ = ["NAME_LEN", "PRINTABLE_LEN", "LogName", "parse_name"]
+__all__ = ["LogName", "NAME_LEN", "PRINTABLE_LEN", "parse_name"]
 
 NAME_LEN = 32
 PRINTABLE_LEN = 43

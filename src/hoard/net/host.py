@@ -4,15 +4,15 @@
 
 - transport TCP only (QUIC lost data in our measurements), security Noise only (`sec_opt` is
   always passed, otherwise py-libp2p also offers plaintext and secio), muxer yamux only
-  (mplex is slow);
+  (mplex is slow; py-libp2p's `create_yamux_muxer_option()` adds mplex as a fallback, so the
+  option is built by hand);
 - `max_connections_per_peer=1` (otherwise every dial waits 250 ms for a second connection);
-- `max_connections=max_peers` with no auto-connect (`min_connections=0`, `low_watermark=0`):
-  py-libp2p refuses an inbound connection beyond the limit before the handshake and closes
-  any connection (either direction) that would exceed it when it registers.
+- `max_connections=max_peers`: py-libp2p refuses an inbound connection beyond the limit before
+  the handshake and closes any connection (either direction) that would exceed it when it
+  registers; `high_watermark=max_peers` so its pruner never trims below the limit;
+- its AutoConnector (which dials peerstore peers up to half the watermarks) is switched off.
 
-`tune_py_libp2p()` applies the process-wide adjustments described in docs/network.md: yamux
-data frames are sized to fit one Noise message, and a warning py-libp2p's DHT logs on every
-closed stream is filtered out.
+Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import multiaddr
 import trio
-from libp2p import create_yamux_muxer_option, new_host
+from libp2p import new_host
 from libp2p.abc import IHost, INetStream
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
@@ -35,51 +35,21 @@ from libp2p.peer.peer_record import PEER_RECORD_ENVELOPE_DOMAIN
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from hoard.errors import InvalidArgumentError, PeerError
 from hoard.ids.peer import SPR_PREFIX, Identity, PeerId
 
-__all__ = ["Host", "parse_listen_addrs", "parse_peer_addrs", "parse_spr", "tune_py_libp2p"]
+from .tuning import tune_py_libp2p
+
+__all__ = ["Host", "parse_listen_addrs", "parse_peer_addrs", "parse_spr", "strip_p2p"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DIAL_TIMEOUT = 10.0
 # How long dialled/learned addresses stay in the peerstore (py-libp2p's connect uses 120 s).
 ADDR_TTL = 24 * 3600
-# Largest yamux DATA frame (header included) that fits one Noise transport message
-# (65535 - 16 bytes of Poly1305 tag). py-libp2p's default, 64 KiB, needs two Noise messages
-# per frame, which costs ~30% of raw stream throughput on loopback.
-_YAMUX_FRAME = 65535 - 16
-
-
-class _DropNoisyDhtWarnings(logging.Filter):
-    """py-libp2p's DHT server logs 'Failed to read DHT message from stream: ' (WARNING, empty
-    reason) whenever a client closes its stream after a request: it is routine, not a fault."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.WARNING and record.getMessage().startswith("Failed to read DHT message"))
-
-
-_tuned = False
-
-
-def tune_py_libp2p() -> None:
-    """Apply hoard's process-wide py-libp2p adjustments. Idempotent; called by `Host`.
-
-    Only the *sending* frame size changes: yamux receivers accept any frame up to the
-    window, so this interoperates with unpatched peers.
-    """
-    global _tuned
-    if _tuned:
-        return
-    import libp2p.stream_muxer.yamux.yamux as yamux_module
-
-    if yamux_module.MAX_MESSAGE_SIZE > _YAMUX_FRAME:
-        yamux_module.MAX_MESSAGE_SIZE = _YAMUX_FRAME
-    logging.getLogger("libp2p.kad_dht.kad_dht").addFilter(_DropNoisyDhtWarnings())
-    _tuned = True
-
-
 # -- addresses -----------------------------------------------------------------------------
 
 def _multiaddr(text: str | multiaddr.Multiaddr) -> multiaddr.Multiaddr:
@@ -94,6 +64,19 @@ def _multiaddr(text: str | multiaddr.Multiaddr) -> multiaddr.Multiaddr:
 def _is_tcp(addr: multiaddr.Multiaddr) -> bool:
     names = [p.name for p in addr.protocols()]
     return len(names) >= 2 and names[0] in ("ip4", "ip6", "dns", "dns4", "dns6") and names[1] == "tcp"
+
+
+def strip_p2p(addr: multiaddr.Multiaddr) -> multiaddr.Multiaddr:
+    """The address without its `/p2p/<peer id>` part, if it has one."""
+    named = _p2p_of(addr)
+    return addr.decapsulate(multiaddr.Multiaddr(f"/p2p/{named}")) if named else addr
+
+
+def _p2p_of(addr: multiaddr.Multiaddr) -> str | None:
+    try:
+        return addr.value_for_protocol("p2p") or None
+    except Exception:
+        return None
 
 
 def parse_listen_addrs(addrs: Iterable[str | multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
@@ -120,15 +103,11 @@ def parse_peer_addrs(addrs: Iterable[str | multiaddr.Multiaddr], peer_id: PeerId
     out = []
     for text in addrs:
         addr = _multiaddr(text)
-        try:
-            named = addr.value_for_protocol("p2p")
-        except Exception:
-            named = None
-        if named:
-            if peer_id is not None and str(named) != str(peer_id):
-                raise InvalidArgumentError(
-                    f"invalid address {str(text)!r}: it names peer {named}, not {peer_id}", address=str(text))
-            addr = addr.decapsulate(multiaddr.Multiaddr(f"/p2p/{named}"))
+        named = _p2p_of(addr)
+        if named and peer_id is not None and str(named) != str(peer_id):
+            raise InvalidArgumentError(
+                f"invalid address {str(text)!r}: it names peer {named}, not {peer_id}", address=str(text))
+        addr = strip_p2p(addr)
         if not _is_tcp(addr):
             raise InvalidArgumentError(f"invalid address {str(text)!r}: hoard dials TCP addresses only", address=str(text))
         out.append(addr)
@@ -146,6 +125,10 @@ def parse_spr(text: str) -> tuple[Envelope, PeerId, list[multiaddr.Multiaddr], i
     except Exception as exc:
         raise InvalidArgumentError(f"invalid signed peer record: {str(text)[:60]}...", spr=str(text)) from exc
     return envelope, PeerId(record.peer_id), list(record.addrs), record.seq
+
+
+async def _no_auto_connect() -> None:
+    return None
 
 
 # -- the host ------------------------------------------------------------------------------
@@ -176,24 +159,32 @@ class Host:
             key_pair=key_pair,
             listen_addrs=self.listen_addrs,
             sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)},
-            muxer_opt=create_yamux_muxer_option(),
+            muxer_opt={TProtocol(YAMUX_ID): Yamux},  # create_yamux_muxer_option() also offers mplex
             connection_config=config,
             enable_mDNS=False,
             enable_upnp=False,
             enable_quic=False,
         )
-        self._running = False
+        # py-libp2p's AutoConnector dials peerstore peers until (low + high watermark) / 2
+        # connections are open, even with low_watermark=0. A hoard node dials only whom it is
+        # told to (bootstrap, connect, providers, DHT queries), so it is switched off.
+        self.libp2p.get_network().auto_connector.maybe_connect = _no_auto_connect  # type: ignore[attr-defined]
         self._spr: tuple[tuple[str, ...], str] | None = None
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Host]:
-        """Listen on the configured addresses until the block exits; then close every connection."""
+        """Listen on the configured addresses until the block exits; then close every connection.
+
+        An address that cannot be bound (in use, not local) is a `PeerError` here: py-libp2p
+        only logs it and runs without that listener."""
+        missing = 0
         async with self.libp2p.run(listen_addrs=self.listen_addrs):
-            self._running = True
-            try:
+            missing = len(self.listen_addrs) - len(self.addrs)
+            if not missing:
                 yield self
-            finally:
-                self._running = False
+        if missing:
+            raise PeerError(f"cannot listen on {', '.join(map(str, self.listen_addrs))}: "
+                            f"{missing} address(es) could not be bound (in use, or not local?)")
 
     # -- addresses and record ---------------------------------------------------------
     @property
@@ -222,7 +213,8 @@ class Host:
     def known_addrs(self, peer_id: PeerId) -> list[multiaddr.Multiaddr]:
         """Addresses the peerstore holds for a peer (empty when unknown or expired)."""
         try:
-            return list(self.libp2p.get_peerstore().addrs(peer_id.libp2p))
+            addrs = [strip_p2p(a) for a in self.libp2p.get_peerstore().addrs(peer_id.libp2p)]
+            return list({str(a): a for a in addrs}.values())
         except Exception:
             return []
 
@@ -244,7 +236,7 @@ class Host:
         if envelope is None:
             return None
         record = envelope.record()
-        return record.seq, list(record.addrs)
+        return record.seq, [strip_p2p(a) for a in record.addrs]
 
     async def connect(self, peer_id: PeerId, addrs: Sequence[str | multiaddr.Multiaddr] | None = None) -> None:
         """Dial a peer (no-op when connected). `addrs` are parsed first (bad → InvalidArgumentError);

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import struct
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,6 +42,8 @@ __all__ = [
     "ProtocolError",
     "Reply",
     "StreamBlockChannel",
+    "StreamChannelOpener",
+    "decode_want",
     "encode_block",
     "encode_dont_have",
     "encode_want",
@@ -108,62 +111,119 @@ class _Readable(Protocol):
 class FrameReader:
     """Reads length-prefixed frames from a stream, at most `max_frame` bytes each.
 
-    `next_body()` returns (buffer, start, end) of the next body inside an internal buffer,
-    valid until the next call, so decoders copy only what they keep.
+    Stream reads are kept as a queue of chunks, so a block's bytes are copied once, from the
+    chunks they arrived in into the `bytes` handed out (not once more into a buffer).
     """
 
     def __init__(self, stream: _Readable, max_frame: int = MAX_FRAME) -> None:
         self._stream = stream
         self._max = max_frame
-        self._buf = bytearray()
-        self._pos = 0
+        self._chunks: deque[bytes] = deque()
+        self._offset = 0      # bytes of the first chunk already consumed
+        self._available = 0   # unconsumed bytes in all chunks
 
     async def _fill(self, need: int) -> bool:
-        """Make `need` unread bytes available. False on a clean EOF before any of them."""
-        while len(self._buf) - self._pos < need:
-            if self._pos and self._pos >= len(self._buf) // 2:
-                del self._buf[:self._pos]
-                self._pos = 0
+        """Make `need` unconsumed bytes available. False on a clean EOF before any of them."""
+        while self._available < need:
             try:
                 chunk = await self._stream.read(READ_SIZE)
             except EOFError:  # py-libp2p's StreamEOF and MuxedStreamEOF are EOFErrors
                 chunk = b""
             if not chunk:
-                if len(self._buf) == self._pos:
+                if not self._available:
                     return False
-                raise ProtocolError("stream ended inside a frame")
-            self._buf += chunk
+                raise PeerError("the stream ended inside a frame")  # the peer went away: not a fault
+            self._chunks.append(chunk)
+            self._available += len(chunk)
         return True
 
-    async def next_body(self) -> tuple[bytearray, int, int] | None:
-        """The next frame body as (buffer, start, end), or None at a clean end of stream."""
+    def _take(self, n: int) -> bytes:
+        """Consume `n` available bytes: one copy (none if they are exactly one whole chunk)."""
+        first = self._chunks[0]
+        start = self._offset
+        if len(first) - start >= n:
+            if start == 0 and n == len(first):
+                out = first
+            else:
+                out = first[start:start + n]
+            self._offset += n
+            if self._offset == len(first):
+                self._chunks.popleft()
+                self._offset = 0
+        else:
+            parts: list[memoryview] = []
+            remaining = n
+            while remaining:
+                chunk = self._chunks[0]
+                piece = memoryview(chunk)[self._offset:self._offset + remaining]
+                parts.append(piece)
+                remaining -= len(piece)
+                self._offset += len(piece)
+                if self._offset == len(chunk):
+                    self._chunks.popleft()
+                    self._offset = 0
+            out = b"".join(parts)
+        self._available -= n
+        return out
+
+    async def _next_length(self) -> int | None:
         if not await self._fill(4):
             return None
-        (length,) = _LEN.unpack_from(self._buf, self._pos)
+        (length,) = _LEN.unpack(self._take(4))
         if length == 0 or length > self._max:
             raise ProtocolError(f"frame of {length} bytes (limit {self._max})")
-        if not await self._fill(4 + length):
-            raise ProtocolError("stream ended inside a frame")
-        start = self._pos + 4
-        self._pos = start + length
-        return self._buf, start, start + length
+        if not await self._fill(length):
+            raise PeerError("the stream ended inside a frame")
+        return length
+
+    async def next_body(self) -> bytes | None:
+        """The next frame body, or None at a clean end of stream."""
+        length = await self._next_length()
+        return None if length is None else self._take(length)
+
+    async def next_reply(self) -> Reply | None:
+        """The next BLOCK or DONT_HAVE, or None at a clean end of stream."""
+        length = await self._next_length()
+        if length is None:
+            return None
+        if length < _REPLY.size:
+            raise ProtocolError("short reply frame")
+        first, offset = self._chunks[0], self._offset
+        if len(first) - offset >= _REPLY.size:  # the usual case: parse in place
+            kind, req_id, cid_len = _REPLY.unpack_from(first, offset)
+            self._offset += _REPLY.size
+            self._available -= _REPLY.size
+            if self._offset == len(first):
+                self._chunks.popleft()
+                self._offset = 0
+        else:
+            kind, req_id, cid_len = _REPLY.unpack(self._take(_REPLY.size))
+        if cid_len > MAX_CID or _REPLY.size + cid_len > length:
+            raise ProtocolError("bad CID length in reply")
+        cid = self._take(cid_len)
+        rest = length - _REPLY.size - cid_len
+        if kind == BLOCK:
+            return Reply(req_id, cid, self._take(rest))
+        if kind == DONT_HAVE and rest == 0:
+            return Reply(req_id, cid, None)
+        raise ProtocolError(f"unknown reply type {kind}" if kind != DONT_HAVE else "trailing bytes after DONT_HAVE")
 
 
-def decode_want(buf: bytearray, start: int, end: int) -> tuple[int, list[CID]]:
+def decode_want(body: bytes) -> tuple[int, list[CID]]:
     """(req id, CIDs) of a WANT body; ProtocolError if it is not one."""
-    if end - start < _WANT.size or buf[start] != WANT:
+    if len(body) < _WANT.size or body[0] != WANT:
         raise ProtocolError("expected a WANT frame")
-    _t, req_id, count = _WANT.unpack_from(buf, start)
+    _t, req_id, count = _WANT.unpack_from(body)
     if not 0 < count <= MAX_WANT:
         raise ProtocolError(f"want-list of {count} CIDs (limit {MAX_WANT})")
-    pos = start + _WANT.size
+    pos = _WANT.size
     cids = []
     try:
         for _ in range(count):
-            n = buf[pos]
-            if pos + 1 + n > end:
+            n = body[pos]
+            if pos + 1 + n > len(body):
                 raise ProtocolError("truncated CID in want-list")
-            cids.append(CID(bytes(buf[pos + 1:pos + 1 + n])))
+            cids.append(CID(body[pos + 1:pos + 1 + n]))
             pos += 1 + n
     except IndexError as exc:
         raise ProtocolError("truncated want-list") from exc
@@ -171,29 +231,9 @@ def decode_want(buf: bytearray, start: int, end: int) -> tuple[int, list[CID]]:
         raise
     except Exception as exc:  # InvalidCidError
         raise ProtocolError(f"bad CID in want-list: {exc}") from exc
-    if pos != end:
+    if pos != len(body):
         raise ProtocolError("trailing bytes after want-list")
     return req_id, cids
-
-
-def decode_reply(buf: bytearray, start: int, end: int) -> Reply:
-    """A BLOCK or DONT_HAVE body; ProtocolError otherwise."""
-    if end - start < _REPLY.size:
-        raise ProtocolError("short reply frame")
-    kind, req_id, cid_len = _REPLY.unpack_from(buf, start)
-    cid_end = start + _REPLY.size + cid_len
-    if cid_len > MAX_CID or cid_end > end:
-        raise ProtocolError("bad CID length in reply")
-    cid = bytes(buf[start + _REPLY.size:cid_end])
-    if kind == BLOCK:
-        with memoryview(buf) as view:
-            data = bytes(view[cid_end:end])
-        return Reply(req_id, cid, data)
-    if kind == DONT_HAVE:
-        if cid_end != end:
-            raise ProtocolError("trailing bytes after DONT_HAVE")
-        return Reply(req_id, cid, None)
-    raise ProtocolError(f"unknown reply type {kind}")
 
 
 # -- the channel interface ----------------------------------------------------------------
@@ -244,15 +284,15 @@ class StreamBlockChannel(BlockChannel):
 
     async def receive(self) -> Reply:
         try:
-            body = await self._reader.next_body()
+            reply = await self._reader.next_reply()
         except PeerError:
             raise
         except Exception as exc:
             raise PeerError(f"peer {self.peer_id}: stream failed: {exc or type(exc).__name__}",
                             peer_id=str(self.peer_id)) from exc
-        if body is None:
+        if reply is None:
             raise PeerError(f"peer {self.peer_id} closed the block stream", peer_id=str(self.peer_id))
-        return decode_reply(*body)
+        return reply
 
     async def aclose(self) -> None:
         if self._closed:
@@ -269,3 +309,14 @@ class StreamBlockChannel(BlockChannel):
             await self._stream.reset()  # type: ignore[attr-defined]
         except Exception:
             pass
+
+
+class StreamChannelOpener:
+    """Opens `StreamBlockChannel`s through a host (anything with `open_stream(peer_id, protocol)`)."""
+
+    def __init__(self, host: object) -> None:
+        self._host = host
+
+    async def open(self, peer_id: PeerId) -> BlockChannel:
+        stream = await self._host.open_stream(peer_id, BLOCKS_PROTOCOL)  # type: ignore[attr-defined]
+        return StreamBlockChannel(peer_id, stream)

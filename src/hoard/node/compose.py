@@ -6,8 +6,12 @@ Add a subsystem by importing its mixin here and listing it in NodeCore's bases.
 
 from __future__ import annotations
 
+from hoard.node.api_blobs import BlobsApi
+from hoard.node.api_fetches import FetchesMixin
+from hoard.node.api_files import FilesApi
+from hoard.node.api_net import NetApi
 from hoard.node.core import CoreBase
 
 
-class NodeCore(CoreBase):
+class NodeCore(NetApi, BlobsApi, FilesApi, FetchesMixin, CoreBase):
     """The full node: core operations and all subsystems."""

@@ -190,7 +190,7 @@ class CoreBase:
         return self.identity.signed_peer_record(self._addrs())
 
     def _addrs(self) -> list[str]:
-        return [str(a) for a in self.network.addrs()] if self.network is not None else []
+        return [str(a) for a in self.network.addrs] if self.network is not None else []
 
     @api
     async def debug(self) -> dict[str, Any]:
@@ -223,7 +223,9 @@ class CoreBase:
     @api
     async def upload_finalize(self, session_id: str) -> str:
         """Finish an upload; returns the manifest CID. Durable when it returns."""
-        return await self.sessions.upload_finalize(session_id)
+        cid = await self.sessions.upload_finalize(session_id)
+        await self.announce(CID.parse(cid))
+        return cid
 
     @api
     async def upload_cancel(self, session_id: str) -> None:
@@ -233,7 +235,12 @@ class CoreBase:
     @api
     async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> str:
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
-        return await self.sessions.upload_file(session_id, on_progress)
+        cid = await self.sessions.upload_file(session_id, on_progress)
+        await self.announce(CID.parse(cid))
+        return cid
+
+    async def announce(self, cid: CID) -> None:
+        """Called when a dataset was stored; the network mixin advertises it."""
 
     # -- downloads -------------------------------------------------------------------
     async def open_reader(self, cid: CID, local: bool) -> Any:
@@ -271,8 +278,6 @@ class CoreBase:
     async def download_manifest(self, cid: str) -> dict[str, Any]:
         """The manifest JSON of a dataset."""
         parsed = parse_cid(cid, "download manifest")
-        if self.network is not None and self.content.dataset_info(parsed) is None and hasattr(self.network, "manifest"):
-            return (await self.network.manifest(parsed)).to_json()
         return (await trio.to_thread.run_sync(self.content.manifest, parsed)).to_json()
 
     # -- storage ---------------------------------------------------------------------
@@ -303,10 +308,8 @@ class CoreBase:
 
     @api
     async def fetch(self, cid: str) -> dict[str, Any]:
-        """Fetch a dataset into the local store in the background; returns its manifest JSON."""
+        """Fetch a dataset into the local store (local only here; the network mixin overrides)."""
         parsed = parse_cid(cid, "fetch")
-        if self.network is not None and hasattr(self.network, "fetch"):
-            return await self.network.fetch(parsed)
         return (await trio.to_thread.run_sync(self.content.manifest, parsed)).to_json()
 
     @api

@@ -192,7 +192,8 @@ class Sessions:
                     if on_progress is not None:
                         on_progress(data)
             if fh is not None:
-                await trio.to_thread.run_sync(_close_durably, fh)
+                # like cp, no fsync: the store is the durable copy; the output file is the user's
+                await trio.to_thread.run_sync(fh.close)
                 fh = None
                 os.replace(tmp, target)  # type: ignore[arg-type]
             return total
@@ -221,8 +222,3 @@ class Sessions:
             await trio.to_thread.run_sync(upload.upload.cancel)
         self.uploads.clear()
 
-
-def _close_durably(fh) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
-    fh.close()

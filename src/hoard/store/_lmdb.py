@@ -10,8 +10,12 @@ force everything to disk, which is what upload finalisation does.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import mmap
 import os
 import struct
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +28,22 @@ from hoard.store.base import Batch, BlockStore, StoreStats
 
 _STATS = struct.Struct(">QQ")
 _MAP_SIZE = 1 << 40  # 1 TiB of address space; the file only grows as data arrives
+_TRIM_EVERY = 64 << 20  # bytes moved between page-table trims of the map
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform.startswith("linux") else None
+if _libc is not None:
+    _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def _map_ranges(path: str) -> list[tuple[int, int]]:
+    """Address ranges where this process maps the file at `path` (Linux /proc/self/maps)."""
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            if line.rstrip().endswith(path):
+                start, end = line.split(None, 1)[0].split("-")
+                ranges.append((int(start, 16), int(end, 16)))
+    return ranges
 
 
 class LmdbBlockStore(BlockStore):
@@ -48,6 +68,26 @@ class LmdbBlockStore(BlockStore):
         self._tables_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = False
+        self._moved = 0
+        self._data_file = str((self.path / "data.mdb").resolve())
+        self._ranges: list[tuple[int, int]] | None = None
+
+    def _account(self, nbytes: int) -> None:
+        """Bound RSS: every _TRIM_EVERY bytes, drop the map's page-table entries.
+
+        LMDB reads through a read-only shared mmap of the data file; the pages a large read or
+        write touches stay mapped (and counted in RSS) although they are only page cache.
+        MADV_DONTNEED on a shared file mapping just unmaps them; the next access faults them
+        back in from the page cache, so it is safe with concurrent readers.
+        """
+        self._moved += nbytes
+        if self._moved < _TRIM_EVERY or _libc is None:
+            return
+        self._moved = 0
+        if self._ranges is None:
+            self._ranges = _map_ranges(self._data_file)
+        for start, end in self._ranges:
+            _libc.madvise(start, end - start, mmap.MADV_DONTNEED)
 
     def _table(self, name: str):
         db = self._tables.get(name)
@@ -72,7 +112,9 @@ class LmdbBlockStore(BlockStore):
     def get_many(self, cids) -> list[bytes | None]:
         self._check_open()
         with self._env.begin(db=self._blocks) as txn:
-            return [txn.get(c.binary) for c in cids]
+            blocks = [txn.get(c.binary) for c in cids]
+        self._account(sum(len(b) for b in blocks if b is not None))
+        return blocks
 
     def has(self, cid: CID) -> bool:
         self._check_open()
@@ -139,6 +181,7 @@ class LmdbBlockStore(BlockStore):
                             else:
                                 txn.put(key, value, db=tables[table])
                         txn.put(b"s", _STATS.pack(count, total), db=self._stats_db)
+                    self._account(sum(len(d) for d in batch.puts.values()))
                 except lmdb.MapFullError as exc:
                     raise StateError(f"store at {self.path} is full (map size)") from exc
         if durable:

@@ -139,6 +139,20 @@ def _peer(value: PeerId | str, what: str) -> str:
     raise InvalidArgumentError(f"{what} must be a PeerId or its base58 text: {value!r}")
 
 
+def _cid_text(cid: CID) -> str:
+    """The multibase base64url text form ("u..."): a valid CID string, and fast both ways."""
+    return "u" + base64.urlsafe_b64encode(cid.binary).decode()  # 36 bytes: 48 chars, no padding
+
+
+def _cid_from_text(text: Any) -> CID:
+    if isinstance(text, str) and text.startswith("u") and len(text) == 49:
+        try:
+            return CID(base64.urlsafe_b64decode(text[1:]))
+        except ValueError:
+            pass
+    return CID.parse(text)
+
+
 def _uint64(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _UINT64:
         raise InvalidArgumentError(f"{what} must be an unsigned 64-bit integer: {value!r}")
@@ -262,7 +276,8 @@ class ChannelState:
                voucher: Voucher | EncodedVoucher, initiator: PeerId | str, sender: PeerId | str,
                recipient: PeerId | str) -> ChannelState:
         """A new channel in `Requested`, as Go's `CreateNew` (the responder is the non-initiator)."""
-        initiator, sender, recipient = _peer(initiator, "initiator"), _peer(sender, "sender"), _peer(recipient, "recipient")
+        initiator = _peer(initiator, "initiator")
+        sender, recipient = _peer(sender, "sender"), _peer(recipient, "recipient")
         if initiator not in (sender, recipient):
             raise InvalidArgumentError("the initiator must be the sender or the recipient")
         return cls(
@@ -332,9 +347,9 @@ class ChannelState:
             "received": self.received,
             "queued": self.queued,
             "message": self.message,
-            "received_cids": [str(c) for c in self.received_cids],
-            "sent_cids": [str(c) for c in self.sent_cids],
-            "queued_cids": [str(c) for c in self.queued_cids],
+            "received_cids": [_cid_text(c) for c in self.received_cids],
+            "sent_cids": [_cid_text(c) for c in self.sent_cids],
+            "queued_cids": [_cid_text(c) for c in self.queued_cids],
         }
 
     @classmethod
@@ -364,7 +379,7 @@ class ChannelState:
                 items = data[key]
                 if not isinstance(items, list):
                     raise InvalidArgumentError(f"channel state {key} must be a list")
-                return CidSet(CID.parse(text_cid) for text_cid in items)
+                return CidSet(_cid_from_text(text_cid) for text_cid in items)
 
             status = data["status"]
             if not isinstance(status, int) or isinstance(status, bool) or status not in Status._value2member_map_:

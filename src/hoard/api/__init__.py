@@ -1,0 +1,1 @@
+"""Network APIs over a node: gRPC (`api.grpc`) and REST (`api.rest`)."""

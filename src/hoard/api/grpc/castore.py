@@ -1,0 +1,52 @@
+"""`tvix.castore.v1.BlobService` over a node: validate, call `blob_*`, map errors.
+
+As castore's own server: a digest that is not 32 bytes is INVALID_ARGUMENT, a missing blob
+NOT_FOUND; Put ignores how the client cut its stream. Choices where castore leaves room:
+Stat honours `send_chunks` (no list unless asked), never sets `bao` (`send_bao` is accepted
+and ignored), and Read sends pieces of up to 1 MiB (whole chunks joined) rather than 4 KiB.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any
+
+import grpc
+
+from hoard.api.grpc.protos import load
+from hoard.api.grpc.status import status_on_error
+from hoard.blobs import BlobDigest
+
+messages, services = load("tvix/castore/v1/rpc_blobstore.proto")
+
+SERVICE_NAME = "tvix.castore.v1.BlobService"
+
+
+class BlobServicer(services.BlobServiceServicer):
+    """castore BlobService backed by `Node.blob_put` / `blob_stat` / `blob_read`."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+    def Stat(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with status_on_error(context, "Stat"):
+            stat = self.node.blob_stat(BlobDigest(request.digest), chunks=request.send_chunks)
+            chunk = messages.StatBlobResponse.ChunkMeta
+            return messages.StatBlobResponse(chunks=[chunk(digest=bytes(c.digest), size=c.size)
+                                                     for c in stat.chunks or ()])
+
+    def Read(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with status_on_error(context, "Read"):
+            stream = self.node.blob_read(BlobDigest(request.digest))
+        with closing(stream), status_on_error(context, "Read"):
+            for piece in stream:
+                yield messages.BlobChunk(data=piece)
+
+    def Put(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
+        with status_on_error(context, "Put"):
+            stat = self.node.blob_put(chunk.data for chunk in request_iterator)
+            return messages.PutBlobResponse(digest=bytes(stat.digest))
+
+
+def add(server: grpc.Server, node: Any) -> None:
+    services.add_BlobServiceServicer_to_server(BlobServicer(node), server)

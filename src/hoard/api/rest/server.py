@@ -1,0 +1,128 @@
+"""`RestServer`: the REST app served by uvicorn on a thread of its own, beside a running node.
+
+The socket is bound in `start()` (so port 0 works and `url` names the real port, and a port in
+use fails at once with a clear error); the server then runs its asyncio loop on a daemon
+thread until `stop()`. Node calls go to the node's worker, never block this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from hoard.api.rest.app import BASE, create_app
+from hoard.errors import InvalidArgumentError, StateError
+
+log = logging.getLogger("hoard.rest")
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling a thread when it is accepting connections."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
+class RestServer:
+    """Serves `node` over HTTP at `host:port` (port 0: any free port). `start()`, then `stop()`."""
+
+    def __init__(self, node: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.node = node
+        self.host = host
+        self.port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, e.g. `http://127.0.0.1:8080` (the bound port once started)."""
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The base URL of the API, e.g. `http://127.0.0.1:8080/api/storage/v1`."""
+        return self.url + BASE
+
+    def start(self) -> None:
+        """Bind and start serving; returns once connections are accepted."""
+        if self._thread is not None:
+            return
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(self.node), log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)
+        self._server = _Server(config)
+        self._thread = threading.Thread(target=self._run, args=(sock,), name=f"hoard-rest-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.ready.wait(0.05):
+            if not self._thread.is_alive():
+                self._thread = None
+                raise StateError(f"REST API failed to start: {self._failure}") from self._failure
+            if time.monotonic() > deadline:
+                self.stop()
+                raise StateError("REST API did not start in time")
+        log.info("REST API on %s", self.url)
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise InvalidArgumentError(
+                f"cannot serve the REST API on {self.host}:{self.port} (api-bindaddr/api-port): {exc.strerror or exc}",
+                host=self.host, port=self.port) from exc
+        sock.set_inheritable(True)
+        return sock
+
+    def _run(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            asyncio.run(self._server.serve(sockets=[sock]))
+        except BaseException as exc:  # noqa: BLE001 - reported by start()/logged
+            self._failure = exc
+            log.exception("REST API server failed")
+        finally:
+            sock.close()
+
+    def stop(self) -> None:
+        """Stop accepting, let requests in flight finish briefly, and join the thread. Idempotent."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(STOP_TIMEOUT)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(STOP_TIMEOUT)
+        self._thread = None
+
+    def __enter__(self) -> RestServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

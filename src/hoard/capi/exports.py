@@ -1,0 +1,284 @@
+"""The Python side of every `storage_*` function of libstorage.h.
+
+Each C function `storage_<name>` of the built library checks for a NULL callback, makes sure
+the embedded interpreter runs, and calls `hoard_capi_<name>` here (an `extern "Python"`
+function bound by `bind(ffi)` from the library's init code). These functions decode the C
+arguments, find the context and dispatch to its node (context.py); they never let a Python
+exception cross into C: a dispatch failure becomes RET_ERR plus a synchronous callback with
+a "libstorage error: " message.
+
+The int they return carries TAG so the C side can tell a real answer from the zero cffi
+returns when Python itself failed (it then reports an internal error).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from hoard.capi.context import (RET_ERR, RET_OK, SYNC_PREFIX, Context, DispatchError, err_event, ok_chunk,
+                                ok_empty, ok_text)
+from hoard.errors import HoardError
+from hoard.node import Config
+from hoard.node import info
+
+TAG = 0x4800
+HANDLE_BASE = 0x5A17_0000  # ctx pointers are keys into _contexts, never addresses
+
+_ffi: Any = None
+_contexts: dict[int, Context] = {}
+_destroyed: dict[int, Context] = {}  # kept so a call on a destroyed handle is serialised with its last callback
+_contexts_lock = threading.Lock()
+_next_handle = HANDLE_BASE
+
+
+def _text(ptr: Any, what: str, optional: bool = False) -> str | None:
+    if ptr == _ffi.NULL:
+        if optional:
+            return None
+        raise DispatchError(f"{what} is NULL")
+    try:
+        return _ffi.string(ptr).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DispatchError(f"{what} is not valid UTF-8") from exc
+
+
+class InvalidContext(DispatchError):
+    def __init__(self, message: str, ctx: Context | None) -> None:
+        super().__init__(message)
+        self.ctx = ctx  # the destroyed context, if it was one: its callback lock still applies
+
+
+def _context(ptr: Any) -> Context:
+    handle = int(_ffi.cast("intptr_t", ptr))
+    ctx = _contexts.get(handle)
+    if ctx is None:
+        if ptr == _ffi.NULL:
+            raise InvalidContext("invalid context (NULL)", None)
+        dead = _destroyed.get(handle)
+        raise InvalidContext(f"invalid context ({'destroyed' if dead else 'unknown'})", dead)
+    return ctx
+
+
+def _fail(ctx: Context | None, callback: Any, user_data: Any, message: str) -> int:
+    event = err_event(SYNC_PREFIX + message)
+    if ctx is None:
+        callback(event[0], event[1], event[2], user_data)
+    else:
+        ctx.call(callback, user_data, [event])
+    return RET_ERR
+
+
+def _entry(fn: Callable[..., int]) -> Callable[..., int]:
+    """Wrap `fn(ctx, *args, callback, userData)`: resolve ctx, report dispatch errors, tag the result."""
+
+    @functools.wraps(fn)
+    def entry(ctx_ptr: Any, *rest: Any) -> int:
+        callback, user_data = rest[-2], rest[-1]
+        ctx = None
+        try:
+            ctx = _context(ctx_ptr)
+            return TAG | fn(ctx, *rest)
+        except InvalidContext as exc:
+            return TAG | _fail(exc.ctx, callback, user_data, str(exc))
+        except DispatchError as exc:
+            return TAG | _fail(ctx, callback, user_data, str(exc))
+        except HoardError as exc:
+            return TAG | _fail(ctx, callback, user_data, exc.message)
+        except Exception as exc:  # noqa: BLE001 - never unwind into C
+            traceback.print_exc(file=sys.stderr)
+            return TAG | _fail(ctx, callback, user_data, f"internal error: {type(exc).__name__}: {exc}")
+
+    return entry
+
+
+def _simple(name: str, result: Callable[[Any], list[Any]] = ok_text) -> Callable[..., int]:
+    def fn(ctx: Context, callback: Any, user_data: Any) -> int:
+        return ctx.submit(name, (), callback, user_data, result)
+
+    fn.__name__ = name
+    return _entry(fn)
+
+
+def _one_text(name: str, what: str, result: Callable[[Any], list[Any]] = ok_text) -> Callable[..., int]:
+    def fn(ctx: Context, ptr: Any, callback: Any, user_data: Any) -> int:
+        return ctx.submit(name, (_text(ptr, what),), callback, user_data, result)
+
+    fn.__name__ = name
+    return _entry(fn)
+
+
+# -- lifecycle -------------------------------------------------------------------------
+def storage_new(config_ptr: Any, callback: Any, user_data: Any) -> int:
+    """Returns a handle (> 0), or -1 after reporting the failure through the callback."""
+    global _next_handle
+    try:
+        text = _text(config_ptr, "configJson")
+        try:
+            config = Config.from_json(text or "")
+        except HoardError as exc:
+            raise DispatchError(f"bad configJson: {exc.message}") from exc
+        with _contexts_lock:
+            _next_handle += 16
+            handle = _next_handle
+            _contexts[handle] = Context(config, _ffi, callback, user_data)
+        return handle
+    except DispatchError as exc:
+        _fail(None, callback, user_data, str(exc))
+    except Exception as exc:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+        _fail(None, callback, user_data, f"internal error: {type(exc).__name__}: {exc}")
+    return -1
+
+
+@_entry
+def storage_close(ctx: Context, callback: Any, user_data: Any) -> int:
+    return ctx.close(callback, user_data)
+
+
+def storage_destroy(ctx_ptr: Any, callback: Any, user_data: Any) -> int:
+    try:
+        with _contexts_lock:
+            ctx = _context(ctx_ptr)
+            handle = int(_ffi.cast("intptr_t", ctx_ptr))
+            del _contexts[handle]
+            _destroyed[handle] = ctx
+        return TAG | ctx.destroy(callback, user_data)
+    except InvalidContext as exc:
+        return TAG | _fail(exc.ctx, callback, user_data, str(exc))
+
+
+def storage_set_event_callback(ctx_ptr: Any, callback: Any, user_data: Any) -> int:
+    ctx = _contexts.get(int(_ffi.cast("intptr_t", ctx_ptr)))
+    if ctx is not None:
+        ctx.event_callback = None if callback == _ffi.NULL else (callback, user_data)
+    return TAG | RET_OK
+
+
+# -- info (version and revision need no node and no worker) ----------------------------
+@_entry
+def storage_version(ctx: Context, callback: Any, user_data: Any) -> int:
+    ctx.ready.wait()  # after the creation callback
+    ctx.post(callback, user_data, ok_text(info.version()))
+    return RET_OK
+
+
+@_entry
+def storage_revision(ctx: Context, callback: Any, user_data: Any) -> int:
+    ctx.ready.wait()
+    ctx.post(callback, user_data, ok_text(info.revision()))
+    return RET_OK
+
+
+# -- network (present once the network layer adds them to the node) ---------------------
+def _network_api(ctx: Context, name: str) -> None:
+    if not ctx.has_api(name):
+        raise DispatchError(f"network not available: this hoard node has no {name}()")
+
+
+@_entry
+def storage_connect(ctx: Context, peer_ptr: Any, addrs_ptr: Any, count: int, callback: Any, user_data: Any) -> int:
+    peer_id = _text(peer_ptr, "peerId")
+    addrs: list[str] | None = None
+    if count:
+        if addrs_ptr == _ffi.NULL:
+            raise DispatchError(f"peerAddresses is NULL but peerAddressesSize is {count}")
+        addrs = [_text(addrs_ptr[i], f"peerAddresses[{i}]") or "" for i in range(count)]
+    _network_api(ctx, "connect")
+    return ctx.submit("connect", (peer_id, addrs), callback, user_data, ok_empty)
+
+
+@_entry
+def storage_peer_debug(ctx: Context, peer_ptr: Any, callback: Any, user_data: Any) -> int:
+    peer_id = _text(peer_ptr, "peerId")
+    _network_api(ctx, "peer_debug")
+    return ctx.submit("peer_debug", (peer_id,), callback, user_data)
+
+
+@_entry
+def storage_log_level(ctx: Context, level_ptr: Any, callback: Any, user_data: Any) -> int:
+    return ctx.submit("log_level", (_text(level_ptr, "logLevel"),), callback, user_data, ok_empty)
+
+
+# -- uploads ---------------------------------------------------------------------------
+@_entry
+def storage_upload_init(ctx: Context, path_ptr: Any, chunk_size: int, callback: Any, user_data: Any) -> int:
+    return ctx.submit("upload_init", (_text(path_ptr, "filepath"), int(chunk_size)), callback, user_data)
+
+
+@_entry
+def storage_upload_chunk(ctx: Context, session_ptr: Any, chunk_ptr: Any, n: int, callback: Any, user_data: Any) -> int:
+    session = _text(session_ptr, "sessionId")
+    if chunk_ptr == _ffi.NULL and n:
+        raise DispatchError(f"chunk is NULL but len is {n}")
+    data = _ffi.buffer(chunk_ptr, n)[:] if n else b""  # copied: the caller may reuse its buffer at once
+    return ctx.submit("upload_chunk", (session, data), callback, user_data, ok_empty)
+
+
+@_entry
+def storage_upload_file(ctx: Context, session_ptr: Any, callback: Any, user_data: Any) -> int:
+    session = _text(session_ptr, "sessionId")
+    return ctx.submit("upload_file", (session,), callback, user_data,
+                      on_progress=ctx.count_progress(callback, user_data))
+
+
+# -- downloads -------------------------------------------------------------------------
+@_entry
+def storage_download_init(ctx: Context, cid_ptr: Any, chunk_size: int, local: bool, callback: Any,
+                          user_data: Any) -> int:
+    return ctx.submit("download_init", (_text(cid_ptr, "cid"), int(chunk_size), bool(local)), callback, user_data)
+
+
+@_entry
+def storage_download_stream(ctx: Context, cid_ptr: Any, chunk_size: int, local: bool, path_ptr: Any, callback: Any,
+                            user_data: Any) -> int:
+    cid = _text(cid_ptr, "cid")
+    path = _text(path_ptr, "filepath", optional=True) or None
+    return ctx.submit("download_stream", (cid, path, int(chunk_size), bool(local)), callback, user_data, ok_empty,
+                      on_progress=ctx.data_progress(callback, user_data))
+
+
+EXPORTS: dict[str, Callable[..., int]] = {
+    "new": storage_new,
+    "start": _simple("start", ok_empty),
+    "stop": _simple("stop", ok_empty),
+    "close": storage_close,
+    "destroy": storage_destroy,
+    "version": storage_version,
+    "revision": storage_revision,
+    "repo": _simple("repo"),
+    "debug": _simple("debug"),
+    "spr": _simple("spr"),
+    "peer_id": _simple("peer_id"),
+    "peer_debug": storage_peer_debug,
+    "log_level": storage_log_level,
+    "connect": storage_connect,
+    "upload_init": storage_upload_init,
+    "upload_chunk": storage_upload_chunk,
+    "upload_finalize": _one_text("upload_finalize", "sessionId"),
+    "upload_cancel": _one_text("upload_cancel", "sessionId", ok_empty),
+    "upload_file": storage_upload_file,
+    "download_init": storage_download_init,
+    "download_stream": storage_download_stream,
+    "download_chunk": _one_text("download_chunk", "cid", ok_chunk),
+    "download_cancel": _one_text("download_cancel", "cid", ok_empty),
+    "download_manifest": _one_text("download_manifest", "cid"),
+    "list": _simple("list"),
+    "space": _simple("space"),
+    "delete": _one_text("delete", "cid", ok_empty),
+    "fetch": _one_text("fetch", "cid"),
+    "exists": _one_text("exists", "cid"),
+    "set_event_callback": storage_set_event_callback,
+}
+
+
+def bind(ffi: Any) -> None:
+    """Install every `hoard_capi_<name>` extern "Python" function (called by the library's init code)."""
+    global _ffi
+    _ffi = ffi
+    for name, fn in EXPORTS.items():
+        ffi.def_extern(name=f"hoard_capi_{name}")(fn)

@@ -1,0 +1,117 @@
+"""hugo file commands: `hoard file write INO [--index N] PATH`, `hoard file read INO [--version K]`.
+
+Like `hoard blob`, they use a running node's gRPC API when there is one, else an embedded node.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hoard.cli.blob import GRPC_HELP, node_backend, stdin_pieces
+from hoard.cli.output import Ctx
+from hoard.content.chunker import MAX_BLOCK_SIZE
+from hoard.errors import InvalidArgumentError, NotFoundError
+
+pass_ctx = click.make_pass_decorator(Ctx)
+DEFAULT_BLOCK = 512 << 10  # hugo's block size (DIGEST §2)
+U64 = click.IntRange(0, (1 << 64) - 1)
+
+
+@click.group(name="file")
+@click.option("--grpc", "grpc_addr", envvar="HOARD_GRPC", metavar="HOST:PORT", help=GRPC_HELP)
+@click.pass_context
+def file_(click_ctx: click.Context, grpc_addr: str | None) -> None:
+    """hugo files: inode numbers with indexed blocks; every write makes a new version."""
+    click_ctx.meta["hoard.grpc"] = grpc_addr
+
+
+def _grpc_addr() -> str | None:
+    return click.get_current_context().meta.get("hoard.grpc")
+
+
+def _blocks(path: str, size: int) -> Iterator[bytes]:
+    if path == "-":
+        yield from stdin_pieces(size)
+        return
+    with open(path, "rb") as fh:
+        while block := fh.read(size):
+            yield block
+
+
+@file_.command()
+@click.argument("ino", type=U64)
+@click.argument("path")
+@click.option("--index", type=U64, default=None, help="Write PATH as the block at this index (create or overwrite).")
+@click.option("--block-size", type=click.IntRange(1, MAX_BLOCK_SIZE), default=DEFAULT_BLOCK, show_default=True,
+              help="Without --index: append PATH in blocks of this size.")
+@pass_ctx
+def write(ctx: Ctx, ino: int, path: str, index: int | None, block_size: int) -> None:
+    """Write PATH (or - for stdin) to file INO: one block at --index, else appended as blocks."""
+    if path != "-" and not Path(path).is_file():
+        raise NotFoundError(f"no such file: {path}", path=path)
+    with node_backend(ctx, _grpc_addr()) as node:
+        if index is not None:
+            data = sys.stdin.buffer.read(MAX_BLOCK_SIZE + 1) if path == "-" else Path(path).read_bytes()
+            if len(data) > MAX_BLOCK_SIZE:
+                raise InvalidArgumentError(f"{path} is larger than one block ({MAX_BLOCK_SIZE} bytes); "
+                                           "write it without --index to append it as several blocks")
+            result = node.file_write(ino, data, index)
+        else:
+            result = node.file_stream_write(ino, _blocks(path, block_size))
+    indices = list(result.indices)
+    span = "no blocks" if not indices else (f"block {indices[0]}" if len(indices) == 1
+                                            else f"blocks {indices[0]}..{indices[-1]}")
+    version = "" if result.version is None else f" (version {result.version})"
+    ctx.emit({"ino": ino, "indices": indices, "version": result.version}, f"wrote {span} of file {ino}{version}")
+
+
+@file_.command()
+@click.argument("ino", type=U64)
+@click.option("--version", "version", type=click.IntRange(1, (1 << 64) - 1), default=None,
+              help="Read the file as it was at this version (default: the latest).")
+@click.option("--start", type=U64, default=None, help="First block index (inclusive).")
+@click.option("--end", type=U64, default=None, help="Last block index (inclusive).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (default: stdout).")
+@pass_ctx
+def read(ctx: Ctx, ino: int, version: int | None, start: int | None, end: int | None, output: str | None) -> None:
+    """Write the blocks of file INO, in index order, to stdout or FILE."""
+    blocks = 0
+    written = 0
+    with node_backend(ctx, _grpc_addr()) as node:
+        stream: Any = node.file_read(ino, start, end, version)
+        try:
+            part = Path(output).with_name(Path(output).name + ".part") if output else None
+            try:
+                out = open(part, "wb") if part else sys.stdout.buffer  # noqa: SIM115 - closed below
+                try:
+                    for block in stream:
+                        out.write(block.data)
+                        blocks += 1
+                        written += len(block.data)
+                finally:
+                    if part:
+                        out.close()
+                    else:
+                        out.flush()
+                if part and output:
+                    os.replace(part, output)
+            finally:
+                if part:
+                    part.unlink(missing_ok=True)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+    if output:
+        ctx.emit({"ino": ino, "path": output, "blocks": blocks, "bytes": written},
+                 f"{blocks} blocks, {written} bytes written to {output}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(file_)

@@ -1,0 +1,358 @@
+"""`RemoteNode`: the node operations the CLI uses, over the REST API of a running node.
+
+Method names and results are those of `hoard.Node`, so a command runs the same code against
+an embedded node or a running one. Bodies stream both ways (httpx): an upload is sent while
+it is read, a download written while it arrives. An HTTP error becomes the hoard error the
+node raised (named by the `X-Hoard-Error` header; by status for other servers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hoard.content import guess_mimetype
+from hoard.errors import (HoardError, InvalidArgumentError, LogError, NotFoundError, PeerError, QuotaExceededError,
+                          StateError)
+
+API_BASE = "/api/storage/v1"
+ERROR_HEADER = "x-hoard-error"
+PIECE = 1 << 20
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+_BY_STATUS: dict[int, type[HoardError]] = {400: InvalidArgumentError, 404: NotFoundError, 409: StateError,
+                                           422: InvalidArgumentError, 503: StateError, 507: QuotaExceededError}
+
+
+def _error_classes() -> dict[str, type[HoardError]]:
+    out: dict[str, type[HoardError]] = {}
+    stack: list[type[HoardError]] = [HoardError]
+    while stack:
+        cls = stack.pop()
+        out.setdefault(str(cls.code), cls)
+        stack.extend(cls.__subclasses__())
+    return out
+
+
+def error_from_response(response: httpx.Response) -> HoardError:
+    """The hoard error an error response stands for."""
+    try:
+        message = response.text.strip()
+    except (httpx.HTTPError, UnicodeDecodeError):
+        message = ""
+    message = message or f"HTTP {response.status_code} {response.reason_phrase}"
+    code = response.headers.get(ERROR_HEADER)
+    if code is not None and code.isdigit():
+        return LogError(message, status=int(code))
+    cls = _error_classes().get(code or "") or _BY_STATUS.get(response.status_code, HoardError)
+    return cls(message)
+
+
+def api_base(url: str) -> str:
+    """The API base URL for `url`: a node address (`http://host:port`) or a full API base."""
+    if "://" not in url:
+        url = "http://" + url
+    parsed = urllib.parse.urlsplit(url.rstrip("/"))
+    if not parsed.hostname:
+        raise InvalidArgumentError(f"--api: not a URL: {url!r}")
+    return url.rstrip("/") if parsed.path.rstrip("/") else url.rstrip("/") + API_BASE
+
+
+class _Abort(Exception):
+    """Ends a pushed upload's body early, so the node drops what it stored."""
+
+
+_CANCEL = object()
+
+
+@dataclass
+class _Upload:
+    """An upload in progress: a request running on a thread, fed pieces through a queue."""
+
+    path: Path | None
+    name: str | None
+    chunk_size: int
+    pieces: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=4))
+    thread: threading.Thread | None = None
+    result: str | None = None
+    error: BaseException | None = None
+
+
+class RemoteNode:
+    """A running node, reached through its REST API at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = api_base(url)
+        self._client = httpx.Client(base_url=self.url, timeout=TIMEOUT, follow_redirects=False)
+        self._uploads: dict[str, _Upload] = {}
+        self._ids = itertools.count()
+        self._info: dict[str, Any] | None = None
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _unreachable(self, exc: httpx.HTTPError) -> HoardError:
+        return PeerError(f"cannot reach the hoard node API at {self.url}: {exc}", url=self.url)
+
+    @staticmethod
+    def _cid(cid: str) -> str:
+        if not isinstance(cid, str) or not cid.strip():
+            raise InvalidArgumentError(f"cannot parse cid: {cid!r}")
+        return urllib.parse.quote(cid.strip(), safe="")
+
+    def close(self) -> None:
+        for upload in list(self._uploads.values()):
+            self._stop_upload(upload)
+        self._uploads.clear()
+        self._client.close()
+
+    def __enter__(self) -> RemoteNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Nothing to do: the node is running."""
+
+    def stop(self) -> None:
+        """Nothing to do: the node keeps running (stop it where it was started)."""
+
+    # -- info --------------------------------------------------------------------------
+    def debug(self) -> dict[str, Any]:
+        self._info = self._request("GET", "/debug/info").json()
+        return self._info
+
+    def _debug_cached(self) -> dict[str, Any]:
+        return self._info if self._info is not None else self.debug()
+
+    def version(self) -> str:
+        return self._debug_cached()["storage"]["version"]
+
+    def revision(self) -> str:
+        return self._debug_cached()["storage"]["revision"]
+
+    def repo(self) -> str:
+        return self._debug_cached()["repo"]
+
+    def peer_id(self) -> str:
+        return self._request("GET", "/peerid", headers={"accept": "application/json"}).json()["id"]
+
+    def spr(self) -> str:
+        return self._request("GET", "/spr", headers={"accept": "application/json"}).json()["spr"]
+
+    def log_level(self, level: str) -> None:
+        self._request("POST", "/debug/chronicles/loglevel", params={"level": level})
+
+    def connect(self, peer_id: str, addrs: list[str] | None = None) -> None:
+        self._request("GET", f"/connect/{urllib.parse.quote(peer_id, safe='')}", params={"addrs": list(addrs or [])})
+
+    # -- storage -----------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/data").json()["content"]
+
+    def space(self) -> dict[str, int]:
+        return self._request("GET", "/space").json()
+
+    def exists(self, cid: str) -> bool:
+        found = self._request("GET", f"/data/{self._cid(cid)}/exists").json()
+        return bool(next(iter(found.values()), False))
+
+    def delete(self, cid: str) -> None:
+        self._request("DELETE", f"/data/{self._cid(cid)}")
+
+    def verify(self, cid: str) -> dict[str, Any]:
+        return self._request("POST", f"/data/{self._cid(cid)}/verify").json()
+
+    def download_manifest(self, cid: str) -> dict[str, Any]:
+        return self._request("GET", f"/data/{self._cid(cid)}/network/manifest").json()["manifest"]
+
+    def fetch(self, cid: str) -> dict[str, Any]:
+        return self.fetch_start(cid)["manifest"]
+
+    def fetch_start(self, cid: str) -> dict[str, Any]:
+        return self._request("POST", f"/data/{self._cid(cid)}/network").json()
+
+    def fetch_progress(self, download_id: int, cid: str | None = None) -> dict[str, Any]:
+        if cid is None:
+            raise InvalidArgumentError("fetch_progress over REST needs the cid")
+        return self._request("GET", f"/data/{self._cid(cid)}/network/progress/{int(download_id)}").json()
+
+    def fetch_cancel(self, download_id: int, cid: str | None = None) -> None:
+        if cid is None:
+            raise InvalidArgumentError("fetch_cancel over REST needs the cid")
+        self._request("DELETE", f"/data/{self._cid(cid)}/network/{int(download_id)}")
+
+    # -- uploads -----------------------------------------------------------------------
+    def upload_init(self, filepath: str, chunk_size: int = 0) -> str:
+        """Open an upload: of the file at `filepath` (then `upload_file`), or of pushed chunks
+        named `filepath` (then `upload_chunk`… `upload_finalize`)."""
+        path = Path(filepath) if filepath else None
+        if path is not None and path.is_absolute() and not path.is_file():
+            raise NotFoundError(f"Failed to init upload: the filepath does not exist: {filepath}", path=filepath)
+        session = str(next(self._ids))
+        self._uploads[session] = _Upload(path if path is not None and path.is_file() else None,
+                                         path.name if path is not None and path.name else None, chunk_size)
+        return session
+
+    def _upload(self, session: str) -> _Upload:
+        upload = self._uploads.get(str(session))
+        if upload is None:
+            raise NotFoundError(f"no upload session {session}", session=str(session))
+        return upload
+
+    def _post_data(self, upload: _Upload, body: Iterator[bytes], length: int | None) -> str:
+        headers = {}
+        mimetype = guess_mimetype(upload.name)
+        if mimetype:
+            headers["content-type"] = mimetype
+        if upload.name:
+            headers["content-disposition"] = "attachment; filename*=UTF-8''" + urllib.parse.quote(upload.name, safe="")
+        if length is not None:
+            headers["content-length"] = str(length)
+        params = {"blockSize": upload.chunk_size} if upload.chunk_size else {}
+        return self._request("POST", "/data", content=body, headers=headers, params=params).text.strip()
+
+    def upload_file(self, session: str, on_progress: Callable[[int], None] | None = None) -> str:
+        """Send the file named at upload_init; `on_progress(n)` for every n bytes sent."""
+        upload = self._uploads.pop(str(session), None)
+        if upload is None or upload.path is None:
+            raise InvalidArgumentError(f"Failed to upload file: session {session} has no file")
+        path = upload.path
+
+        def body() -> Iterator[bytes]:
+            with open(path, "rb") as fh:
+                while piece := fh.read(PIECE):
+                    yield piece
+                    if on_progress is not None:
+                        on_progress(len(piece))
+
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise NotFoundError(f"Failed to upload file: cannot read {path}: {exc.strerror}", path=str(path)) from exc
+        return self._post_data(upload, body(), size)
+
+    def upload_chunk(self, session: str, data: bytes) -> None:
+        """Send more bytes of a pushed upload (the request starts with the first chunk)."""
+        upload = self._upload(session)
+        if upload.thread is None:
+            upload.thread = threading.Thread(target=self._send_pushed, args=(upload,), daemon=True,
+                                             name=f"hoard-upload-{session}")
+            upload.thread.start()
+        while True:
+            if upload.error is not None or not upload.thread.is_alive():
+                self._uploads.pop(str(session), None)
+                raise upload.error or StateError("upload request ended early")
+            try:
+                upload.pieces.put(bytes(data), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _send_pushed(self, upload: _Upload) -> None:
+        def body() -> Iterator[bytes]:
+            while (piece := upload.pieces.get()) is not None:
+                if piece is _CANCEL:
+                    raise _Abort("upload cancelled")
+                yield piece
+
+        try:
+            upload.result = self._post_data(upload, body(), None)
+        except BaseException as exc:  # noqa: BLE001 - handed to upload_chunk/upload_finalize
+            upload.error = exc
+            while True:  # unblock a producer waiting on a full queue
+                try:
+                    upload.pieces.get_nowait()
+                except queue.Empty:
+                    break
+
+    def upload_finalize(self, session: str) -> str:
+        upload = self._uploads.pop(str(session), None)
+        if upload is None:
+            raise NotFoundError(f"Failed to finalize upload: no upload session {session}", session=str(session))
+        if upload.thread is None:
+            return self._post_data(upload, iter(()), 0)
+        self._stop_upload(upload, None)
+        if upload.error is not None:
+            raise upload.error
+        assert upload.result is not None
+        return upload.result
+
+    def _stop_upload(self, upload: _Upload, last: Any = _CANCEL) -> None:
+        """End a pushed upload's body: normally (`last=None`) or cut short (`_CANCEL`)."""
+        if upload.thread is None:
+            return
+        while upload.thread.is_alive():
+            try:
+                upload.pieces.put(last, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        upload.thread.join()
+
+    def upload_cancel(self, session: str) -> None:
+        """Abandon an upload: a request already sending is cut short, so the node drops it."""
+        upload = self._uploads.pop(str(session), None)
+        if upload is not None:
+            self._stop_upload(upload)
+
+    # -- downloads ---------------------------------------------------------------------
+    def download_init(self, cid: str, chunk_size: int = 0, local: bool = True) -> str:
+        """Nothing is opened ahead over HTTP; the download happens in `download_stream`."""
+        self._cid(cid)
+        return ""
+
+    def download_stream(self, cid: str, filepath: str | None = None, chunk_size: int = 0, local: bool = True,
+                        on_progress: Callable[[bytes], None] | None = None) -> int:
+        """Stream the content to `filepath` and/or `on_progress(chunk)`; returns bytes."""
+        path = f"/data/{self._cid(cid)}" + ("" if local else "/network/stream")
+        target = Path(filepath) if filepath else None
+        tmp = target.with_name(target.name + ".part") if target is not None else None
+        total = 0
+        try:
+            with self._client.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response)
+                fh = open(tmp, "wb") if tmp is not None else None  # noqa: SIM115 - closed below
+                try:
+                    for piece in response.iter_bytes(chunk_size or PIECE):
+                        total += len(piece)
+                        if fh is not None:
+                            fh.write(piece)
+                        if on_progress is not None:
+                            on_progress(piece)
+                finally:
+                    if fh is not None:
+                        fh.close()
+            if tmp is not None and target is not None:
+                os.replace(tmp, target)
+                tmp = None
+            return total
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        except OSError as exc:
+            raise InvalidArgumentError(f"Failed to download stream: cannot write {filepath}: {exc.strerror}",
+                                       path=str(filepath)) from exc
+        finally:
+            if tmp is not None and tmp.exists():
+                tmp.unlink()
+
+    def download_cancel(self, cid: str) -> None:
+        """Nothing to cancel: downloads over HTTP hold no session."""

@@ -1,0 +1,160 @@
+"""Records (GDP datums): their encoding, the record hash chain, and Ed25519 signing.
+
+A `Datum` is (recno, ts, data, sig, prevhash). `ts` is an int: nanoseconds since the Unix
+epoch, UTC (GDP's EP_TIME_SPEC without the accuracy field).
+
+Signed bytes (Ed25519 signs them directly; it hashes with SHA-512 internally):
+
+    log name (32) || recno (u64 BE) || ts seconds (i64 BE) || ts nanoseconds (u32 BE)
+                  || data || prevhash (32)
+
+Every field but `data` has a fixed size, so the layout is unambiguous without a length.
+`prevhash` is the record hash of record recno-1 (32 zero bytes for record 1); the record hash
+is SHA-256 (PUB's md_alg 3) of the record's encoding:
+
+    version u8 = 1 || recno u64 BE || ts seconds i64 BE || ts nanoseconds u32 BE
+                   || prevhash (32) || sig length u16 BE || sig || data
+
+That encoding is also what the store keeps. A signature that does not verify is LogError 403
+(`gdp_stat="CRYPTO_SIGFAIL"`): the status the GDP log server NAKs a bad append with, and the
+one readers report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+
+from hoard.errors import LogError
+from hoard.logs.names import LogName
+
+__all__ = [
+    "Datum", "HASH_LEN", "SIG_LEN", "Signer", "Verifier", "ZERO_HASH", "record_ts", "signing_message", "to_ns"
+]
+
+HASH_LEN = 32
+SIG_LEN = 64
+ZERO_HASH = bytes(HASH_LEN)
+_VERSION = 1
+_NS = 1_000_000_000
+_HEAD = struct.Struct(">BQqI32sH")  # version, recno, ts sec, ts nsec, prevhash, sig length
+_TS = struct.Struct(">qI")
+_SIGNED_HEAD = struct.Struct(">QqI")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Datum:
+    """One record: its number (from 1), commit timestamp (ns), data, signature and prevhash."""
+
+    recno: int
+    ts: int
+    data: bytes
+    sig: bytes = b""
+    prevhash: bytes = ZERO_HASH
+
+    def __repr__(self) -> str:
+        data = repr(self.data[:32]) + ("..." if len(self.data) > 32 else "")
+        return (f"Datum(recno={self.recno}, ts={self.ts}, data={data} ({len(self.data)} bytes), "
+                f"sig={self.sig[:4].hex()}..., prevhash={self.prevhash[:4].hex()}...)")
+
+    @property
+    def ts_datetime(self) -> _dt.datetime:
+        """`ts` as an aware UTC datetime (microsecond precision)."""
+        return _dt.datetime.fromtimestamp(self.ts / _NS, tz=_dt.timezone.utc)
+
+    def encode(self) -> bytes:
+        """The stored, hashed form (see the module docstring)."""
+        sec, nsec = divmod(self.ts, _NS)
+        return _HEAD.pack(_VERSION, self.recno, sec, nsec, self.prevhash, len(self.sig)) + self.sig + self.data
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Datum:
+        """The inverse of `encode`; LogError 500 (a corrupt record) if `raw` is not one."""
+        try:
+            version, recno, sec, nsec, prevhash, siglen = _HEAD.unpack_from(raw, 0)
+        except struct.error as exc:
+            raise LogError(f"corrupt record: {exc}", status=500, gdp_stat="CORRUPT_GCL") from exc
+        end = _HEAD.size + siglen
+        if version != _VERSION or end > len(raw):
+            raise LogError("corrupt record: bad version or length", status=500, gdp_stat="CORRUPT_GCL")
+        return cls(recno, sec * _NS + nsec, bytes(raw[end:]), bytes(raw[_HEAD.size:end]), prevhash)
+
+    @property
+    def hash(self) -> bytes:
+        """SHA-256 of the encoding: the next record's `prevhash`."""
+        return hashlib.sha256(self.encode()).digest()
+
+
+def record_ts(raw: bytes) -> int:
+    """The timestamp of an encoded record without decoding the rest."""
+    sec, nsec = _TS.unpack_from(raw, 9)
+    return sec * _NS + nsec
+
+
+def signing_message(name: LogName, recno: int, ts: int, data: bytes, prevhash: bytes) -> bytes:
+    """The exact bytes a record's signature covers (see the module docstring)."""
+    sec, nsec = divmod(ts, _NS)
+    try:
+        head = _SIGNED_HEAD.pack(recno, sec, nsec)
+    except struct.error as exc:
+        raise LogError(f"record number {recno} or timestamp {ts} out of range", status=400) from exc
+    return name.raw + head + data + prevhash
+
+
+class Signer:
+    """A log writer's Ed25519 key: makes signed records."""
+
+    __slots__ = ("_secret", "public_key")
+
+    def __init__(self, key: nacl.signing.SigningKey) -> None:
+        self.public_key, self._secret = nacl.bindings.crypto_sign_seed_keypair(bytes(key))
+
+    def sign(self, name: LogName, recno: int, ts: int, data: bytes, prevhash: bytes) -> Datum:
+        signed = nacl.bindings.crypto_sign(signing_message(name, recno, ts, data, prevhash), self._secret)
+        return Datum(recno, ts, data, signed[:SIG_LEN], prevhash)
+
+
+class Verifier:
+    """A log's public key (from PUB): checks record signatures."""
+
+    __slots__ = ("public_key",)
+
+    def __init__(self, public_key: bytes) -> None:
+        if len(public_key) != 32:
+            raise LogError("an Ed25519 public key is 32 bytes", status=400)
+        self.public_key = bytes(public_key)
+
+    def verify(self, name: LogName, datum: Datum) -> None:
+        """Raise LogError 403 (`CRYPTO_SIGFAIL`) unless `datum.sig` signs `datum` in log `name`."""
+        if len(datum.sig) == SIG_LEN and len(datum.prevhash) == HASH_LEN:
+            try:
+                message = signing_message(name, datum.recno, datum.ts, datum.data, datum.prevhash)
+                nacl.bindings.crypto_sign_open(datum.sig + message, self.public_key)
+                return
+            except (LogError, nacl.exceptions.BadSignatureError):
+                pass
+        raise LogError(f"record {datum.recno} of log {name}: signature does not verify", status=403,
+                       gdp_stat="CRYPTO_SIGFAIL", recno=datum.recno)
+
+
+def to_ns(ts: int | float | _dt.datetime) -> int:
+    """A timestamp argument as ns since the epoch: an int is ns, a float is seconds
+    (`time.time()`), a datetime is converted (a naive one is taken as UTC)."""
+    if isinstance(ts, bool):
+        raise LogError("a timestamp is an int (ns), a float (s) or a datetime, not a bool", status=400)
+    if isinstance(ts, int):
+        return ts
+    if isinstance(ts, float):
+        return round(ts * _NS)
+    if isinstance(ts, _dt.datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=_dt.timezone.utc)
+        delta = ts - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+        return (delta.days * 86_400 + delta.seconds) * _NS + delta.microseconds * 1_000
+    raise LogError(f"a timestamp is an int (ns), a float (s) or a datetime, not {type(ts).__name__}", status=400)

@@ -1,0 +1,84 @@
+"""A real hoard node in its own process, driven by JSON lines on stdin (test harness).
+
+Each request `{"op": name, "args": [...], "kwargs": {...}}` calls that `hoard.Node` method and
+answers `{"ok": result}` or `{"error": {"type", "message"}}`. A few test-only ops inspect or
+damage the node's own state (`served`, `corrupt`). Logging goes to stderr.
+"""
+
+import json
+import logging
+import os
+import sys
+import threading
+
+import hoard
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    config = json.loads(sys.argv[1])
+    node = hoard.Node(config)
+    node.start()
+    out_lock = threading.Lock()
+
+    def reply(obj) -> None:
+        with out_lock:
+            sys.stdout.write(json.dumps(obj) + "\n")
+            sys.stdout.flush()
+
+    reply({"ready": {"peerId": node.peer_id(), "addrs": node.debug()["addrs"], "spr": node.spr()}})
+    for line in sys.stdin:
+        request = json.loads(line)
+        op, args, kwargs = request["op"], request.get("args", []), request.get("kwargs", {})
+        try:
+            if op == "served":
+                result = node._worker.call(_served, node)
+            elif op == "corrupt":
+                result = _corrupt(node, args[0])
+            elif op == "download_slowly":
+                result = _download_slowly(node, args[0], args[1], reply)
+            elif op == "quit":
+                node.close()
+                reply({"ok": None})
+                return
+            else:
+                result = getattr(node, op)(*args, **kwargs)
+            reply({"ok": result})
+        except hoard.HoardError as exc:
+            reply({"error": {"type": type(exc).__name__, "message": exc.message}})
+
+
+async def _served(node):
+    stats = node.core.network.server_stats()
+    return {"blocks": stats.blocks_sent, "bytes": stats.bytes_sent}
+
+
+def _corrupt(node, cid_text):
+    """Overwrite every data block of a dataset with other bytes, bypassing all checks."""
+    content = node.core.content
+    manifest = content.manifest(hoard.CID.parse(cid_text))
+    env = node.core.store._env
+    with env.begin(write=True, db=node.core.store._blocks) as txn:
+        for block, size in content.iter_blocks(manifest):
+            txn.put(block.binary, os.urandom(size))
+    return True
+
+
+def _download_slowly(node, cid, path, reply):
+    """download_stream(local=False), announcing the first chunk and slowing the consumer, so a
+    test can act mid-download while most of the dataset is still to come."""
+    import time
+
+    first = []
+
+    def on_chunk(chunk):
+        if not first:
+            first.append(len(chunk))
+            reply({"progress": len(chunk)})
+        time.sleep(0.01)
+
+    return node.download_stream(cid, path, 0, False, on_progress=on_chunk)
+
+
+if __name__ == "__main__":
+    main()
