@@ -17,7 +17,10 @@ the blocking `Node` methods. Each side runs in a fresh process.
 Prints JSON: per operation, MB/s of the best round on each side and their ratio C / Python
 (goal >= 0.8), the ratio of the medians, the CPU seconds (whole process, best round) and
 their ratio Python / C. The operations are dominated by writes to the page cache and disk, so
-on a shared machine the wall times vary a lot between rounds: use several rounds.
+on a shared machine the wall times vary a lot between rounds: use several rounds. The scratch
+directory (sources, both nodes' data dirs, the downloaded file) defaults to /dev/shm, so that
+disk writeback (LMDB, fsync of the downloaded file) and other tenants' I/O do not drown what is
+compared, the cost of the C ABI; pass --workdir to measure on a disk.
 """
 
 from __future__ import annotations
@@ -131,10 +134,12 @@ def main() -> None:
     parser.add_argument("--piece", type=int, default=1 << 20, help="bytes per upload_chunk call")
     parser.add_argument("--chunk", type=int, default=1 << 20, help="download chunk size")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workdir", default=None, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--workdir", default=None,
+                        help="scratch directory (default: /dev/shm if there, else the temp dir)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hoard-capi-bench-", dir=args.workdir))
+    base = args.workdir or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    work = Path(tempfile.mkdtemp(prefix="hoard-capi-bench-", dir=base))
     try:
         built = build(work / "lib")
         binary = work / "capi_bench"
@@ -161,7 +166,7 @@ def main() -> None:
                 shutil.rmtree(datadir, ignore_errors=True)
                 out.unlink(missing_ok=True)
         report: dict = {"bench": "capi", "size_bytes": size, "piece": args.piece, "chunk": args.chunk,
-                        "rounds": args.rounds, "cpus": os.cpu_count(), "goal_ratio": GOAL, "ops": {}}
+                        "rounds": args.rounds, "workdir": str(work.parent), "cpus": os.cpu_count(), "goal_ratio": GOAL, "ops": {}}
         for op in OPS:
             best = {side: min(r[op]["wall"] for r in rounds[side]) for side in rounds}
             median = {side: statistics.median(r[op]["wall"] for r in rounds[side]) for side in rounds}

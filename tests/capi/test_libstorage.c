@@ -881,6 +881,10 @@ static void test_contexts(void)
         CHECK(r->ret == RET_OK, "connect b -> a (%d addrs): %s", naddrs, r->msg ? r->msg : "(null)");
         CHECK(naddrs > 0, "a is started but has no addrs");
         printf("ok - connect b -> a via %s\n", addrs[0]);
+        const char *bad_addr[] = {"not-a-multiaddr"};
+        r = req_new(b);
+        expect_err(r, storage_connect(b->ctx, peer_a, bad_addr, 1, on_callback, r), "connect(bad address)",
+                   "invalid address");
         r = req_new(b);
         OK(r, storage_peer_debug(b->ctx, peer_a, on_callback, r), "peer_debug");
         CHECK(strstr(r->msg, peer_a) != NULL, "peer_debug %s", r->msg);

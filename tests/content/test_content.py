@@ -147,6 +147,7 @@ def test_cancel_removes_what_the_session_stored(content):
     before = content.space()
     up = Upload(content)
     up.write(os.urandom(20 << 20))  # over one batch: blocks are stored as pending
+    up.flush()
     assert content.space().quota_reserved_bytes > 0
     up.cancel()
     assert content.space() == before
@@ -158,6 +159,7 @@ def test_recover_deletes_orphaned_pending_blocks():
     keep = upload(content, os.urandom(100_000))
     up = Upload(content)
     up.write(os.urandom(20 << 20))  # stored as pending, never finished: as after a crash
+    up.flush()
     assert store.stats().blocks > content.space().total_blocks
     reopened = ContentStore(store, quota=1 << 30, block_ttl=60)
     space = reopened.space()

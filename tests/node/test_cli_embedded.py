@@ -71,7 +71,9 @@ def test_json_errors(tmp_path):
 
 
 def test_node_start_runs_until_sigint_and_stops_cleanly(tmp_path):
-    proc = subprocess.Popen([*HOARD, "--data-dir", str(tmp_path / "d"), "--json", "node", "start"],
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"api-port": 0, "grpc-port": 0, "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}))
+    proc = subprocess.Popen([*HOARD, "--data-dir", str(tmp_path / "d"), "--config", str(config), "--json", "node", "start"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = json.loads(proc.stdout.readline())

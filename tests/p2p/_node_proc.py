@@ -18,6 +18,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     config = json.loads(sys.argv[1])
     node = hoard.Node(config)
+    if "--bench" in sys.argv:  # serve the raw-stream source protocol (benchmarks only)
+        from hoard.net.rawbench import SOURCE_PROTOCOL, serve_source
+
+        node.core.protocol_handlers[SOURCE_PROTOCOL] = serve_source
     node.start()
     out_lock = threading.Lock()
 
@@ -35,6 +39,10 @@ def main() -> None:
                 result = node._worker.call(_served, node)
             elif op == "corrupt":
                 result = _corrupt(node, args[0])
+            elif op == "raw_stream":
+                result = node._worker.call(_raw_stream, node, args[0], args[1])
+            elif op == "rusage":
+                result = _rusage()
             elif op == "download_slowly":
                 result = _download_slowly(node, args[0], args[1], reply)
             elif op == "quit":
@@ -51,6 +59,18 @@ def main() -> None:
 async def _served(node):
     stats = node.core.network.server_stats()
     return {"blocks": stats.blocks_sent, "bytes": stats.bytes_sent}
+
+
+async def _raw_stream(node, peer_id, nbytes):
+    result = await node.core.network.measure_raw_stream(peer_id, nbytes)
+    return {"bytes": result.bytes, "seconds": result.seconds}
+
+
+def _rusage():
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mib": usage.ru_maxrss / 1024}
 
 
 def _corrupt(node, cid_text):

@@ -14,12 +14,13 @@ DRIVER = str(Path(__file__).with_name("_node_proc.py"))
 class NodeProcess:
     """A `hoard.Node` in a child process; `call(op, *args)` runs a Node method there."""
 
-    def __init__(self, data_dir: Path, **config) -> None:
+    def __init__(self, data_dir: Path, bench: bool = False, **config) -> None:
         self.data_dir = data_dir
         cfg = {"data-dir": str(data_dir), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"], **config}
         self.stderr_path = data_dir.with_suffix(".stderr")
         self._stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([sys.executable, DRIVER, json.dumps(cfg)], stdin=subprocess.PIPE,
+        argv = [sys.executable, DRIVER, json.dumps(cfg)] + (["--bench"] if bench else [])
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1)
         ready = self.read()
         if "ready" not in ready:

@@ -10,7 +10,8 @@ import hoard
 from hoard.content import CdcChunker, ContentStore, FixedChunker, Upload
 from hoard.errors import InvalidArgumentError, InvalidCidError, NotFoundError
 from hoard.ids.cid import CID
-from hoard.node.api_fetches import RangeReader, locate
+from hoard.content.download import LocalReader as RangeReader
+from hoard.content.manifest import locate
 from hoard.store import MemoryBlockStore
 
 pytestmark = pytest.mark.timeout(120)
@@ -190,7 +191,7 @@ def test_range_reader_over_content_defined_blocks():
     for offset in (0, 1, sizes[0] - 1, sizes[0], sum(sizes[:7]) + 3, len(data) - 1):
         reader = RangeReader(content, cid, offset, 100_000)
         out = b""
-        while piece := reader.read_sync(7_777):
+        while piece := reader.read(7_777):
             out += piece
         assert out == data[offset:offset + 100_000], offset
 
@@ -205,7 +206,7 @@ def test_locate_in_a_multi_level_index():
     manifest = content.manifest(cid)
     for offset in (0, 1023, 1024, 1024 * 1024, 1024 * 2049 + 5, 1024 * 2500 + 16):
         assert locate(manifest.index, offset, content.store.get) == (offset // 1024, offset % 1024)
-    assert RangeReader(content, cid, 1024 * 2049 + 5, 4).read_sync(10) == data[1024 * 2049 + 5:1024 * 2049 + 9]
+    assert RangeReader(content, cid, 1024 * 2049 + 5, 4).read(10) == data[1024 * 2049 + 5:1024 * 2049 + 9]
     single = CID.of(b"block")
     content.store.put(single, b"block")
-    assert RangeReader(content, single, 1, 3).read_sync(10) == b"loc"
+    assert RangeReader(content, single, 1, 3).read(10) == b"loc"

@@ -1,6 +1,6 @@
 """One C context: a hoard `Node`, and the rules for calling the application back.
 
-Requests are dispatched with `node._submit(name, ...)`, exactly like every other frontend.
+Requests are dispatched with `node.submit(name, ...)`, exactly like every other frontend.
 Callbacks run **on the node's worker thread** (the trio loop that runs the requests), as in
 Logos: the final callback from the future's done-callback (which the worker runs when the
 request finishes), download chunks from the download loop itself, and upload-file progress
@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import json
+import signal
 import sys
 import threading
 import traceback
@@ -107,6 +108,12 @@ class Context:
         async def worker_handle() -> tuple[trio.lowlevel.TrioToken, int]:
             return trio.lowlevel.current_trio_token(), threading.get_ident()
 
+        # The embedded interpreter installs no signal handlers, so SIGPIPE keeps its default
+        # action (terminate) in a C program: a write to a connection the peer closed would
+        # kill the application. Block it in this thread; the node's worker and the threads it
+        # starts inherit the mask, so their writes fail with EPIPE (BrokenPipeError) instead.
+        # The application's own threads and signal dispositions are left alone.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
         try:
             node = Node(config)
             try:  # the worker's identity and loop token, learnt on the worker itself
@@ -168,7 +175,7 @@ class Context:
         """Dispatch `node.<name>(*args, **kwargs)`; its outcome becomes the final callback."""
         node = self.live_node()
         try:
-            future = node._submit(name, *args, **kwargs)
+            future = node.submit(name, *args, **kwargs)
         except HoardError as exc:
             raise DispatchError(exc.message) from exc
 

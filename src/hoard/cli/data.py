@@ -59,7 +59,7 @@ def download(ctx: Ctx, cid: str, output: str | None, network: bool) -> None:
     """Download a dataset (or block) by CID to FILE or stdout."""
     with open_node(ctx, start=network) as node:
         node.download_init(cid, 0, not network)
-        total = _dataset_size(node, cid)
+        total = _dataset_size(node, cid, network)
         with ctx.progress("downloading", total) as advance:
             if output:
                 written = node.download_stream(cid, str(Path(output).resolve()), 1 << 20, not network,
@@ -77,9 +77,12 @@ def download(ctx: Ctx, cid: str, output: str | None, network: bool) -> None:
             ctx.emit({"cid": cid, "path": output, "bytes": written}, f"{written} bytes written to {output}")
 
 
-def _dataset_size(node: Any, cid: str) -> int | None:
-    """The size of the dataset `cid` names, or None for a block (or a manifest not at hand)."""
+def _dataset_size(node: Any, cid: str, network: bool) -> int | None:
+    """The size of the dataset `cid` names, for the progress bar; None for a block, or when
+    it is not at hand (a local download does not ask the network for the manifest)."""
     try:
+        if not network and not node.exists(cid):
+            return None
         return int(node.download_manifest(cid)["datasetSize"])
     except HoardError:
         return None

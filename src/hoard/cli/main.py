@@ -18,6 +18,7 @@ COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd",
     "hoard.cli.capi_cmd",
     "hoard.cli.blob",
     "hoard.cli.file",
+    "hoard.cli.log",
 ]
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from hoard import errors
+
 from hoard.content import guess_mimetype
 from hoard.errors import (HoardError, InvalidArgumentError, LogError, NotFoundError, PeerError, QuotaExceededError,
                           StateError)
@@ -33,12 +35,12 @@ _BY_STATUS: dict[int, type[HoardError]] = {400: InvalidArgumentError, 404: NotFo
 
 
 def _error_classes() -> dict[str, type[HoardError]]:
+    """The public error tree of `hoard.errors`, by code (subsystem subclasses share codes)."""
     out: dict[str, type[HoardError]] = {}
-    stack: list[type[HoardError]] = [HoardError]
-    while stack:
-        cls = stack.pop()
-        out.setdefault(str(cls.code), cls)
-        stack.extend(cls.__subclasses__())
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if isinstance(cls, type) and issubclass(cls, HoardError):
+            out.setdefault(str(cls.code), cls)
     return out
 
 

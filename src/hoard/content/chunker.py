@@ -90,16 +90,17 @@ class CdcChunker:
         blocks: list[bytes] = []
         if not self._buf:
             return blocks
-        data = bytes(self._buf)
-        consumed = 0
-        for chunk in self._cdc.cut_buf(data):
-            end = chunk.offset + chunk.length
-            # the last cut of a buffer is only final at end of stream: more data may move it
-            if not final and end == len(data) and len(data) - chunk.offset < self.max_size:
-                break
-            blocks.append(data[chunk.offset:end])
-            consumed = end
-        self._buf = bytearray(data[consumed:])
+        size = len(self._buf)
+        with memoryview(self._buf) as view:
+            cuts = [(c.offset, c.offset + c.length) for c in self._cdc.cut_buf(view)]
+            consumed = 0
+            for start, end in cuts:
+                # the last cut of a buffer is only final at end of stream: more data may move it
+                if not final and end == size and size - start < self.max_size:
+                    break
+                blocks.append(bytes(view[start:end]))
+                consumed = end
+        del self._buf[:consumed]  # keeps only the unconsumed tail (less than one max-size chunk)
         return blocks
 
     def feed(self, piece: bytes | memoryview) -> list[bytes]:

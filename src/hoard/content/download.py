@@ -4,42 +4,56 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hoard.content.manifest import Manifest, is_dag
+from hoard.content.manifest import Manifest, is_dag, locate
 from hoard.content.repo import ContentStore
 from hoard.errors import NotFoundError
 from hoard.ids.cid import CID
 
-READ_AHEAD = 64  # blocks fetched per store transaction
+READ_AHEAD = 64  # most blocks fetched per store transaction
+READ_AHEAD_BYTES = 8 << 20  # ... and about this many bytes
 
 
 class LocalReader:
-    """Reads a dataset (by manifest CID) or a single block from the local store.
+    """Reads bytes [offset, offset+length) of a dataset (manifest CID) or a single block.
 
     `read(n)` returns up to n bytes (b"" at the end); `pieces(n)` iterates the rest.
+    Construction and reads do store I/O: call them from a thread when on an event loop.
+    `size` is the whole content's size, `remaining` what is left to deliver.
     """
 
-    def __init__(self, content: ContentStore, cid: CID) -> None:
+    def __init__(self, content: ContentStore, cid: CID, offset: int = 0, length: int | None = None) -> None:
         self.content = content
         self.cid = cid
         self.manifest: Manifest | None = None
-        self.offset = 0
+        self.filename: str | None = None
+        self.mimetype: str | None = None
+        store = content.store
         if is_dag(cid) and content.dataset_info(cid) is not None:
-            self.manifest = content.manifest(cid)
-            self.size = self.manifest.dataset_size
-            self._blocks = self._dataset_blocks(self.manifest)
+            self.manifest = manifest = content.manifest(cid)
+            self.size = manifest.dataset_size
+            self.filename, self.mimetype = manifest.filename, manifest.mimetype
+            block_no, skip = locate(manifest.index, min(offset, self.size), store.get)
+            per_batch = max(1, min(READ_AHEAD, READ_AHEAD_BYTES // max(manifest.block_size, 1)))
+            cids = (c for c, _ in content.iter_blocks(manifest, block_no))
+            self._blocks: Iterator[bytes] = self._batched(cids, per_batch)
         else:
-            size = content.store.size_of(cid)
-            if size is None:
+            data = store.get(cid)
+            if data is None:
                 raise NotFoundError(f"Block not found in local store: {cid}", cid=str(cid))
-            self.size = size
-            self._blocks = iter([content.store.get(cid) or b""])
+            self.size = len(data)
+            skip = min(offset, self.size)
+            self._blocks = iter([data])
+        start = min(offset, self.size)
+        self.offset = start
+        self.remaining = self.size - start if length is None else max(min(length, self.size - start), 0)
+        self._skip = skip
         self._buf = memoryview(b"")
 
-    def _dataset_blocks(self, manifest: Manifest) -> Iterator[bytes]:
+    def _batched(self, cids: Iterator[CID], per_batch: int) -> Iterator[bytes]:
         batch: list[CID] = []
-        for cid, _size in self.content.iter_blocks(manifest):
+        for cid in cids:
             batch.append(cid)
-            if len(batch) >= READ_AHEAD:
+            if len(batch) >= per_batch:
                 yield from self._get(batch)
                 batch = []
         if batch:
@@ -52,33 +66,42 @@ class LocalReader:
                 raise NotFoundError(f"Block not found in local store: {cid}", cid=str(cid))
         return blocks  # type: ignore[return-value]
 
+    def _next_block(self) -> bool:
+        block = next(self._blocks, None)
+        if block is None:
+            return False
+        self._buf = memoryview(block)[self._skip:]
+        self._skip = 0
+        return True
+
     def read(self, n: int) -> bytes:
         """Up to `n` bytes; b"" at the end. Whole blocks are joined with one copy."""
+        want = min(n, self.remaining)
         parts: list[memoryview] = []
         got = 0
-        while got < n:
-            if not self._buf:
-                block = next(self._blocks, None)
-                if block is None:
-                    break
-                self._buf = memoryview(block)
-            take = self._buf[: n - got]
+        while got < want:
+            if not self._buf and not self._next_block():
+                break
+            take = self._buf[: want - got]
             parts.append(take)
             got += len(take)
             self._buf = self._buf[len(take):]
         self.offset += got
+        self.remaining -= got
         return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
 
     def pieces(self, n: int) -> Iterator[bytes | memoryview]:
-        """The rest of the content in pieces of at most `n` bytes (whole blocks when n ≥ block)."""
-        if self._buf:
-            rest = bytes(self._buf)
-            self._buf = memoryview(b"")
-            self.offset += len(rest)
-            yield rest
-        for block in self._blocks:
-            view = memoryview(block)
-            for i in range(0, len(view), n):
-                piece = view[i:i + n]
-                self.offset += len(piece)
-                yield piece
+        """The rest of the content in pieces of at most `n` bytes (no copy within a block)."""
+        while self.remaining > 0:
+            if not self._buf and not self._next_block():
+                return
+            piece = self._buf[: min(n, self.remaining)]
+            self._buf = self._buf[len(piece):]
+            self.offset += len(piece)
+            self.remaining -= len(piece)
+            yield piece
+
+    def close(self) -> None:
+        self._blocks = iter(())
+        self._buf = memoryview(b"")
+        self.remaining = 0

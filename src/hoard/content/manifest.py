@@ -158,3 +158,29 @@ def iter_index_nodes(root: CID, get: Getter) -> Iterator[CID]:
 
 def is_dag(cid: CID) -> bool:
     return cid.codec == DAG_CBOR
+
+
+def locate(root: CID, offset: int, get: Callable[[CID], bytes | None]) -> tuple[int, int]:
+    """(block number, offset inside it) of byte `offset`, descending the block index once."""
+    block_no = 0
+    cid = root
+    while True:
+        data = get(cid)
+        if data is None:
+            raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
+        node = decode_index_node(data, cid)
+        if "blocks" in node:
+            for _block, size in node["blocks"]:
+                if offset < size:
+                    return block_no, offset
+                offset -= size
+                block_no += 1
+            return block_no, 0
+        for child, nbytes, count in node["children"]:
+            if offset < nbytes:
+                cid = child
+                break
+            offset -= nbytes
+            block_no += count
+        else:
+            return block_no, 0

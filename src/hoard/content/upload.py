@@ -1,14 +1,17 @@
 """Upload sessions: bytes in, blocks stored as they complete, a manifest at the end.
 
 An `Upload` is fed pieces of any size. Complete blocks are hashed and written (as pending)
-in batches of about `BATCH_BYTES`, so memory stays bounded whatever the dataset size. The
-whole-content BLAKE3 digest is computed alongside. `finish()` builds the block index and the
+in batches of about `BATCH_BYTES`, so memory stays bounded whatever the dataset size: one
+batch is committed in a background thread while the next is chunked and hashed (LMDB's
+commit releases the GIL), so at most two batches are held. The whole-content BLAKE3 digest
+is computed alongside. `finish()` builds the block index and the
 manifest and commits the dataset durably; `cancel()` removes what the session stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
@@ -38,6 +41,7 @@ class Upload:
         self._pending: list[tuple[CID, bytes]] = []
         self._pending_bytes = 0
         self._closed = False
+        self._inflight: Future[None] | None = None
         self.on_block: Callable[[CID, int], None] | None = None
 
     def write(self, piece: bytes | memoryview) -> None:
@@ -59,26 +63,41 @@ class Upload:
             self._pending.append((cid, data))
             self._pending_bytes += len(data)
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
-        try:
-            self.content.write_pending(pending)
-        except BaseException:
-            self.cancel()
-            raise
+    def _flush(self, wait: bool = False) -> None:
+        """Hand the pending batch to the committer thread (after the previous one finished)."""
+        self._wait_inflight()
+        if self._pending:
+            pending, self._pending, self._pending_bytes = self._pending, [], 0
+            self._inflight = _COMMITTER.submit(self._commit, pending)
+        if wait:
+            self._wait_inflight()
+
+    def flush(self) -> None:
+        """Wait until every block completed so far is stored (as pending)."""
+        self._flush(wait=True)
+
+    def _commit(self, pending: list[tuple[CID, bytes]]) -> None:
+        self.content.write_pending(pending)
         self._held.extend(cid for cid, _ in pending)  # write_pending took a hold on each
         if self.on_block is not None:
             for cid, data in pending:
                 self.on_block(cid, len(data))
+
+    def _wait_inflight(self) -> None:
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            try:
+                inflight.result()
+            except BaseException:
+                self.cancel()
+                raise
 
     def finish(self) -> CID:
         """Store the last blocks, the index and the manifest; return the manifest CID."""
         if self._closed:
             raise StateError("upload session is closed")
         self._add_blocks(self.chunker.flush())
-        self._flush()
+        self._flush(wait=True)
         root, nodes = build_index(self._entries)
         manifest = Manifest(
             dataset_size=self.size, block_size=self.chunker.block_size, block_count=len(self._entries),
@@ -100,5 +119,15 @@ class Upload:
             return
         self._closed = True
         self._pending = []
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            try:
+                inflight.result()
+            except BaseException:  # noqa: BLE001 - cancelling anyway; what it stored is dropped below
+                pass
         held, self._held = self._held, []
         self.content.abandon(held)
+
+
+# One committer thread for all uploads: LMDB serialises write transactions anyway.
+_COMMITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoard-commit")

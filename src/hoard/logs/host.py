@@ -9,7 +9,9 @@ Threads (daemon threads, owned by the host, stopped by `close`):
 
 * `hoard-logs-verify`: takes queued appends — up to `max_batch` at a time, however many are
   waiting — and verifies their signatures (libsodium releases the GIL, so this overlaps with
-  the writer signing the next records and with the previous batch's fsync);
+  the writer signing the next records and with the previous batch's fsync). Records a local
+  `Log` signed in this process and handed over directly (`trusted`) are not verified again;
+  records from anywhere else (the network) always are;
 * `hoard-logs-commit`: checks the verified records' sequence and chain, commits them in
   **one durable BlockStore commit** (group commit), then reports each result through its
   `done` callback and wakes the subscriptions;
@@ -57,13 +59,18 @@ class RecordSink(Protocol):
     """Where a subscription's results go. Called on the host's delivery thread, in order."""
 
     def data(self, datum: Datum, trusted: bool) -> None:
-        """A record. `trusted`: the host verified it in memory at append (not read back from disk)."""
+        """A record. `trusted`: it comes from memory, just committed, and was either verified at
+        append or signed in this process (not read back from disk)."""
 
     def failure(self, recno: int, error: LogError) -> None:
         """Record `recno` could not be read (status 430: missing)."""
 
     def end(self, event_type: int, stat: int) -> None:
         """The request ended: EVENT_EOS (202) or EVENT_SHUTDOWN (515). Nothing follows."""
+
+    # Optional flow control: a sink that can fall behind (one that sends records over the
+    # network) may also define `hold() -> bool`. The delivery thread asks it before each
+    # record; True stops delivery to that request until the sink calls `LogHost.resume(rid)`.
 
 
 class LogBackend(Protocol):
@@ -118,7 +125,7 @@ class LogHost:
         self._chunk = chunk
         self._recent = _RecentRecords(cache_bytes)
         self._table = SubscriptionTable()
-        self._appends: queue.SimpleQueue[tuple[LogName, Datum, AppendDone] | None] = queue.SimpleQueue()
+        self._appends: queue.SimpleQueue[tuple[LogName, Datum, AppendDone, bool] | None] = queue.SimpleQueue()
         self._verified: queue.SimpleQueue[tuple[list, list] | None] = queue.SimpleQueue()
         self._closing = False
         self._close_lock = threading.Lock()
@@ -141,12 +148,18 @@ class LogHost:
     def nrecs(self, name: LogName) -> int:
         return self.logs.nrecs(name)
 
-    def append(self, name: LogName, datum: Datum, done: AppendDone) -> None:
+    def append(self, name: LogName, datum: Datum, done: AppendDone, *, trusted: bool = False) -> None:
         """Queue a signed record for the next group commit; `done` is called on the commit
-        thread (at once, with 503, if the host is shut down). Never blocks."""
+        thread (at once, with 503, if the host is shut down). Never blocks.
+
+        `trusted`: the record was signed in this process, by a `Log` handle whose key was
+        checked against the log's PUB when it was opened, and handed over directly (it crossed
+        no trust boundary), so its signature is not verified again. Everything else — above
+        all, records received from the network — is verified before it is committed.
+        """
         with self._close_lock:  # nothing is queued behind close()'s sentinel
             if not self._closing:
-                self._appends.put((name, datum, done))
+                self._appends.put((name, datum, done, trusted))
                 return
         done(None, LogError("the log host is shut down", status=503), None)
 
@@ -187,6 +200,12 @@ class LogHost:
         """End a request without EOS; True if it was active."""
         return self._table.remove(rid) is not None
 
+    def resume(self, rid: int) -> None:
+        """A sink whose `hold()` stopped delivery can take records again."""
+        sub = self._table.get(rid)
+        if sub is not None:
+            self._table.mark_ready(sub)
+
     def active(self, name: LogName | None = None) -> list[Subscription]:
         """The active subscribe/multiread requests (of one log)."""
         return self._table.active(name)
@@ -209,7 +228,7 @@ class LogHost:
             raise LogError("the log host is shut down", status=503)
 
     # -- verify and commit threads ----------------------------------------------------
-    def _take_batch(self) -> tuple[list[tuple[LogName, Datum, AppendDone]], bool]:
+    def _take_batch(self) -> tuple[list[tuple[LogName, Datum, AppendDone, bool]], bool]:
         """Block for one queued append, then take whatever else is waiting (≤ max_batch).
         Returns the batch and whether the close sentinel was seen."""
         item = self._appends.get()
@@ -232,7 +251,12 @@ class LogHost:
             batch, stop = self._take_batch()
             if batch:
                 try:
-                    sig_errors = self.logs.verify_many((name, datum) for name, datum, _ in batch)
+                    untrusted = [i for i, item in enumerate(batch) if not item[3]]
+                    sig_errors: list[LogError | None] = [None] * len(batch)
+                    if untrusted:
+                        checked = self.logs.verify_many((batch[i][0], batch[i][1]) for i in untrusted)
+                        for i, error in zip(untrusted, checked):
+                            sig_errors[i] = error
                 except Exception as exc:  # a bug or a dead store: refuse the batch, keep serving
                     _log.exception("log signature verification failed")
                     sig_errors = [LogError(f"append failed: {exc}", status=500)] * len(batch)
@@ -257,20 +281,20 @@ class LogHost:
                 batch, sig_errors = batch + item[0], sig_errors + item[1]
             self._commit(batch, sig_errors)
 
-    def _commit(self, batch: list[tuple[LogName, Datum, AppendDone]], sig_errors: list[LogError | None]) -> None:
+    def _commit(self, batch: list[tuple[LogName, Datum, AppendDone, bool]], sig_errors: list[LogError | None]) -> None:
         try:
-            results = self.logs.append_many([(name, datum) for name, datum, _ in batch], sig_errors)
+            results = self.logs.append_many([(name, datum) for name, datum, _, _ in batch], sig_errors)
         except Exception as exc:  # a bug or a dead store: refuse the batch, keep serving
             _log.exception("log append batch failed")
             results = [LogError(f"append failed: {exc}", status=500)] * len(batch)
         changed: set[LogName] = set()
-        for (name, _, _), result in zip(batch, results):
+        for (name, _, _, _), result in zip(batch, results):
             if isinstance(result, Datum):
                 self._recent.put(name, result)
                 changed.add(name)
         for name in changed:
             self._table.notify(name)
-        for (name, _, done), result in zip(batch, results):
+        for (name, _, done, _), result in zip(batch, results):
             try:
                 if isinstance(result, Datum):
                     done(result, None, None)
@@ -305,9 +329,12 @@ class LogHost:
         nrecs = self.logs.nrecs(sub.name)
         upto = sub.due(nrecs)
         sent = 0
+        hold = getattr(sub.sink, "hold", None)
         while sub.next <= upto and sent < self._chunk:
             if sub.cancelled:
                 return
+            if hold is not None and hold():
+                return  # flow control: the sink calls resume(rid) when it can take more
             recno = sub.next
             datum = self._recent.get(sub.name, recno)
             trusted = datum is not None

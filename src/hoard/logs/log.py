@@ -26,6 +26,7 @@ from hoard.errors import LogError, StateError
 from hoard.logs.events import (
     EVENT_CREATED, EVENT_DATA, EVENT_FAILURE, EVENT_MISSING, STAT_CREATED, STAT_DATA, STAT_MISSING, Event,
 )
+from hoard.logs.host import LogBackend, LogHost
 from hoard.logs.metadata import Metadata
 from hoard.logs.names import LogName
 from hoard.logs.records import Datum, Signer, Verifier, to_ns
@@ -33,7 +34,6 @@ from hoard.logs.store import LogInfo, Tail
 from hoard.logs.subscriptions import MULTIREAD, SUBSCRIBE
 
 if TYPE_CHECKING:
-    from hoard.logs.host import LogBackend
     from hoard.logs.service import LogService
 
 __all__ = ["Callback", "Filter", "Log", "MODE_AO", "MODE_RA", "MODE_RO", "parse_mode"]
@@ -255,7 +255,11 @@ class Log:
                 writer.finished(epoch, error, tail)
                 on_done(datum, committed, error)
 
-            self._backend.append(self.name, datum, done)
+            backend = self._backend
+            if isinstance(backend, LogHost):  # in-process: signed here with the key checked at open
+                backend.append(self.name, datum, done, trusted=True)
+            else:
+                backend.append(self.name, datum, done)
 
     def append(self, data: bytes) -> Datum:
         """Append a record and wait until it is durably committed; return it as committed."""

@@ -28,21 +28,20 @@ from __future__ import annotations
 import functools
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
-from hoard.content.manifest import decode_index_node, is_dag
+from hoard.content.download import LocalReader
+from hoard.content.manifest import is_dag
 from hoard.content.repo import ContentStore
 from hoard.errors import HoardError, InvalidArgumentError, NotFoundError, StateError
 from hoard.ids.cid import CID
-from hoard.node.core import api, parse_cid
+from hoard.node.core import LocalStreamReader, api, parse_cid
 
 KEEP_FINISHED = 64  # finished fetches kept for progress queries
-READ_AHEAD = 64  # most blocks per store transaction in a read stream
-READ_AHEAD_BYTES = 8 << 20  # ... and about this many bytes
 MAX_READ = 16 << 20  # largest stream_read
 STREAM_IDLE = 600.0  # a read stream unused this long is closed
 
@@ -215,7 +214,7 @@ class FetchesMixin:
             raise InvalidArgumentError(f"Failed to download: bad range offset={offset!r} length={length!r}")
         content: ContentStore = self.content  # type: ignore[attr-defined]
         try:
-            stream: Any = await trio.to_thread.run_sync(RangeReader, content, parsed, offset, length)
+            stream: Any = LocalStreamReader(await trio.to_thread.run_sync(LocalReader, content, parsed, offset, length))
         except NotFoundError:
             if local:
                 raise
@@ -270,111 +269,6 @@ class FetchesMixin:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def locate(root: CID, offset: int, get: Callable[[CID], bytes | None]) -> tuple[int, int]:
-    """(block number, offset inside it) of byte `offset`, descending the block index once."""
-    block_no = 0
-    cid = root
-    while True:
-        data = get(cid)
-        if data is None:
-            raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
-        node = decode_index_node(data, cid)
-        if "blocks" in node:
-            for _block, size in node["blocks"]:
-                if offset < size:
-                    return block_no, offset
-                offset -= size
-                block_no += 1
-            return block_no, 0
-        for child, nbytes, count in node["children"]:
-            if offset < nbytes:
-                cid = child
-                break
-            offset -= nbytes
-            block_no += count
-        else:
-            return block_no, 0
-
-
-class RangeReader:
-    """Reads bytes [offset, offset+length) of a local dataset or block, a batch of blocks at a time.
-
-    Construction and `read_sync` do store I/O: call them from a thread.
-    """
-
-    def __init__(self, content: ContentStore, cid: CID, offset: int = 0, length: int | None = None) -> None:
-        self.filename: str | None = None
-        self.mimetype: str | None = None
-        store = content.store
-        if is_dag(cid) and content.dataset_info(cid) is not None:
-            manifest = content.manifest(cid)
-            self.size = manifest.dataset_size
-            self.filename, self.mimetype = manifest.filename, manifest.mimetype
-            start = min(offset, self.size)
-            block_no, skip = locate(manifest.index, start, store.get)
-            per_batch = max(1, min(READ_AHEAD, READ_AHEAD_BYTES // max(manifest.block_size, 1)))
-            self._blocks = self._batched(content, (c for c, _ in content.iter_blocks(manifest, block_no)), per_batch)
-        else:
-            data = store.get(cid)
-            if data is None:
-                raise NotFoundError(f"Block not found in local store: {cid}", cid=str(cid))
-            self.size = len(data)
-            skip = min(offset, self.size)
-            self._blocks = iter([data])
-        start = min(offset, self.size)
-        self.remaining = self.size - start if length is None else max(min(length, self.size - start), 0)
-        self._buf = memoryview(b"")
-        self._skip = skip
-
-    @staticmethod
-    def _batched(content: ContentStore, cids: Iterator[CID], per_batch: int) -> Iterator[bytes]:
-        batch: list[CID] = []
-        for cid in cids:
-            batch.append(cid)
-            if len(batch) >= per_batch:
-                yield from _get_all(content, batch)
-                batch = []
-        if batch:
-            yield from _get_all(content, batch)
-
-    def read_sync(self, n: int) -> bytes:
-        want = min(n, self.remaining)
-        pieces: list[memoryview] = []
-        got = 0
-        while got < want:
-            if not self._buf:
-                block = next(self._blocks, None)
-                if block is None:
-                    break
-                self._buf = memoryview(block)[self._skip:]
-                self._skip = 0
-                continue
-            take = self._buf[: want - got]
-            pieces.append(take)
-            got += len(take)
-            self._buf = self._buf[len(take):]
-        self.remaining -= got
-        return b"".join(pieces)
-
-    async def read(self, n: int) -> bytes:
-        if min(n, self.remaining) <= 256 << 10:
-            return self.read_sync(n)
-        return await trio.to_thread.run_sync(self.read_sync, n)
-
-    async def aclose(self) -> None:
-        self._blocks = iter(())
-        self._buf = memoryview(b"")
-        self.remaining = 0
-
-
-def _get_all(content: ContentStore, cids: list[CID]) -> list[bytes]:
-    blocks = content.store.get_many(cids)
-    for cid, data in zip(cids, blocks):
-        if data is None:
-            raise NotFoundError(f"Block not found in local store: {cid}", cid=str(cid))
-    return blocks  # type: ignore[return-value]
 
 
 class _NetworkStream:

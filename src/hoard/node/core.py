@@ -47,19 +47,23 @@ class Service(Protocol):
 
 
 class LocalStreamReader:
-    """Async adapter over LocalReader: reads run in a thread."""
+    """Async adapter over LocalReader: large reads run in a thread."""
 
     def __init__(self, reader: LocalReader) -> None:
         self._reader = reader
-        self.size = reader.size
+        self.size, self.filename, self.mimetype = reader.size, reader.filename, reader.mimetype
+
+    @property
+    def remaining(self) -> int:
+        return self._reader.remaining
 
     async def read(self, n: int) -> bytes:
-        if n <= 256 << 10:
+        if min(n, self._reader.remaining) <= 256 << 10:
             return self._reader.read(n)
         return await trio.to_thread.run_sync(self._reader.read, n)
 
     async def aclose(self) -> None:
-        pass
+        self._reader.close()
 
 
 def parse_cid(value: str | CID, op: str) -> CID:

@@ -9,6 +9,7 @@ that add operations (logs, blobs, files, transfer) add `@api` coroutines to Node
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 from typing import Any
@@ -43,7 +44,11 @@ class _NodeBase:
             raise StateError("node is closed")
         return self._core
 
-    def _submit(self, name: str, *args: Any, **kwargs: Any):
+    def submit(self, name: str, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        """Dispatch operation `name` to the worker; returns its Future at once (the "ack").
+
+        This is how every frontend (REST, C ABI, ...) reaches the node without blocking.
+        """
         if self._closed:
             raise StateError("node is closed")
         method = getattr(self._core, name)
@@ -70,7 +75,7 @@ def _sync_method(name: str):
 
     @functools.wraps(target)
     def method(self: Node, *args: Any, **kwargs: Any) -> Any:
-        return self._submit(name, *args, **kwargs).result()
+        return self.submit(name, *args, **kwargs).result()
 
     method.__signature__ = inspect.signature(target)  # type: ignore[attr-defined]
     return method
@@ -81,7 +86,7 @@ def _async_method(name: str):
 
     @functools.wraps(target)
     async def method(self: AsyncNode, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.wrap_future(self._submit(name, *args, **kwargs))
+        return await asyncio.wrap_future(self.submit(name, *args, **kwargs))
 
     method.__signature__ = inspect.signature(target)  # type: ignore[attr-defined]
     return method

@@ -83,10 +83,13 @@ class Worker:
                 future.set_result(result)
 
         def launch() -> None:
-            if self._nursery is None:
-                future.set_exception(StateError("node is closed"))
-                return
-            self._nursery.start_soon(task)
+            try:
+                if self._nursery is None:
+                    raise RuntimeError("no nursery")
+                self._nursery.start_soon(task)
+            except RuntimeError:  # the loop is shutting down: never leave the future unresolved
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(StateError("node is closed"))
 
         try:
             self._token.run_sync_soon(launch)

@@ -107,7 +107,10 @@ class LmdbBlockStore(BlockStore):
     def get(self, cid: CID) -> bytes | None:
         self._check_open()
         with self._env.begin(db=self._blocks) as txn:
-            return txn.get(cid.binary)
+            data = txn.get(cid.binary)
+        if data is not None:
+            self._account(len(data))
+        return data
 
     def get_many(self, cids) -> list[bytes | None]:
         self._check_open()

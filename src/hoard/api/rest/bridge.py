@@ -31,7 +31,7 @@ class NodeBridge:
 
     def submit(self, name: str, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Dispatch `name(*args)` to the worker now; await the returned future later."""
-        return asyncio.wrap_future(self._node._submit(name, *args, **kwargs))
+        return asyncio.wrap_future(self._node.submit(name, *args, **kwargs))
 
     def has(self, name: str) -> bool:
         """Whether the node offers operation `name` (e.g. `connect` once the network exists)."""

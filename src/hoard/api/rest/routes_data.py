@@ -27,8 +27,8 @@ from hoard.api.rest.responses import OCTETS, TEXT, errors
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import HoardError, InvalidArgumentError, QuotaExceededError
 
-UPLOAD_PIECE = 4 << 20
-DOWNLOAD_PIECE = 4 << 20
+UPLOAD_PIECE = 8 << 20  # matches the content layer's write batch: one store transaction per piece
+DOWNLOAD_PIECE = 1 << 20  # measured: smaller pieces overlap reading and sending better
 DRAIN_LIMIT = 64 << 20  # bytes of a refused upload read and dropped before answering
 
 log = logging.getLogger("hoard.rest")
@@ -59,6 +59,11 @@ def data_router(node: NodeBridge) -> APIRouter:
             alias="blockSize", ge=0, le=MAX_BLOCK_SIZE, description="Block size in bytes (0: 65536)")] = None,
     ) -> Response:
         expect_continue = request.headers.get("expect", "").lower() == "100-continue"
+        raw_sizes = request.query_params.getlist("blockSize")
+        if len(raw_sizes) > 1 or any(not v.isascii() or not v.isdigit() for v in raw_sizes):
+            # pydantic's lax int parsing would take "+0.0" and the last of repeated values
+            return await _refuse(request, InvalidArgumentError(
+                f"blockSize must be one non-negative integer, got {raw_sizes!r}"), expect_continue, status=422)
         try:
             mimetype = upload_mimetype(content_type_header)
             filename = upload_filename(content_disposition_header)

@@ -1,0 +1,256 @@
+"""`hoard.v1.LogService` over a node: GDP logs for clients in any language (proto/hoard/v1/logs.proto).
+
+Thin, as the other servicers: validate, call the node's log API (`log_create`, `log_open`,
+`log_list`), map errors (`LogError` carries its gRPC status). The node signs appends with the
+writer key it holds and verifies what it reads; handles are kept open in a small cache, so
+repeated calls on a log (local or remote) do not reopen it. `LogsClient` is the matching
+client (the CLI uses it against a running node).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import grpc
+
+from hoard.api.grpc.protos import load
+from hoard.api.grpc.status import status_on_error
+from hoard.errors import LogError, StateError
+from hoard.logs import EVENT_CREATED, EVENT_EOS, EVENT_SHUTDOWN, Datum, Event, Log, parse_name
+from hoard.logs.keys import key_path
+
+messages, services = load("hoard/v1/logs.proto")
+
+SERVICE_NAME = "hoard.v1.LogService"
+HANDLES = 64  # open log handles kept per servicer
+APPEND_TIMEOUT = 300.0  # seconds an Append waits for its records to be durable
+
+
+@contextlib.contextmanager
+def log_status(context: grpc.ServicerContext, op: str) -> Iterator[None]:
+    """`status_on_error`, plus the GDP status of a LogError in the trailing metadata
+    (`gdp-status`, and `gdp-stat` when it has one), so clients get 402 apart from 400."""
+    with status_on_error(context, op):
+        try:
+            yield
+        except LogError as exc:
+            trailer = [("gdp-status", str(exc.code))]
+            gdp_stat = exc.fields.get("gdp_stat")
+            if isinstance(gdp_stat, str):
+                trailer.append(("gdp-stat", gdp_stat))
+            context.set_trailing_metadata(tuple(trailer))
+            raise
+
+
+def record_message(datum: Datum, with_data: bool = True) -> Any:
+    return messages.Record(recno=datum.recno, ts=datum.ts, data=datum.data if with_data else b"",
+                           signature=datum.sig, prevhash=datum.prevhash)
+
+
+def event_message(event: Event) -> Any:
+    out = messages.LogEvent(type=event.type, stat=event.stat)
+    if event.datum is not None:
+        out.record.CopyFrom(record_message(event.datum))
+    if event.error is not None:
+        out.error = event.error.message
+        gdp_stat = event.error.fields.get("gdp_stat")
+        if isinstance(gdp_stat, str):
+            out.gdp_stat = gdp_stat
+    return out
+
+
+class LogServicer(services.LogServiceServicer):
+    """hoard.v1.LogService backed by a `hoard.Node`."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self._handles: collections.OrderedDict[tuple[str, str], Log] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def _open(self, name: str, mode: str) -> Log:
+        key = (str(parse_name(name)), mode)
+        with self._lock:
+            handle = self._handles.get(key)
+            if handle is not None:
+                self._handles.move_to_end(key)
+                return handle
+        handle = self.node.log_open(key[0], mode)
+        with self._lock:
+            self._handles[key] = handle
+            while len(self._handles) > HANDLES:
+                _, old = self._handles.popitem(last=False)
+                old.close(timeout=0)
+        return handle
+
+    def _info(self, handle: Log) -> Any:
+        metadata = [messages.MetadataEntry(id=i, value=v) for i, v in handle.metadata]
+        writable = key_path(self.node.core.logs.keydir, handle.name).is_file()
+        return messages.LogInfo(name=str(handle.name), nrecs=handle.nrecs, metadata=metadata,
+                                public_key=handle.public_key, writable=writable)
+
+    def Create(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with log_status(context, "Create"):
+            created = self.node.log_create([(e.id, e.value) for e in request.metadata], request.name or None)
+            with self._lock:
+                self._handles[(str(created.name), "ra")] = created
+            return self._info(created)
+
+    def Info(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with log_status(context, "Info"):
+            return self._info(self._open(request.name, "ro"))
+
+    def List(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with log_status(context, "List"):
+            return messages.ListLogsResponse(logs=[messages.LogInfo(name=i["name"], nrecs=i["nrecs"])
+                                                   for i in self.node.log_list()])
+
+    def Append(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with log_status(context, "Append"):
+            handle = self._open(request.name, "ao")
+            results: list[Event | None] = [None] * len(request.data)
+            remaining = [len(request.data)]
+            finished = threading.Event()
+            lock = threading.Lock()
+
+            def on_event(event: Event) -> None:
+                results[event.udata] = event
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        finished.set()
+
+            if not request.data:
+                finished.set()
+            for i, data in enumerate(request.data):
+                handle.append_async(data, on_event, udata=i)
+            if not finished.wait(APPEND_TIMEOUT):
+                raise LogError("the appends did not complete in time", status=504)
+            for event in results:
+                assert event is not None
+                if event.type != EVENT_CREATED:
+                    assert event.error is not None
+                    raise event.error
+            return messages.AppendResponse(records=[record_message(e.datum, False) for e in results if e and e.datum])
+
+    def Read(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with log_status(context, "Read"):
+            handle = self._open(request.name, "ro")
+            if request.WhichOneof("at") == "ts":
+                return record_message(handle.read_by_ts(request.ts))
+            return record_message(handle.read_by_recno(request.recno))
+
+    def Subscribe(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        callback = events.put
+        with log_status(context, "Subscribe"):
+            handle = self._open(request.name, "ro")
+            by_ts = request.WhichOneof("from") == "start_ts"
+            start = request.start_ts if by_ts else request.start
+            if request.kind == messages.SubscribeRequest.MULTIREAD:
+                method = handle.multiread_by_ts if by_ts else handle.multiread
+            else:
+                method = handle.subscribe_by_ts if by_ts else handle.subscribe_by_recno
+            method(start, request.numrecs, callback)
+        context.add_callback(lambda: events.put(None))  # the client went away or cancelled
+        try:
+            while True:
+                event = events.get()
+                if event is None:
+                    return
+                yield event_message(event)
+                if event.type in (EVENT_EOS, EVENT_SHUTDOWN):
+                    return
+        finally:
+            try:
+                handle.unsubscribe(callback)
+            except StateError:
+                pass  # the handle or the node closed meanwhile
+
+
+def add(server: grpc.Server, node: Any) -> None:
+    services.add_LogServiceServicer_to_server(LogServicer(node), server)
+
+
+class LogsClient:
+    """The log service of a running node at `address` (host:port). Close it after use."""
+
+    def __init__(self, address: str) -> None:
+        from hoard.api.grpc.server import MAX_RECEIVE_BYTES, MAX_SEND_BYTES
+
+        self.address = address
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", MAX_SEND_BYTES),
+            ("grpc.max_send_message_length", MAX_RECEIVE_BYTES),
+        ])
+        self._stub = services.LogServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> LogsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Any, request: Any) -> Any:
+        from hoard.api.grpc.client import error_from_rpc
+
+        try:
+            return method(request)
+        except grpc.RpcError as exc:
+            raise _log_error(exc, self.address) or error_from_rpc(exc, self.address) from None
+
+    def create(self, metadata: Iterable[tuple[int, bytes]] = (), name: str | None = None) -> Any:
+        entries = [messages.MetadataEntry(id=i, value=v) for i, v in metadata]
+        return self._call(self._stub.Create, messages.CreateLogRequest(metadata=entries, name=name or ""))
+
+    def info(self, name: str) -> Any:
+        return self._call(self._stub.Info, messages.LogInfoRequest(name=name))
+
+    def list(self) -> list[Any]:
+        return list(self._call(self._stub.List, messages.ListLogsRequest()).logs)
+
+    def append(self, name: str, data: Iterable[bytes]) -> list[Any]:
+        return list(self._call(self._stub.Append, messages.AppendRequest(name=name, data=list(data))).records)
+
+    def read(self, name: str, recno: int | None = None, ts: int | None = None) -> Any:
+        request = messages.ReadRequest(name=name, ts=ts) if ts is not None else messages.ReadRequest(name=name,
+                                                                                                  recno=recno or 0)
+        return self._call(self._stub.Read, request)
+
+    def subscribe(self, name: str, start: int = 1, numrecs: int = 0, *, multiread: bool = False,
+                  start_ts: int | None = None) -> Iterator[Any]:
+        """LogEvent messages until EOS or SHUTDOWN (closing the iterator cancels the stream)."""
+        kind = messages.SubscribeRequest.MULTIREAD if multiread else messages.SubscribeRequest.SUBSCRIBE
+        if start_ts is not None:
+            request = messages.SubscribeRequest(name=name, kind=kind, start_ts=start_ts, numrecs=numrecs)
+        else:
+            request = messages.SubscribeRequest(name=name, kind=kind, start=start, numrecs=numrecs)
+        responses = self._stub.Subscribe(request)
+        try:
+            for event in responses:
+                yield event
+        except grpc.RpcError as exc:
+            from hoard.api.grpc.client import error_from_rpc
+
+            raise _log_error(exc, self.address) or error_from_rpc(exc, self.address) from None
+        finally:
+            responses.cancel()
+
+
+def _log_error(exc: grpc.RpcError, address: str) -> LogError | None:
+    """The LogError a failed call carries (its GDP status is in the trailing metadata), else None."""
+    try:
+        trailer = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    if "gdp-status" not in trailer:
+        return None
+    fields = {"gdp_stat": trailer["gdp-stat"]} if "gdp-stat" in trailer else {}
+    return LogError(exc.details() or "log error", status=int(trailer["gdp-status"]), **fields)  # type: ignore[attr-defined]

@@ -1,0 +1,579 @@
+"""Remote logs over `/hoard/logs/1`: the client's `LogBackend` and the host's stream handler.
+
+A log hosted by node A is used from node B exactly like a local one: B's `LogService` asks
+its `remote` hook for a backend when a name is not hosted locally, and gets a
+`RemoteLogBackend` for A. Everything client-side stays on B — numbering, append filters,
+signing with the writer key, verifying every record received (records from the network are
+never trusted), read filters, events — and A's `LogHost` does what it does for local clients:
+the hosting checks (including signature verification) and group commit, subscriptions with
+the same plans and cursors, fan-out. On A, `LogServer.handle` serves one stream per client
+and hands A's `LogHost` a `RecordSink` per subscription that sends its records as messages.
+
+Both ends run a `Conn` (conn.py): the stream is read and written on the node's trio thread,
+messages are handled on a conn thread. The wire format and flow control are in wire.py.
+
+Trust: B checks that the metadata A serves names the log (SHA-256 of the metadata is the
+name, or for a log created under a name, XID is that name), so A cannot swap the writer key;
+and B verifies the signature and chain of every record. A verifies every append.
+
+Endings: when the stream ends (A stopped, went away, or B's node stopped), every pending call
+fails with 503, every unanswered append gets `EVENT_FAILURE` 503 (it may or may not have been
+committed: the writer resynchronises on its next refused append), and every subscription
+ends with `EVENT_SHUTDOWN`. The backend opens a new stream for the next call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from hoard.errors import LogError
+from hoard.ids.cid import CID
+from hoard.logs import wire
+from hoard.logs.conn import Conn
+from hoard.logs.events import EVENT_SHUTDOWN, STAT_SHUTDOWN
+from hoard.logs.host import AppendDone, LogHost, RecordSink
+from hoard.logs.metadata import PUB, XID, Metadata, decode_pub, metadata_name
+from hoard.logs.names import LogName, parse_name
+from hoard.logs.records import Datum
+from hoard.logs.store import LogInfo, Tail
+from hoard.logs.wire import ProtocolError
+
+__all__ = ["CALL_TIMEOUT", "ClientConn", "LogServer", "RemoteLogBackend", "provider_key"]
+
+_log = logging.getLogger(__name__)
+
+CALL_TIMEOUT = 60.0  # seconds a call waits for its answer
+_CLIENT_MAX_PENDING = 256 << 20  # replies to many threads' reads, plus one credit window
+_HOST_MAX_PENDING = 2 * wire.MAX_INFLIGHT_BYTES + (16 << 20)
+_MAX_CREDIT = 4 * wire.INITIAL_CREDIT
+
+
+def provider_key(name: LogName) -> CID:
+    """The DHT key a node hosting log `name` provides: a raw CID of `b"/hoard/logs/1/" + name`
+    (distinct from any dataset's CID, and from the name itself)."""
+    return CID.of(b"/hoard/logs/1/" + name.raw)
+
+
+def _copy(error: LogError) -> LogError:
+    """A fresh LogError like `error`, to raise on another thread."""
+    fields = {k: v for k, v in error.fields.items() if k != "status"}
+    return LogError(error.message, status=error.code, **fields)
+
+
+def check_binding(name: LogName, metadata: Metadata) -> None:
+    """LogError 502 unless `metadata` names log `name` (hash of the metadata, or its XID)."""
+    xid = metadata.get(XID)
+    if xid is not None:
+        try:
+            expected = parse_name(xid.decode("utf-8"))
+        except (UnicodeDecodeError, LogError):
+            expected = None
+    else:
+        expected = metadata_name(metadata)
+    if expected != name:
+        raise LogError(f"the log host served metadata that does not name log {name}", status=502,
+                       gdp_stat="BAD_METADATA", log=str(name))
+
+
+# -- client side ----------------------------------------------------------------------------
+
+class _Waiter:
+    __slots__ = ("event", "body", "error", "sub")
+
+    def __init__(self, sub: tuple[int, RecordSink] | None = None) -> None:
+        self.event = threading.Event()
+        self.body: bytes | None = None
+        self.error: LogError | None = None
+        self.sub = sub
+
+
+class _Append:
+    __slots__ = ("done", "datum", "size")
+
+    def __init__(self, done: AppendDone, datum: Datum, size: int) -> None:
+        self.done = done
+        self.datum = datum
+        self.size = size
+
+
+class ClientConn:
+    """The client end of one stream to a log host: calls, appends and subscriptions."""
+
+    def __init__(self, peer: str, stream: object, token: trio.lowlevel.TrioToken, trio_thread: int) -> None:
+        self.peer = peer
+        self.conn = Conn(stream, token, trio_thread, self._handle, self._closed, name=f"hoard-logs-remote {peer[-8:]}",
+                         max_pending=_CLIENT_MAX_PENDING, max_inflight=wire.MAX_INFLIGHT_APPENDS,
+                         max_inflight_bytes=wire.MAX_INFLIGHT_BYTES)
+        self._lock = threading.Lock()
+        self._calls: dict[int, _Waiter | _Append] = {}
+        self._subs: dict[int, RecordSink] = {}
+        self._ids = itertools.count(1)
+        self._unreturned = 0  # credit consumed and not yet returned (conn thread only)
+        self._ended = False
+
+    async def run(self) -> None:
+        await self.conn.run()
+
+    @property
+    def closed(self) -> bool:
+        return self._ended or self.conn.closed
+
+    def _lost(self) -> LogError:
+        return LogError(f"lost the connection to log host {self.peer}", status=503, peer=self.peer)
+
+    # -- calls (any thread but the trio one) ------------------------------------------
+    def call(self, make: Callable[[int], bytes], sub: tuple[int, RecordSink] | None = None,
+             expect: tuple[int, ...] = ()) -> bytes:
+        """Send a request and wait for its answer (the frame body); raise its LogError."""
+        call = next(self._ids)
+        message = make(call)
+        waiter = _Waiter(sub)
+        with self._lock:
+            registered = not self._ended
+            if registered:
+                self._calls[call] = waiter
+        if not registered or not self.conn.outbox.put(message):
+            with self._lock:
+                self._calls.pop(call, None)
+            raise self._lost()
+        if not waiter.event.wait(CALL_TIMEOUT):
+            with self._lock:
+                self._calls.pop(call, None)
+            raise LogError(f"log host {self.peer} did not answer within {CALL_TIMEOUT:g} s", status=504,
+                           peer=self.peer)
+        if waiter.error is not None:
+            raise _copy(waiter.error)
+        assert waiter.body is not None
+        if expect and waiter.body[0] not in expect:
+            self.conn.abort()
+            raise LogError(f"log host {self.peer} answered with an unexpected message", status=502, peer=self.peer)
+        return waiter.body
+
+    def append(self, name: LogName, datum: Datum, done: AppendDone) -> None:
+        """Queue an append (never blocks); `done` is called once, on the conn thread (or here)."""
+        call = next(self._ids)
+        try:
+            message = wire.append_msg(call, name, datum)
+        except LogError as exc:  # refused before sending: the host's chain is where this record began
+            done(None, exc, Tail(datum.recno - 1, datum.prevhash, datum.ts))
+            return
+        entry = _Append(done, datum, len(message))
+        with self._lock:
+            registered = not self._ended
+            if registered:
+                self._calls[call] = entry
+        if registered and self.conn.outbox.put(message, append=True):
+            return
+        with self._lock:
+            mine = self._calls.pop(call, None) is entry or not registered
+        if mine:
+            done(None, self._lost(), None)
+
+    def unsubscribe(self, sid: int) -> bool:
+        with self._lock:
+            active = self._subs.pop(sid, None) is not None
+        if active:
+            self.conn.outbox.put(wire.unsubscribe_msg(sid))
+        return active
+
+    def close(self) -> None:
+        self.conn.abort()
+
+    # -- the conn thread --------------------------------------------------------------
+    def _handle(self, body: bytes) -> None:
+        kind = body[0]
+        if kind == wire.DATA:
+            sid, datum = wire.decode_record(body)
+            sink = self._subs.get(sid)
+            if sink is not None:
+                sink.data(datum, False)  # never trusted: the sink verifies it
+            self._consumed(len(body) + 4)
+        elif kind == wire.FAILURE:
+            sid, error = wire.decode_failure(body)
+            sink = self._subs.get(sid)
+            if sink is not None:
+                recno = error.fields.get("recno")
+                sink.failure(recno if isinstance(recno, int) else 0, error)
+            self._consumed(len(body) + 4)
+        elif kind == wire.END:
+            sid, event_type, stat = wire.decode_end(body)
+            with self._lock:
+                sink = self._subs.pop(sid, None)
+            if sink is not None:
+                sink.end(event_type, stat)
+        elif kind in (wire.INFO, wire.COUNT, wire.OK, wire.RECORD, wire.ERROR):
+            self._answer(kind, body)
+        else:
+            raise ProtocolError(f"unknown message type 0x{kind:02x}")
+
+    def _answer(self, kind: int, body: bytes) -> None:
+        call = wire.decode_call(body)
+        with self._lock:
+            entry = self._calls.pop(call, None)
+        if entry is None:
+            return  # the caller gave up waiting
+        if isinstance(entry, _Append):
+            self.conn.outbox.answered(entry.size)
+            if kind == wire.OK:
+                entry.done(entry.datum, None, None)
+            elif kind == wire.ERROR:
+                _, error, tail = wire.decode_error(body)
+                entry.done(None, error, tail)
+            else:
+                entry.done(None, LogError(f"log host {self.peer} answered an append oddly", status=502), None)
+                raise ProtocolError(f"answer 0x{kind:02x} to an append")
+            return
+        if kind == wire.ERROR:
+            entry.error = wire.decode_error(body)[1]
+        else:
+            entry.body = body
+            if entry.sub is not None and kind == wire.OK:
+                sid, sink = entry.sub
+                with self._lock:
+                    self._subs[sid] = sink  # before any DATA for it is handled
+        entry.event.set()
+
+    def _consumed(self, nbytes: int) -> None:
+        self._unreturned += nbytes
+        if self._unreturned >= wire.CREDIT_BATCH:
+            self.conn.outbox.put(wire.credit_msg(self._unreturned))
+            self._unreturned = 0
+
+    def _closed(self) -> None:
+        with self._lock:
+            self._ended = True
+            calls, self._calls = self._calls, {}
+            subs, self._subs = self._subs, {}
+        for call in sorted(calls):
+            entry = calls[call]
+            if isinstance(entry, _Append):
+                try:
+                    entry.done(None, self._lost(), None)
+                except Exception:
+                    _log.exception("log append completion failed")
+            else:
+                entry.error = self._lost()
+                entry.event.set()
+        for sink in subs.values():
+            try:
+                sink.end(EVENT_SHUTDOWN, STAT_SHUTDOWN)
+            except Exception:
+                _log.exception("log subscription shutdown failed")
+
+
+class RemoteLogBackend:
+    """`LogBackend` for the logs one peer hosts, over `/hoard/logs/1`. Thread-safe.
+
+    `connect()` opens a new stream to the peer and returns its started `ClientConn`
+    (blocking; LogError 503 when the peer cannot be reached). It is called for the first
+    call, and again for the next call after a stream ended. No method may be called on the
+    node's trio thread (they wait for the network).
+    """
+
+    def __init__(self, peer: str, connect: Callable[[], ClientConn]) -> None:
+        self.peer = peer
+        self._connect = connect
+        self._conn: ClientConn | None = None
+        self._lock = threading.Lock()
+        self._sids = itertools.count(1)
+        self._probed: dict[LogName, LogInfo] = {}
+
+    def __repr__(self) -> str:
+        return f"RemoteLogBackend({self.peer!r})"
+
+    def _live(self) -> ClientConn:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed:
+                conn = self._conn = self._connect()
+            return conn
+
+    @property
+    def connected(self) -> bool:
+        conn = self._conn
+        return conn is not None and not conn.closed
+
+    # -- LogBackend -------------------------------------------------------------------
+    def create(self, name: LogName, metadata: Metadata) -> LogInfo:
+        raise LogError("logs are created on the node that hosts them, not over the network", status=405)
+
+    def probe(self, name: LogName) -> LogInfo:
+        """Open `name` on this peer and keep the answer for the `open` that follows."""
+        info = self._fetch_info(name)
+        self._probed[name] = info
+        return info
+
+    def open(self, name: LogName) -> LogInfo:
+        info = self._probed.pop(name, None)
+        return info if info is not None else self._fetch_info(name)
+
+    def _fetch_info(self, name: LogName) -> LogInfo:
+        body = self._live().call(lambda call: wire.open_msg(wire.OPEN, call, name), expect=(wire.INFO,))
+        _, tail, raw = wire.decode_info(body)
+        try:
+            metadata = Metadata.parse(raw)
+            public_key = decode_pub(metadata.get(PUB, b""))
+        except LogError as exc:
+            raise LogError(f"the log host served bad metadata for log {name}: {exc.message}", status=502,
+                           gdp_stat="BAD_METADATA") from exc
+        check_binding(name, metadata)
+        return LogInfo(name, metadata, public_key, tail)
+
+    def nrecs(self, name: LogName) -> int:
+        body = self._live().call(lambda call: wire.open_msg(wire.NRECS, call, name), expect=(wire.COUNT,))
+        return wire.decode_count(body)[1]
+
+    def append(self, name: LogName, datum: Datum, done: AppendDone) -> None:
+        try:
+            conn = self._live()
+        except LogError as exc:
+            done(None, exc, None)
+            return
+        conn.append(name, datum, done)
+
+    def _read(self, kind: int, name: LogName, value: int) -> Datum:
+        body = self._live().call(lambda call: wire.read_msg(kind, call, name, value), expect=(wire.RECORD,))
+        return wire.decode_record(body)[1]
+
+    def read(self, name: LogName, recno: int) -> Datum:
+        return self._read(wire.READ, name, recno)
+
+    def read_by_ts(self, name: LogName, ts: int) -> Datum:
+        return self._read(wire.READ_TS, name, ts)
+
+    def subscribe(self, name: LogName, kind: str, start: int, numrecs: int, sink: RecordSink, *,
+                  by_ts: bool = False) -> int:
+        sid = next(self._sids)
+        self._live().call(
+            lambda call: wire.subscribe_msg(wire.Subscribe(call, name, sid, kind, by_ts, start, numrecs)),
+            sub=(sid, sink), expect=(wire.OK,))
+        return sid
+
+    def unsubscribe(self, rid: int) -> bool:
+        conn = self._conn
+        return conn is not None and conn.unsubscribe(rid)
+
+    def close(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.close()
+
+
+# -- host side ------------------------------------------------------------------------------
+
+class _HostSink:
+    """A remote subscription's `RecordSink` on the host: its results become messages."""
+
+    __slots__ = ("session", "sid", "rid", "active", "ended", "buffered")
+
+    def __init__(self, session: _HostSession, sid: int) -> None:
+        self.session = session
+        self.sid = sid
+        self.rid = 0
+        self.active = False  # the OK answering SUBSCRIBE is queued; before that, nothing is sent
+        self.ended = False
+        self.buffered: list[bytes] = []
+
+    def hold(self) -> bool:
+        return self.session.hold(self)
+
+    def data(self, datum: Datum, trusted: bool) -> None:
+        try:
+            message = wire.data_msg(self.sid, datum)
+        except LogError as exc:
+            message = wire.failure_msg(self.sid, LogError(exc.message, status=exc.code, recno=datum.recno))
+        self.session.send(self, message)
+
+    def failure(self, recno: int, error: LogError) -> None:
+        fields = {k: v for k, v in error.fields.items() if k not in ("status", "recno")}
+        self.session.send(self, wire.failure_msg(self.sid, LogError(error.message, status=error.code, recno=recno,
+                                                                    **fields)))
+
+    def end(self, event_type: int, stat: int) -> None:
+        self.session.finish(self, wire.end_msg(self.sid, event_type, stat))
+
+
+class _HostSession:
+    """One client's stream, on the host: requests → `LogHost` calls, results → messages."""
+
+    def __init__(self, host: LogHost, peer: str) -> None:
+        self.host = host
+        self.peer = peer
+        self.conn: Conn | None = None
+        self._lock = threading.Lock()
+        self._credit = wire.INITIAL_CREDIT
+        self._subs: dict[int, _HostSink] = {}
+        self._held: set[_HostSink] = set()
+        self._inflight = 0
+        self._inflight_bytes = 0
+        self._closed = False
+
+    def _put(self, message: bytes) -> None:
+        assert self.conn is not None
+        self.conn.outbox.put(message)
+
+    def _answer(self, call: int, make: Callable[[], bytes]) -> None:
+        try:
+            message = make()
+        except LogError as exc:
+            message = wire.error_msg(call, exc)
+        self._put(message)
+
+    # -- requests (the conn thread) ---------------------------------------------------
+    def handle(self, body: bytes) -> None:
+        kind = body[0]
+        if kind == wire.APPEND:
+            self._append(body)
+        elif kind == wire.OPEN:
+            call, name = wire.decode_call_name(body)
+
+            def info() -> bytes:
+                found = self.host.open(name.check_valid())
+                return wire.info_msg(call, found.tail, found.metadata.serialize())
+
+            self._answer(call, info)
+        elif kind == wire.NRECS:
+            call, name = wire.decode_call_name(body)
+            self._answer(call, lambda: wire.count_msg(call, self.host.nrecs(name.check_valid())))
+        elif kind in (wire.READ, wire.READ_TS):
+            call, name, value = wire.decode_read(body)
+            read = self.host.read if kind == wire.READ else self.host.read_by_ts
+            self._answer(call, lambda: wire.record_msg(call, read(name.check_valid(), value)))
+        elif kind == wire.SUBSCRIBE:
+            self._subscribe(wire.decode_subscribe(body))
+        elif kind == wire.UNSUBSCRIBE:
+            sid = wire.decode_sid(body)
+            with self._lock:
+                sink = self._subs.pop(sid, None)
+                self._held.discard(sink)  # type: ignore[arg-type]
+            if sink is not None:
+                self.host.unsubscribe(sink.rid)
+        elif kind == wire.CREDIT:
+            self._add_credit(wire.decode_sid(body))
+        else:
+            raise ProtocolError(f"unknown request type 0x{kind:02x}")
+
+    def _append(self, body: bytes) -> None:
+        call, name, datum = wire.decode_append(body)
+        size = len(body) + 4
+        with self._lock:
+            self._inflight += 1
+            self._inflight_bytes += size
+            over = (self._inflight > 2 * wire.MAX_INFLIGHT_APPENDS
+                    or self._inflight_bytes > 2 * wire.MAX_INFLIGHT_BYTES)
+        if over:
+            raise ProtocolError("too many appends in flight")
+
+        def done(committed: Datum | None, error: LogError | None, tail: Any) -> None:
+            with self._lock:
+                self._inflight -= 1
+                self._inflight_bytes -= size
+            self._put(wire.ok_msg(call) if error is None else wire.error_msg(call, error, tail))
+
+        self.host.append(name, datum, done)  # verified by the host: nothing from the network is trusted
+
+    def _subscribe(self, request: wire.Subscribe) -> None:
+        sink = _HostSink(self, request.sid)
+        with self._lock:
+            if request.sid in self._subs:
+                raise ProtocolError(f"subscription id {request.sid} is in use")
+        try:
+            sink.rid = self.host.subscribe(request.name.check_valid(), request.kind, request.start, request.numrecs,
+                                           sink, by_ts=request.by_ts)
+        except LogError as exc:
+            self._put(wire.error_msg(request.call, exc))
+            return
+        with self._lock:
+            if not self._closed and not sink.ended:
+                self._subs[request.sid] = sink
+            self._put(wire.ok_msg(request.call))
+            for message in sink.buffered:
+                self._put(message)
+            sink.buffered = []
+            sink.active = True
+            held = sink in self._held
+            self._held.discard(sink)
+            closed = self._closed
+        if closed:
+            self.host.unsubscribe(sink.rid)
+        elif held:
+            self.host.resume(sink.rid)
+
+    def _add_credit(self, nbytes: int) -> None:
+        with self._lock:
+            self._credit = min(self._credit + nbytes, _MAX_CREDIT)
+            if self._credit <= 0:
+                return
+            resume, self._held = self._held, set()
+        for sink in resume:
+            self.host.resume(sink.rid)
+
+    # -- sinks (the host's delivery thread) --------------------------------------------
+    def hold(self, sink: _HostSink) -> bool:
+        with self._lock:
+            if sink.active and self._credit > 0:
+                return False
+            self._held.add(sink)
+            return True
+
+    def send(self, sink: _HostSink, message: bytes) -> None:
+        with self._lock:
+            self._credit -= len(message)
+            if not sink.active:
+                sink.buffered.append(message)
+                return
+        self._put(message)
+
+    def finish(self, sink: _HostSink, message: bytes) -> None:
+        with self._lock:
+            sink.ended = True
+            if self._subs.get(sink.sid) is sink:
+                del self._subs[sink.sid]
+            self._held.discard(sink)
+            if not sink.active:
+                sink.buffered.append(message)
+                return
+        self._put(message)
+
+    # -- end ----------------------------------------------------------------------------
+    def closed(self) -> None:
+        with self._lock:
+            self._closed = True
+            sinks = list(self._subs.values())
+            self._subs.clear()
+            self._held.clear()
+        for sink in sinks:
+            self.host.unsubscribe(sink.rid)
+
+
+class LogServer:
+    """Serves a `LogHost`'s logs on `/hoard/logs/1`: register `handle` as the stream handler."""
+
+    def __init__(self, host: LogHost) -> None:
+        self.host = host
+        self.sessions = 0  # streams being served now
+
+    async def handle(self, stream: Any) -> None:
+        """Serve one client's stream until it ends (runs on the node's trio loop)."""
+        try:
+            peer = str(stream.muxed_conn.peer_id)
+        except AttributeError:
+            peer = "?"
+        session = _HostSession(self.host, peer)
+        conn = Conn(stream, trio.lowlevel.current_trio_token(), threading.get_ident(), session.handle,
+                    session.closed, name=f"hoard-logs-serve {peer[-8:]}", max_pending=_HOST_MAX_PENDING)
+        session.conn = conn
+        self.sessions += 1
+        try:
+            await conn.run()
+        finally:
+            self.sessions -= 1

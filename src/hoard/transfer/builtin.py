@@ -1,0 +1,121 @@
+"""hoard's built-in voucher, its results, and the policy validator every node registers for it.
+
+The CLI and the gRPC API open transfers with `DefaultVoucher` unless told otherwise. The
+validator for it, `PolicyValidator`, follows the node's `TransferPolicy`: by default every
+push and every pull is accepted; a node can refuse pushes, refuse pulls, or accept only a
+list of peers. A refused request is answered with a `RejectionResult` naming the reason.
+
+`RejectionResult` is also how any validator's reason travels: when a validator (or
+revalidator) rejects with an error and no voucher result of its own, the manager answers with
+a `RejectionResult` carrying the error text, and the initiator's channel fails with
+"response rejected: <reason>".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hoard.errors import InvalidArgumentError, TransferError
+from hoard.ids.cid import CID
+from hoard.transfer.selector import Selector
+from hoard.transfer.types import ChannelID
+from hoard.transfer.vouchers import Voucher, VoucherResult
+
+__all__ = ["DefaultVoucher", "DefaultVoucherResult", "PolicyValidator", "RejectionResult", "TransferPolicy"]
+
+
+class _Text:
+    """A voucher (result) whose encoding is one UTF-8 text."""
+
+    def __init__(self, text: str = "") -> None:
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"{type(self).__name__} text must be a string: {text!r}")
+        self.text = text
+
+    def to_bytes(self) -> bytes:
+        return self.text.encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Any:
+        return cls(bytes(data).decode())
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.text == self.text  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.text))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r})"
+
+
+class DefaultVoucher(_Text, Voucher):
+    """The built-in voucher: an optional note (free text, e.g. who asks and why)."""
+
+    type_id = "hoard/transfer/voucher/1"
+
+
+class DefaultVoucherResult(_Text, VoucherResult):
+    """The built-in validator's answer to an accepted request."""
+
+    type_id = "hoard/transfer/voucher-result/1"
+
+
+class RejectionResult(_Text, VoucherResult):
+    """Why a request (or a voucher) was rejected."""
+
+    type_id = "hoard/transfer/rejection/1"
+
+
+@dataclass(frozen=True)
+class TransferPolicy:
+    """Which requests with the default voucher a node accepts.
+
+    `push`/`pull`: accept requests that send us data / take data from us. `peers`: None for
+    any peer, else the only peers accepted (peer-ID text).
+    """
+
+    push: bool = True
+    pull: bool = True
+    peers: frozenset[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"push": self.push, "pull": self.pull, "peers": None if self.peers is None else sorted(self.peers)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> TransferPolicy:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InvalidArgumentError(f"transfer policy must be an object: {data!r}")
+        peers = data.get("peers")
+        if peers is not None and (not isinstance(peers, list) or not all(isinstance(p, str) for p in peers)):
+            raise InvalidArgumentError(f"transfer policy peers must be a list of peer IDs: {peers!r}")
+        for key in ("push", "pull"):
+            if not isinstance(data.get(key, True), bool):
+                raise InvalidArgumentError(f"transfer policy {key} must be true or false")
+        return cls(bool(data.get("push", True)), bool(data.get("pull", True)),
+                   None if peers is None else frozenset(peers))
+
+
+class PolicyValidator:
+    """The `RequestValidator` for `DefaultVoucher`: applies the node's current `TransferPolicy`."""
+
+    def __init__(self, policy: TransferPolicy | None = None) -> None:
+        self.policy = policy or TransferPolicy()
+
+    def _check(self, allowed: bool, kind: str, peer: str) -> DefaultVoucherResult:
+        if not allowed:
+            raise TransferError(f"this node does not accept {kind} transfers")
+        if self.policy.peers is not None and peer not in self.policy.peers:
+            raise TransferError(f"this node does not accept transfers from {peer}")
+        return DefaultVoucherResult("accepted")
+
+    def validate_push(self, is_restart: bool, chid: ChannelID, sender: str, voucher: Voucher,
+                      base_cid: CID, selector: Selector) -> VoucherResult | None:
+        return self._check(self.policy.push, "push", sender)
+
+    def validate_pull(self, is_restart: bool, chid: ChannelID, receiver: str, voucher: Voucher,
+                      base_cid: CID, selector: Selector) -> VoucherResult | None:
+        return self._check(self.policy.pull, "pull", receiver)

@@ -1,0 +1,215 @@
+"""The data side of a channel: the sender's loop and the recipient's checks and batched stores.
+
+**Sender** (`Sender.run`, a task of the channel's session): build the `SendPlan`, announce
+its size (TOTAL), then for each block not on the do-not-send list, while the channel may send
+(`Ongoing`): fire DataQueued (and, on a responder, the revalidators' `on_pull_data_sent`),
+queue the BLOCK frame, and fire DataSent once the stream took it. Store reads run in a thread,
+one batch ahead. When every block was written: DONE, then the manager's completion step.
+
+**Recipient** (`Receiver`): each BLOCK is verified against its CID, checked against the
+`ReceivePlan`, counted (DataReceived; on a responder, `on_push_data_received`), and stored in
+batches of `batch_bytes` by a storer task, one batch in the store while the next fills. A batch
+and the record of its CIDs commit together (`TransferStorage.store_blocks`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from hoard.errors import HoardError, NotFoundError
+from hoard.ids.cid import CID
+from hoard.transfer.plan import PlannedBlock, ReceivePlan, SendPlan, build_send_plan
+from hoard.transfer.types import EventCode
+from hoard.transfer.wire import encode_block, encode_done, encode_total
+
+if TYPE_CHECKING:
+    from hoard.transfer.manager import Channel, Manager
+    from hoard.transfer.session import Session
+
+__all__ = ["Receiver", "Sender"]
+
+log = logging.getLogger("hoard.transfer")
+E = EventCode
+
+
+class Sender:
+    """Sends one channel's blocks on one session, skipping `skip` (the recipient's do-not-send list)."""
+
+    def __init__(self, manager: Manager, channel: Channel, session: Session, skip: frozenset[CID]) -> None:
+        self.manager = manager
+        self.channel = channel
+        self.session = session
+        self.skip = skip
+
+    async def run(self) -> None:
+        m, ch, session = self.manager, self.channel, self.session
+        state = ch.state
+        try:
+            plan = await trio.to_thread.run_sync(build_send_plan, m.storage.get_many, state.base_cid, state.selector)
+        except HoardError as exc:
+            m.transport_failed(ch, session, f"cannot send {state.base_cid}: {exc.message}")
+            return
+        m.set_total_size(ch, plan.total_size)
+        session.send(encode_total(plan.total_size, len(plan.blocks)))
+        batches_in, batches_out = trio.open_memory_channel[Any](1)
+        session.spawn(self._load, plan, batches_in)
+        responder = state.responder == m.peer
+        limits = m.limits
+        paced_from = trio.current_time()
+        paced_bytes = 0
+        unsaved = 0
+        async with batches_out:
+            async for batch in batches_out:
+                if isinstance(batch, HoardError):
+                    m.transport_failed(ch, session, f"cannot send {state.base_cid}: {batch.message}")
+                    return
+                for cid, data in batch:
+                    if not await m.may_send(ch, session):
+                        return
+                    size = len(data)
+                    m.block_event(ch, E.DataQueued, cid, size)
+                    if responder:
+                        m.revalidate_progress(ch, "on_pull_data_sent", size)
+                    try:
+                        await session.send_data(encode_block(cid, data), size, [(cid, size)])
+                    except HoardError:
+                        return  # the session is ending; the manager reports why
+                    unsaved += size
+                    if unsaved >= limits.checkpoint_bytes:
+                        m.persist(ch)
+                        unsaved = 0
+                    rate = ch.transport.rate_limit
+                    if rate:
+                        paced_bytes += size
+                        delay = paced_from + paced_bytes / rate - trio.current_time()
+                        if delay > 0:
+                            await trio.sleep(delay)
+                    else:
+                        paced_from, paced_bytes = trio.current_time(), 0
+        await session.wait_written()
+        if ch.session is session and session.open_for_sending:
+            session.send(encode_done())
+            m.persist(ch)
+            await m.sender_finished(ch, session)
+
+    async def _load(self, plan: SendPlan, out: trio.MemorySendChannel[Any]) -> None:
+        """Read the blocks to send from the store, one batch ahead of the sender."""
+        get_many = self.manager.storage.get_many
+        async with out:
+            try:
+                for batch in plan.batches(self.skip, self.manager.limits.batch_bytes):
+                    try:
+                        loaded: Any = await trio.to_thread.run_sync(_read, get_many, batch)
+                    except HoardError as exc:
+                        await out.send(exc)
+                        return
+                    await out.send(loaded)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the sender stopped
+
+
+def _read(get_many: Any, batch: list[PlannedBlock]) -> list[tuple[CID, bytes]]:
+    need = [b.cid for b in batch if b.data is None]
+    found = iter(get_many(need)) if need else iter(())
+    out = []
+    for block in batch:
+        data = block.data if block.data is not None else next(found)
+        if data is None:
+            raise NotFoundError(f"block {block.cid} not found in local store", cid=str(block.cid))
+        out.append((block.cid, data))
+    return out
+
+
+class Receiver:
+    """The recipient's side of one session: check, count and store the blocks that arrive."""
+
+    def __init__(self, manager: Manager, channel: Channel, session: Session, plan: ReceivePlan) -> None:
+        self.manager = manager
+        self.channel = channel
+        self.session = session
+        self.plan = plan
+        self.failed = False
+        self._pending: list[tuple[CID, bytes]] = []
+        self._pending_bytes = 0
+        self._batches_in, self._batches_out = trio.open_memory_channel[list[tuple[CID, bytes]]](1)
+        self._outstanding = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._closed = False
+
+    @property
+    def active(self) -> bool:
+        return not self.failed and self.channel.session is self.session and self.manager.is_live(self.channel)
+
+    async def block(self, cid: CID, data: bytes) -> None:
+        """One BLOCK frame: verify, check, count, queue for storing."""
+        m, ch = self.manager, self.channel
+        if not self.active:
+            return  # the channel ended or failed: drain what is still in flight
+        try:
+            cid.verify(data)
+            self.plan.accept(cid, data)
+        except HoardError as exc:
+            m.transport_failed(ch, self.session, exc.message)
+            return
+        new = cid not in ch.state.received_cids
+        m.block_event(ch, E.DataReceived, cid, len(data))
+        self._pending.append((cid, data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= m.limits.batch_bytes:
+            await self._queue()
+        if new and ch.state.responder == m.peer:
+            m.revalidate_progress(ch, "on_push_data_received", len(data))
+
+    async def _queue(self) -> None:
+        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        if not batch or self.failed:
+            return
+        self._outstanding += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        await self._batches_in.send(batch)
+
+    async def storer(self) -> None:
+        """Store queued batches, in order (a task of the session)."""
+        m, ch = self.manager, self.channel
+        async for batch in self._batches_out:
+            if not self.failed:
+                try:
+                    await trio.to_thread.run_sync(m.storage.store_blocks, ch.state.channel_id, batch)
+                except HoardError as exc:
+                    self.failed = True
+                    m.transport_failed(ch, self.session, f"cannot store received blocks: {exc.message}")
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._idle.set()
+
+    async def drain(self) -> bool:
+        """Store everything received so far; False if storing failed."""
+        await self._queue()
+        await self._idle.wait()
+        return not self.failed
+
+    async def close(self) -> None:
+        """The session ended: store the verified blocks not stored yet. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        leftover: list[tuple[CID, bytes]] = []
+        while True:
+            try:
+                leftover.extend(self._batches_out.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        leftover.extend(self._pending)
+        self._pending = []
+        if leftover and not self.failed:
+            try:
+                await trio.to_thread.run_sync(self.manager.storage.store_blocks, self.channel.state.channel_id,
+                                              leftover)
+            except HoardError as exc:
+                log.warning("channel %s: storing the last received blocks failed: %s",
+                            self.channel.state.channel_id, exc.message)
