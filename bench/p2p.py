@@ -20,8 +20,8 @@ import time
 from multiprocessing import Process
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "p2p"))
-from conftest import NodeProcess  # noqa: E402  (the real-node-process harness of the tests)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from node_harness import NodeProcess  # noqa: E402  (the real-node-process harness of the tests)
 
 CHUNK = 1 << 20
 

@@ -16,6 +16,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+RPC_TIMEOUT = 60  # seconds, for every call
+
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 LOCAL_CONFIG = {"api-port": 0, "grpc-port": 0, "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}

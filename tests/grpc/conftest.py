@@ -4,9 +4,7 @@ import os
 import grpc
 import pytest
 
-from _grpc_node import NodeProcess, generate_clients
-
-RPC_TIMEOUT = 60  # seconds, for every call
+from _grpc_node import RPC_TIMEOUT, NodeProcess, generate_clients
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import blake3
 import grpc
 import pytest
 
-from conftest import RPC_TIMEOUT
+from _grpc_node import RPC_TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
 

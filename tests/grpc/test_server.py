@@ -12,7 +12,7 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from _grpc_node import CASTORE_SPEC, HUGO_SPEC, REPO, hugo_proto_from_markdown, spec_dir
-from conftest import RPC_TIMEOUT
+from _grpc_node import RPC_TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -100,6 +100,9 @@ def test_remote_subscribe_and_multiread_follow_the_gdp_tables(pair, collector):
     with pytest.raises(LogError) as err:
         remote.read_by_recno(0)
     assert err.value.code == 404
+    remote.subscribe_by_ts(log.read_by_recno(25).ts, 2, collector, udata="ts")  # by timestamp: 25, 26, EOS
+    got = collector.wait_for(35)[32:]
+    assert [(e.udata, e.datum and e.datum.recno) for e in got] == [("ts", 25), ("ts", 26), ("ts", None)]
 
 
 def test_unsubscribe_stops_a_remote_subscription(pair, collector):
@@ -135,14 +138,22 @@ def test_a_multiread_larger_than_the_flow_control_window_arrives_whole(pair, col
     assert got[count - 1].datum.data.endswith(b"%08d" % (count - 1)) and got[count].type == EVENT_EOS
 
 
-def test_records_over_the_wire_limit_are_refused_at_the_client(pair, collector):
+def test_records_over_the_wire_limit(pair, collector):
     a, b = pair
     log = hosted(a)
-    remote = b.log_open(str(log.name), "ao", signing_key=key_of(a, log))
+    log.append(b"y" * (MAX_RECORD_DATA + 1))  # fine locally: the limit is the wire's
+    remote = b.log_open(str(log.name), "ra", signing_key=key_of(a, log))
     remote.append_async(b"x" * (MAX_RECORD_DATA + 1), collector)
     event = collector.wait_for(1)[0]
-    assert (event.type, event.stat) == (EVENT_FAILURE, 413)
-    assert remote.append(b"small").recno == 1  # the writer goes on from the host's chain
+    assert (event.type, event.stat) == (EVENT_FAILURE, 413)  # refused at the client, nothing sent
+    assert remote.append(b"small").recno == 2  # the writer goes on from the host's chain
+    with pytest.raises(LogError) as err:
+        remote.read_by_recno(1)
+    assert err.value.code == 413
+    remote.multiread(1, 0, collector)
+    got = collector.wait_for(4)[1:]
+    assert [(e.type, e.stat) for e in got] == [(EVENT_FAILURE, 413), (EVENT_DATA, 205), (EVENT_EOS, 202)]
+    assert remote.read_by_recno(2).data == b"small"  # the stream is still up
 
 
 def test_unknown_logs_and_missing_keys(pair):
@@ -187,3 +198,15 @@ def test_stopping_the_client_node_ends_its_remote_subscriptions(tmp_path, collec
         with pytest.raises(LogError) as err:
             remote.read_by_recno(1)
         assert err.value.code == 503
+
+
+def test_requests_made_back_to_back_on_one_remote_handle(pair, collector):
+    """Each multiread ends (on the stream's thread) while the next is being made on the same
+    handle: making a request must not hold a lock that ending one needs."""
+    a, b = pair
+    log = hosted(a, 3)
+    remote = b.log_open(str(log.name), "ro")
+    for i in range(50):
+        remote.multiread(1, 0, collector, udata=i)
+    got = collector.wait_for(200)
+    assert [e.udata for e in got if e.type == EVENT_EOS] == list(range(50))

@@ -43,6 +43,8 @@ def main() -> None:
                 result = node._worker.call(_raw_stream, node, args[0], args[1])
             elif op == "rusage":
                 result = _rusage()
+            elif op == "dt":  # a data-transfer operation from tests/transfer_node/_dt_ops.py
+                result = getattr(_dt_ops(), args[0])(node, *args[1:], **kwargs)
             elif op == "download_slowly":
                 result = _download_slowly(node, args[0], args[1], reply)
             elif op == "quit":
@@ -54,6 +56,8 @@ def main() -> None:
             reply({"ok": result})
         except hoard.HoardError as exc:
             reply({"error": {"type": type(exc).__name__, "message": exc.message}})
+        except TimeoutError as exc:  # a dt wait that did not see its event
+            reply({"error": {"type": "TimeoutError", "message": str(exc)}})
 
 
 async def _served(node):
@@ -71,6 +75,21 @@ def _rusage():
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mib": usage.ru_maxrss / 1024}
+
+
+def _dt_ops():
+    """tests/transfer_node/_dt_ops.py, loaded once (its event recorder lives for the process)."""
+    module = sys.modules.get("_dt_ops")
+    if module is None:
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[1] / "transfer_node" / "_dt_ops.py"
+        spec = importlib.util.spec_from_file_location("_dt_ops", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_dt_ops"] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def _corrupt(node, cid_text):

@@ -1,87 +1,16 @@
-"""Real node processes on 127.0.0.1 for the peer-to-peer tests."""
+"""Real node processes on 127.0.0.1 for the peer-to-peer tests (see tests/node_harness.py)."""
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from node_harness import NodeProcess, spawner
 
-DRIVER = str(Path(__file__).with_name("_node_proc.py"))
-
-
-class NodeProcess:
-    """A `hoard.Node` in a child process; `call(op, *args)` runs a Node method there."""
-
-    def __init__(self, data_dir: Path, bench: bool = False, **config) -> None:
-        self.data_dir = data_dir
-        cfg = {"data-dir": str(data_dir), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"], **config}
-        self.stderr_path = data_dir.with_suffix(".stderr")
-        self._stderr = open(self.stderr_path, "w")
-        argv = [sys.executable, DRIVER, json.dumps(cfg)] + (["--bench"] if bench else [])
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1)
-        ready = self.read()
-        if "ready" not in ready:
-            raise RuntimeError(f"node did not start: {ready}")
-        self.peer_id = ready["ready"]["peerId"]
-        self.addrs = ready["ready"]["addrs"]
-        self.spr = ready["ready"]["spr"]
-
-    def read(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"node process exited: {self.stderr_path.read_text()[-2000:]}")
-        return json.loads(line)
-
-    def send(self, op: str, *args, **kwargs) -> None:
-        self.proc.stdin.write(json.dumps({"op": op, "args": list(args), "kwargs": kwargs}) + "\n")
-        self.proc.stdin.flush()
-
-    def call(self, op: str, *args, **kwargs):
-        self.send(op, *args, **kwargs)
-        answer = self.read()
-        if "error" in answer:
-            raise RuntimeError(f"{answer['error']['type']}: {answer['error']['message']}")
-        return answer["ok"]
-
-    def upload_bytes(self, data: bytes, name: str = "data.bin") -> str:
-        folder = self.data_dir.with_name(self.data_dir.name + "-files")
-        folder.mkdir(exist_ok=True)
-        path = folder / name  # same name on every node: the filename is part of the manifest
-        path.write_bytes(data)
-        return self.call("upload_file", self.call("upload_init", str(path)))
-
-    def log(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.send("quit")
-                self.proc.wait(timeout=30)
-            except (BrokenPipeError, subprocess.TimeoutExpired, OSError):
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self._stderr.close()
+__all__ = ["NodeProcess"]
 
 
 @pytest.fixture
 def spawn(tmp_path):
-    nodes: list[NodeProcess] = []
-
-    def start(name: str, **config) -> NodeProcess:
-        node = NodeProcess(tmp_path / name, **config)
-        nodes.append(node)
-        return node
-
+    start, nodes = spawner(tmp_path)
     yield start
     for node in nodes:
         node.close()

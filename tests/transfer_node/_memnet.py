@@ -97,6 +97,7 @@ class Peer:
     changed: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope | None = None
     nursery: trio.Nursery | None = None
+    stopped: trio.Event = field(default_factory=trio.Event)
 
     def record(self, event: Event, state: ChannelState) -> None:
         self.events.append((event.code, state.status, event.message, state))
@@ -165,12 +166,15 @@ class MemoryNet:
 
     async def _run(self, peer: Peer) -> None:
         async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            with trio.CancelScope() as scope:
-                peer.scope = scope
-                async with trio.open_nursery() as nursery:  # the "host": runs the stream handlers
-                    peer.nursery = nursery
-                    await nursery.start(peer.manager.run, self.transport(peer))
-                    task_status.started()
+            try:
+                with trio.CancelScope() as scope:
+                    peer.scope = scope
+                    async with trio.open_nursery() as nursery:  # the "host": runs the stream handlers
+                        peer.nursery = nursery
+                        await nursery.start(peer.manager.run, self.transport(peer))
+                        task_status.started()
+            finally:
+                peer.stopped.set()
 
         await self.nursery.start(serve)
         self.reachable.add(peer.peer_id)
@@ -180,6 +184,7 @@ class MemoryNet:
         self.reachable.discard(peer.peer_id)
         assert peer.scope is not None
         peer.scope.cancel()
+        await peer.stopped.wait()
         peer.manager.close()
 
     async def restart(self, peer: Peer) -> Peer:
@@ -269,20 +274,23 @@ class Payments:
     def __init__(self, interval: int) -> None:
         self.interval = interval
         self.owed: dict = {}
+        self.waiting: set = set()
         self.vouchers: list[str] = []
 
     def revalidate(self, chid, voucher):
         from hoard.transfer import ErrResume
 
         self.vouchers.append(voucher.deal)
-        self.owed[chid] = 0
+        self.owed[chid] = self.owed.get(chid, 0) - self.interval
+        self.waiting.discard(chid)
         raise ErrResume(result=DealResult(f"paid {voucher.deal}"))
 
     def _progress(self, chid, nbytes):
         from hoard.transfer import ErrPause
 
         self.owed[chid] = self.owed.get(chid, 0) + nbytes
-        if self.owed[chid] >= self.interval:
+        if self.owed[chid] >= self.interval and chid not in self.waiting:
+            self.waiting.add(chid)  # ask once; data still in flight counts towards the next payment
             raise ErrPause(result=DealResult("payment due"))
         return True, None
 

@@ -170,6 +170,7 @@ async def test_validator_pause_accepts_paused_until_a_voucher_resumes():
         assert paused.received == 0 and b.manager.channel_state(chid).status is S.ResponderPaused
         await a.manager.send_voucher(chid, DealVoucher("payment-1"))
         assert (await a.wait_status(chid, *DONE)).status is S.Completed
+        assert (await b.wait_status(chid, *DONE)).status is S.Completed
         assert payments.vouchers == ["payment-1"]
         assert b.codes(chid)[:6] == [E.Open, E.NewVoucherResult, E.Accept, E.PauseResponder, E.NewVoucher,
                                      E.NewVoucherResult]
@@ -193,14 +194,19 @@ async def test_pause_and_resume_mid_transfer(pull, who):
         await pauser.manager.pause_data_transfer_channel(chid)
         await other.wait_status(chid, expected)
         assert pauser.manager.channel_state(chid).status is expected
-        sender_state = source.manager.channel_state(chid)
-        await trio.sleep(0.05)  # data would flow at 400 kB/s: 20 kB in this time
-        assert source.manager.channel_state(chid).queued == sender_state.queued < sender_state.total_size
         await pauser.manager.resume_data_transfer_channel(chid)
         assert (await a.wait_status(chid, *DONE)).status is S.Completed
         assert (await b.wait_status(chid, *DONE)).status is S.Completed
-        resume = E.ResumeInitiator if who == "initiator" else E.ResumeResponder
-        assert resume in a.codes(chid) and resume in b.codes(chid)
+        pause, resume = (E.PauseInitiator, E.ResumeInitiator) if who == "initiator" else \
+            (E.PauseResponder, E.ResumeResponder)
+        assert pause in a.codes(chid) and resume in a.codes(chid)
+        assert pause in b.codes(chid) and resume in b.codes(chid)
+        # the sender queued nothing between learning of the pause and of the resume
+        codes = source.codes(chid, progress=True)
+        paused_at = codes.index(pause)
+        resumed_at = codes.index(resume, paused_at)
+        assert E.DataQueued in codes[:paused_at] and E.DataQueued in codes[resumed_at:]
+        assert E.DataQueued not in codes[paused_at:resumed_at]
 
 
 @trio_test()
@@ -295,10 +301,13 @@ async def test_a_revalidator_pauses_every_n_bytes_until_paid(pull):
         chid = await open_(b.peer_id, DealVoucher("deal-1"), cid)
         assert (await a.wait_status(chid, *DONE)).status is S.Completed
         assert (await b.wait_status(chid, *DONE)).status is S.Completed
-        assert payments.vouchers == ["payment-1", "payment-2"]
+        # A pull's sender pauses at the exact block; a push's recipient pauses its sender one
+        # message later, and what is in flight meanwhile counts towards the next payment.
+        paid = len(payments.vouchers)
+        assert paid == 2 if pull else 1 <= paid <= 2
+        assert payments.vouchers == [f"payment-{i + 1}" for i in range(paid)]
         codes = b.codes(chid)
-        assert codes.count(E.PauseResponder) == 2 and codes.count(E.ResumeResponder) == 2
-        assert codes.count(E.NewVoucher) == 2
+        assert codes.count(E.PauseResponder) == codes.count(E.ResumeResponder) == codes.count(E.NewVoucher) == paid
 
 
 @trio_test()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import threading
 
 import click
@@ -47,9 +49,10 @@ def start(ctx: Ctx) -> None:
         ctx.emit(info, "\n".join([f"peer id: {info['peerId']}", *(f"listening: {a}" for a in info["addrs"]),
                                   f"api: {info['api']}", f"grpc: {info['grpcAddr']}",
                                   f"repo: {info['repo']}", "node running; Ctrl-C to stop"]))
-        import sys
-
         sys.stdout.flush()
+        # from here on the daemon logs to stderr (level from `log-level`); start-up failures
+        # above stay one clear line
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         stop.wait()
         rest.stop()  # REST API
         grpc_server.stop(grace=5).wait()  # gRPC server

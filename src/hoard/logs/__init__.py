@@ -4,6 +4,8 @@ The Node wraps `LogService`; see docs/logs.md for the semantics and every choice
 Layers, bottom up: names → metadata → records (signing, hash chain) → store (`LogStore`:
 persistence and the hosting checks) → subscriptions (the sans-IO request engine) → host
 (`LogHost`: group commit and fan-out) → log/service (the client side: `Log`, `LogService`).
+Across nodes: wire (`/hoard/logs/1` messages) → conn (a stream between trio and threads) →
+remote (`RemoteLogBackend` for clients, `LogServer` for hosts); the node plugs them in.
 """
 
 from hoard.logs.events import (

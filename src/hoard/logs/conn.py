@@ -35,6 +35,17 @@ _log = logging.getLogger(__name__)
 WRITE_BYTES = 1 << 20
 
 
+def _protocol_error(exc: BaseException) -> ProtocolError | None:
+    """The ProtocolError `exc` is or holds (in an exception group), if any."""
+    if isinstance(exc, ProtocolError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _protocol_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 class Outbox:
     """Frames to write to one stream, in order. `put` from any thread; `take` on the trio loop.
 
@@ -138,16 +149,20 @@ class Conn:
     `handler(body)` runs on the conn thread for each received frame body, in order; a
     `ProtocolError` from it resets the stream. `on_closed()` runs on the conn thread once,
     after every received frame was handled, when the stream has ended for any reason.
+    `inline(body) -> bool`, if given, sees each frame first, on the trio thread: it may take
+    a frame it can handle at once without blocking (True), saving the hop to the conn thread.
     """
 
     def __init__(self, stream: object, token: trio.lowlevel.TrioToken, trio_thread: int,
                  handler: Callable[[bytes], None], on_closed: Callable[[], None], *, name: str,
-                 max_pending: int, max_inflight: int = 0, max_inflight_bytes: int = 0) -> None:
+                 max_pending: int, max_inflight: int = 0, max_inflight_bytes: int = 0,
+                 inline: Callable[[bytes], bool] | None = None) -> None:
         self.stream = stream
         self.name = name
         self.outbox = Outbox(token, trio_thread, max_inflight=max_inflight, max_inflight_bytes=max_inflight_bytes)
         self._token = token
         self._handler = handler
+        self._inline = inline
         self._on_closed = on_closed
         self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._pending = 0
@@ -167,10 +182,12 @@ class Conn:
                     nursery.start_soon(self._write_loop)
                     await self._read_loop()
                     nursery.cancel_scope.cancel()
-        except ProtocolError as exc:
-            _log.warning("%s: the peer broke /hoard/logs/1: %s; stream reset", self.name, exc.message)
-        except Exception as exc:  # the peer went away, the stream broke (often an ExceptionGroup)
-            _log.debug("%s ended: %r", self.name, exc)
+        except Exception as exc:  # the peer went away, the stream broke, or the peer broke the protocol
+            broken = _protocol_error(exc)
+            if broken is not None:
+                _log.warning("%s: the peer broke /hoard/logs/1: %s; stream reset", self.name, broken.message)
+            else:
+                _log.debug("%s ended: %r", self.name, exc)
         finally:
             self.closed = True
             self.outbox.close()
@@ -187,6 +204,8 @@ class Conn:
             body = await reader.next_body()
             if body is None:
                 return
+            if self._inline is not None and self._inline(body):
+                continue
             with self._lock:
                 self._pending += len(body)
                 over = self._pending > self._max_pending

@@ -336,9 +336,21 @@ class Log:
                  by_ts: bool) -> None:
         self._check_readable()
         request = _Request(self, kind, callback, udata)
-        with self._lock:  # so that a request ending at once is forgotten after it is recorded
-            request.rid = self._backend.subscribe(self.name, kind, start, numrecs, request, by_ts=by_ts)
+        # Recorded before it is made, so that a request ending at once is forgotten after it was
+        # recorded, and no lock is held while the backend answers (a remote one answers on the
+        # thread that also delivers this handle's other requests' results).
+        with self._lock:
             self._requests.append(request)
+        try:
+            rid = self._backend.subscribe(self.name, kind, start, numrecs, request, by_ts=by_ts)
+        except BaseException:
+            self._forget(request)
+            raise
+        with self._lock:
+            request.rid = rid
+            cancelled = request.cancelled
+        if cancelled:  # unsubscribed (or the handle closed) while it was being made
+            self._backend.unsubscribe(rid)
 
     def subscribe_by_recno(self, start: int, numrecs: int, callback: Callback | None = None,
                            udata: Any = None) -> None:
@@ -369,11 +381,19 @@ class Log:
             ended = [r for r in self._requests
                      if (callback is None or _same(r.callback, callback)) and (udata is None or _same(r.udata, udata))]
             for request in ended:
-                request.cancelled = True
                 self._requests.remove(request)
-        for request in ended:
-            self._backend.unsubscribe(request.rid)
+            rids = self._cancel(ended)
+        for rid in rids:
+            self._backend.unsubscribe(rid)
         return len(ended)
+
+    @staticmethod
+    def _cancel(requests: list[_Request]) -> list[int]:
+        """Mark requests cancelled (under the handle's lock); the ids to unsubscribe now (a
+        request still being made has none yet: `_request` unsubscribes it when it gets one)."""
+        for request in requests:
+            request.cancelled = True
+        return [r.rid for r in requests if r.rid]
 
     def _forget(self, request: _Request) -> None:
         with self._lock:
@@ -407,9 +427,9 @@ class Log:
         with self._lock:
             self._closed = True
             requests, self._requests = self._requests, []
-        for request in requests:
-            request.cancelled = True
-            self._backend.unsubscribe(request.rid)
+            rids = self._cancel(requests)
+        for rid in rids:
+            self._backend.unsubscribe(rid)
         self._service._closed_log(self)
 
     def __enter__(self) -> Log:

@@ -145,6 +145,8 @@ class ClientConn:
         if not waiter.event.wait(CALL_TIMEOUT):
             with self._lock:
                 self._calls.pop(call, None)
+            if sub is not None:  # in case the host did start it: requests are handled in order
+                self.conn.outbox.put(wire.unsubscribe_msg(sub[0]))
             raise LogError(f"log host {self.peer} did not answer within {CALL_TIMEOUT:g} s", status=504,
                            peer=self.peer)
         if waiter.error is not None:
@@ -428,8 +430,16 @@ class _HostSession:
             message = wire.error_msg(call, exc)
         self._put(message)
 
-    # -- requests (the conn thread) ---------------------------------------------------
+    # -- requests -----------------------------------------------------------------------
+    def inline(self, body: bytes) -> bool:
+        """On the trio thread: appends go straight to the host's queue (it never blocks)."""
+        if body[0] != wire.APPEND:
+            return False
+        self._append(body)
+        return True
+
     def handle(self, body: bytes) -> None:
+        """On the conn thread: everything else, in order."""
         kind = body[0]
         if kind == wire.APPEND:
             self._append(body)
@@ -570,7 +580,8 @@ class LogServer:
             peer = "?"
         session = _HostSession(self.host, peer)
         conn = Conn(stream, trio.lowlevel.current_trio_token(), threading.get_ident(), session.handle,
-                    session.closed, name=f"hoard-logs-serve {peer[-8:]}", max_pending=_HOST_MAX_PENDING)
+                    session.closed, name=f"hoard-logs-serve {peer[-8:]}", max_pending=_HOST_MAX_PENDING,
+                    inline=session.inline)
         session.conn = conn
         self.sessions += 1
         try:

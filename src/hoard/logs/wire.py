@@ -124,10 +124,14 @@ def open_msg(kind: int, call: int, name: LogName) -> bytes:
     return frame(_CALL_NAME.pack(kind, call, name.raw))
 
 
-def append_msg(call: int, name: LogName, datum: Datum) -> bytes:
+def _check_size(datum: Datum) -> None:
     if len(datum.data) > MAX_RECORD_DATA:
-        raise LogError(f"record of {len(datum.data)} bytes is over the {MAX_RECORD_DATA}-byte limit of "
-                       "/hoard/logs/1", status=413)
+        raise LogError(f"record {datum.recno} of {len(datum.data)} bytes is over the {MAX_RECORD_DATA}-byte limit "
+                       "of /hoard/logs/1", status=413, recno=datum.recno)
+
+
+def append_msg(call: int, name: LogName, datum: Datum) -> bytes:
+    _check_size(datum)
     return frame(_CALL_NAME.pack(APPEND, call, name.raw) + datum.encode())
 
 
@@ -181,6 +185,7 @@ def ok_msg(call: int) -> bytes:
 
 
 def record_msg(call: int, datum: Datum) -> bytes:
+    _check_size(datum)
     return frame(_CALL.pack(RECORD, call) + datum.encode())
 
 
@@ -201,6 +206,7 @@ def error_msg(call: int, error: LogError, tail: Tail | None = None) -> bytes:
 
 
 def data_msg(sid: int, datum: Datum) -> bytes:
+    _check_size(datum)
     return frame(_SID.pack(DATA, sid) + datum.encode())
 
 

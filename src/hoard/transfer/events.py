@@ -10,9 +10,12 @@ logged and does not stop the others.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
+
+import trio
 
 from hoard.transfer.types import ChannelState, Event
 
@@ -29,11 +32,15 @@ _STOP = object()
 class EventDispatcher:
     """A thread calling subscribers `fn(event, state)` for each event, in order."""
 
-    def __init__(self, name: str = "hoard-transfer-events") -> None:
+    def __init__(self, name: str = "hoard-transfer-events", batch_window: float = 0.005) -> None:
         self._name = name
+        self._batch_window = batch_window
         self._subscribers: tuple[Subscriber, ...] = ()
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: deque[object] = deque()
+        self._wake = threading.Event()  # set when the queue became non-empty: one wake-up per burst
+        self._batch: list[tuple[Event, ChannelState]] = []  # published in this scheduler pass
+        self._flush_scheduled = False
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -65,21 +72,53 @@ class EventDispatcher:
         return unsubscribe
 
     def publish(self, event: Event, state: ChannelState) -> None:
-        """Queue an event for the subscribers (never blocks)."""
-        if self._subscribers and not self._closed:
-            self._queue.put((event, state))
+        """Queue an event for the subscribers (never blocks).
+
+        Called on a trio loop (the manager's), the events of one scheduler pass are handed
+        over together: one wake-up of the events thread per pass, not one per block event
+        (the GIL hand-overs cost more than the events).
+        """
+        if not self._subscribers or self._closed:
+            return
+        self._batch.append((event, state))
+        if not self._flush_scheduled:
+            try:
+                token = trio.lowlevel.current_trio_token()
+            except RuntimeError:  # not on a trio loop: hand over at once
+                self._flush()
+                return
+            self._flush_scheduled = True
+            token.run_sync_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._batch = self._batch, []
+        if batch:
+            self._queue.extend(batch)
+            self._wake.set()
+
+    def _put(self, item: object) -> None:
+        self._queue.append(item)
+        self._wake.set()
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            event, state = item  # type: ignore[misc]
-            for fn in self._subscribers:
-                try:
-                    fn(event, state)
-                except Exception:  # noqa: BLE001 - a subscriber's failure is its own
-                    log.exception("transfer event subscriber %r failed", fn)
+            self._wake.wait()
+            self._wake.clear()
+            if self._batch_window:
+                # Let a burst gather: waking this thread (and handing it the GIL) per block costs
+                # the transfer more than the events do. Events wait at most this long.
+                time.sleep(self._batch_window)
+            while self._queue:
+                item = self._queue.popleft()
+                if item is _STOP:
+                    return
+                event, state = item  # type: ignore[misc]
+                for fn in self._subscribers:
+                    try:
+                        fn(event, state)
+                    except Exception:  # noqa: BLE001 - a subscriber's failure is its own
+                        log.exception("transfer event subscriber %r failed", fn)
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued, then stop the thread. Idempotent."""
@@ -88,6 +127,7 @@ class EventDispatcher:
                 return
             self._closed = True
             thread = self._thread
-        self._queue.put(_STOP)
+        self._flush()
+        self._put(_STOP)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

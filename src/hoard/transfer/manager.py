@@ -335,6 +335,10 @@ class Manager:
         status = ch.state.status
         return not fsm.is_terminated(status) and not fsm.is_cleaning_up(status)
 
+    def sending_allowed(self, ch: Channel, session: Session) -> bool:
+        """Whether the channel may send on `session` right now (Ongoing, the stream open)."""
+        return ch.state.status is S.Ongoing and ch.session is session and session.open_for_sending
+
     async def may_send(self, ch: Channel, session: Session) -> bool:
         """Wait until the channel may send (Ongoing); False once it never will on this session."""
         while True:
