@@ -2,8 +2,6 @@
 
 import json
 import os
-import zlib
-from pathlib import Path
 
 import blake3
 import grpc

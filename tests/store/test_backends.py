@@ -4,7 +4,7 @@ import tempfile
 
 from hypothesis import HealthCheck, settings
 
-from hoard.store import LmdbBlockStore, MemoryBlockStore, open_blockstore
+from hoard.store import LmdbBlockStore, MemoryBlockStore
 from hoard.store.testing import BlockStoreConformance, make_state_machine
 
 

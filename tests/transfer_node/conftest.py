@@ -1,12 +1,20 @@
-"""Node processes for the data-transfer tests: the p2p harness (`tests/p2p/conftest.py`), reused."""
+"""Node processes for the data-transfer tests: the shared process harness (tests/node_harness.py)
+with the p2p driver, whose `dt` op runs `_dt_ops.py` inside the node."""
 
-import importlib.util
-from pathlib import Path
+import os
 
-_spec = importlib.util.spec_from_file_location("_p2p_conftest", Path(__file__).parents[1] / "p2p" / "conftest.py")
-_p2p = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_p2p)
+import pytest
+from node_harness import spawner
 
-NodeProcess = _p2p.NodeProcess
-spawn = _p2p.spawn
-random_bytes = _p2p.random_bytes
+
+@pytest.fixture
+def spawn(tmp_path):
+    start, nodes = spawner(tmp_path)
+    yield start
+    for node in nodes:
+        node.close()
+
+
+@pytest.fixture
+def random_bytes():
+    return lambda n: os.urandom(n)

@@ -93,6 +93,20 @@ async def test_a_single_block_moves_alone():
 
 
 @trio_test()
+async def test_a_block_the_dataset_repeats_moves_once():
+    async with memory_net() as net:
+        a, b = await net.add("a"), await net.add("b")
+        setup_deals(a, b)
+        data = bytes(4096) * 30 + random_data(4096) + bytes(4096) * 10  # 41 blocks, 2 distinct
+        cid = b.upload(data)
+        chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid)
+        done = await a.wait_status(chid, *DONE)
+        assert done.status is S.Completed and len(done.received_cids) == 2 + 2
+        content = a.content
+        assert b"".join(content.store.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
+
+
+@trio_test()
 async def test_pull_of_what_the_responder_lacks_fails_both_sides():
     async with memory_net() as net:
         a, b = await net.add("a"), await net.add("b")
@@ -332,45 +346,44 @@ async def test_finalization_waits_for_a_final_voucher():
 
 # -- restart and durability -----------------------------------------------------------------------
 
+@pytest.mark.parametrize("pull", [True, False])
 @pytest.mark.parametrize("crashed", ["responder", "initiator"])
 @pytest.mark.parametrize("restarter", ["initiator", "responder"])
 @trio_test()
-async def test_restart_after_a_crash_completes_without_receiving_a_block_twice(crashed, restarter):
+async def test_restart_after_a_crash_completes_without_receiving_a_block_twice(pull, crashed, restarter):
     async with memory_net() as net:
-        a, b = await net.add("a"), await net.add("b")
-        setup_deals(a, b, rate=1_000_000)
+        peers = {"initiator": await net.add("a"), "responder": await net.add("b")}
+        setup_deals(*peers.values(), rate=1_000_000)
         data = random_data(300_000)
-        cid = b.upload(data)
-        chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid)
-        await a.wait_for(chid, lambda s: s.received > 40_000)
-        victim = b if crashed == "responder" else a
-        survivor = a if victim is b else b
+        sender_role, recipient_role = ("responder", "initiator") if pull else ("initiator", "responder")
+        cid = peers[sender_role].upload(data)
+        a = peers["initiator"]
+        open_ = a.manager.open_pull_data_channel if pull else a.manager.open_push_data_channel
+        chid = await open_(peers["responder"].peer_id, DealVoucher("deal-1"), cid)
+        await peers[recipient_role].wait_for(chid, lambda s: s.received > 40_000)
+        victim, survivor = peers[crashed], peers["responder" if crashed == "initiator" else "initiator"]
         await net.crash(victim)
         lost = await survivor.wait_for(chid, lambda s: s.message.startswith(ERR_DISCONNECTED))
         assert lost.status is S.Ongoing
-        before = len(a.manager.channel_state(chid).received_cids) if victim is b else None
-        revived = await net.restart(victim)
-        setup_deals(revived)
-        if victim is a:
-            a = revived
-            before = len(a.manager.channel_state(chid).received_cids)
-            assert before > 0 and a.manager.channel_state(chid).received > 0
-        else:
-            b = revived
-        assert b.manager.channel_state(chid).status is S.Ongoing
-        mark = len(a.events)
-        await (a if restarter == "initiator" else b).manager.restart_data_transfer_channel(chid)
-        done = await a.wait_status(chid, *DONE)
-        assert done.status is S.Completed, done.message
-        assert (await b.wait_status(chid, *DONE)).status is S.Completed
+        peers[crashed] = await net.restart(victim)
+        setup_deals(peers[crashed])
+        recipient = peers[recipient_role]
+        before = len(recipient.manager.channel_state(chid).received_cids)
+        assert before > 0 and recipient.manager.channel_state(chid).received > 0
+        assert peers["responder"].manager.channel_state(chid).status is S.Ongoing
+        mark = len(recipient.events)
+        await peers[restarter].manager.restart_data_transfer_channel(chid)
+        for peer in peers.values():
+            assert (await peer.wait_status(chid, *DONE)).status is S.Completed, peer.last(chid).message
+        done = recipient.manager.channel_state(chid)
         assert done.received == done.total_size
-        after = Counter(code for code, _s, _m, st in a.events[mark:] if st.channel_id == chid)
+        after = Counter(code for code, _s, _m, st in recipient.events[mark:] if st.channel_id == chid)
         # after the restart, only what was missing arrives, each block once (a block received
         # again would fire DataReceived without DataReceivedProgress)
         assert after[E.DataReceived] == after[E.DataReceivedProgress] == len(done.received_cids) - before > 0
-        restarted_codes = a.codes(chid)
-        assert E.Restart in restarted_codes
-        assert b"".join(a.content.store.get(c) for c, _ in a.content.iter_blocks(a.content.manifest(cid))) == data
+        assert E.Restart in peers["initiator"].codes(chid) and E.Restart in peers["responder"].codes(chid)
+        content = recipient.content
+        assert b"".join(content.store.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
 
 
 @trio_test()

@@ -19,6 +19,7 @@ COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd",
     "hoard.cli.blob",
     "hoard.cli.file",
     "hoard.cli.log",
+    "hoard.cli.transfer",
 ]
 
 

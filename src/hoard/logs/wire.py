@@ -49,11 +49,12 @@ from __future__ import annotations
 
 import json
 import struct
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from hoard.errors import LogError, PeerError
+from hoard.errors import LogError
+from hoard.framing import FrameReader as _FrameReader
+from hoard.framing import ProtocolError
 from hoard.logs.names import LogName
 from hoard.logs.records import Datum
 from hoard.logs.store import Tail
@@ -105,10 +106,6 @@ _INFO = struct.Struct(">BIQ32sq")
 _COUNT = struct.Struct(">BIQ")
 _TAIL = struct.Struct(">Q32sq")
 _END = struct.Struct(">BIBH")
-
-
-class ProtocolError(PeerError):
-    """A peer sent something `/hoard/logs/1` does not allow."""
 
 
 def frame(body: bytes) -> bytes:
@@ -326,70 +323,8 @@ def decode_end(body: bytes) -> tuple[int, int, int]:
     return sid, event_type, stat
 
 
-# -- reading frames -----------------------------------------------------------------------
+class FrameReader(_FrameReader):
+    """Frames of `/hoard/logs/1` (bodies up to MAX_FRAME)."""
 
-class _Readable(Protocol):
-    async def read(self, n: int | None = None) -> bytes: ...
-
-
-class FrameReader:
-    """Reads length-prefixed frame bodies from a stream (at most `max_frame` bytes each)."""
-
-    def __init__(self, stream: _Readable, max_frame: int = MAX_FRAME) -> None:
-        self._stream = stream
-        self._max = max_frame
-        self._chunks: deque[bytes] = deque()
-        self._offset = 0  # bytes of the first chunk already consumed
-        self._available = 0
-
-    async def _fill(self, need: int) -> bool:
-        while self._available < need:
-            try:
-                chunk = await self._stream.read(1 << 20)
-            except EOFError:  # py-libp2p's StreamEOF / MuxedStreamEOF
-                chunk = b""
-            if not chunk:
-                if not self._available:
-                    return False
-                raise PeerError("the stream ended inside a frame")
-            self._chunks.append(chunk)
-            self._available += len(chunk)
-        return True
-
-    def _take(self, n: int) -> bytes:
-        """Consume `n` available bytes (one copy at most; none for a whole chunk)."""
-        first = self._chunks[0]
-        start = self._offset
-        if len(first) - start >= n:
-            out = first if (start == 0 and n == len(first)) else first[start:start + n]
-            self._offset += n
-            if self._offset == len(first):
-                self._chunks.popleft()
-                self._offset = 0
-        else:
-            parts = []
-            remaining = n
-            while remaining:
-                chunk = self._chunks[0]
-                piece = memoryview(chunk)[self._offset:self._offset + remaining]
-                parts.append(piece)
-                remaining -= len(piece)
-                self._offset += len(piece)
-                if self._offset == len(chunk):
-                    self._chunks.popleft()
-                    self._offset = 0
-            out = b"".join(parts)
-        self._available -= n
-        return out
-
-    async def next_body(self) -> bytes | None:
-        """The next frame body, or None at a clean end of stream."""
-        if not await self._fill(4):
-            return None
-        (length,) = _LEN.unpack(self._take(4))
-        if length == 0 or length > self._max:
-            raise ProtocolError(f"frame of {length} bytes (limit {self._max})")
-        if not await self._fill(length):
-            raise PeerError("the stream ended inside a frame")
-        return self._take(length)
-
+    def __init__(self, stream, max_frame: int = MAX_FRAME) -> None:
+        super().__init__(stream, max_frame)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import abc
 import struct
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from hoard.errors import PeerError
+from hoard.framing import LEN, ProtocolError, Readable
+from hoard.framing import FrameReader as _FrameReader
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 
@@ -54,19 +55,14 @@ MAX_BLOCK_SIZE = 1 << 20
 MAX_WANT = 256
 MAX_CID = 64  # hoard CIDs are 36 bytes; the field allows a little more
 MAX_FRAME = 1 + 4 + 1 + MAX_CID + MAX_BLOCK_SIZE
-READ_SIZE = 1 << 20
 
 WANT = 0x01
 BLOCK = 0x02
 DONT_HAVE = 0x03
 
-_LEN = struct.Struct(">I")
+_LEN = LEN
 _WANT = struct.Struct(">BIH")
 _REPLY = struct.Struct(">BIB")
-
-
-class ProtocolError(PeerError):
-    """A peer sent something `/hoard/blocks/1` does not allow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,82 +100,11 @@ def encode_dont_have(req_id: int, cid: bytes) -> bytes:
 
 # -- decoding ------------------------------------------------------------------------------
 
-class _Readable(Protocol):
-    async def read(self, n: int | None = None) -> bytes: ...
+class FrameReader(_FrameReader):
+    """Frames of `/hoard/blocks/1`; `next_reply` parses a BLOCK/DONT_HAVE header in place."""
 
-
-class FrameReader:
-    """Reads length-prefixed frames from a stream, at most `max_frame` bytes each.
-
-    Stream reads are kept as a queue of chunks, so a block's bytes are copied once, from the
-    chunks they arrived in into the `bytes` handed out (not once more into a buffer).
-    """
-
-    def __init__(self, stream: _Readable, max_frame: int = MAX_FRAME) -> None:
-        self._stream = stream
-        self._max = max_frame
-        self._chunks: deque[bytes] = deque()
-        self._offset = 0      # bytes of the first chunk already consumed
-        self._available = 0   # unconsumed bytes in all chunks
-
-    async def _fill(self, need: int) -> bool:
-        """Make `need` unconsumed bytes available. False on a clean EOF before any of them."""
-        while self._available < need:
-            try:
-                chunk = await self._stream.read(READ_SIZE)
-            except EOFError:  # py-libp2p's StreamEOF and MuxedStreamEOF are EOFErrors
-                chunk = b""
-            if not chunk:
-                if not self._available:
-                    return False
-                raise PeerError("the stream ended inside a frame")  # the peer went away: not a fault
-            self._chunks.append(chunk)
-            self._available += len(chunk)
-        return True
-
-    def _take(self, n: int) -> bytes:
-        """Consume `n` available bytes: one copy (none if they are exactly one whole chunk)."""
-        first = self._chunks[0]
-        start = self._offset
-        if len(first) - start >= n:
-            if start == 0 and n == len(first):
-                out = first
-            else:
-                out = first[start:start + n]
-            self._offset += n
-            if self._offset == len(first):
-                self._chunks.popleft()
-                self._offset = 0
-        else:
-            parts: list[memoryview] = []
-            remaining = n
-            while remaining:
-                chunk = self._chunks[0]
-                piece = memoryview(chunk)[self._offset:self._offset + remaining]
-                parts.append(piece)
-                remaining -= len(piece)
-                self._offset += len(piece)
-                if self._offset == len(chunk):
-                    self._chunks.popleft()
-                    self._offset = 0
-            out = b"".join(parts)
-        self._available -= n
-        return out
-
-    async def _next_length(self) -> int | None:
-        if not await self._fill(4):
-            return None
-        (length,) = _LEN.unpack(self._take(4))
-        if length == 0 or length > self._max:
-            raise ProtocolError(f"frame of {length} bytes (limit {self._max})")
-        if not await self._fill(length):
-            raise PeerError("the stream ended inside a frame")
-        return length
-
-    async def next_body(self) -> bytes | None:
-        """The next frame body, or None at a clean end of stream."""
-        length = await self._next_length()
-        return None if length is None else self._take(length)
+    def __init__(self, stream: Readable, max_frame: int = MAX_FRAME) -> None:
+        super().__init__(stream, max_frame)
 
     async def next_reply(self) -> Reply | None:
         """The next BLOCK or DONT_HAVE, or None at a clean end of stream."""

@@ -43,7 +43,7 @@ class Service(Protocol):
 
     name: str
 
-    async def run(self, core: NodeCore, task_status: trio.TaskStatus[None]) -> None: ...
+    async def run(self, core: CoreBase, task_status: trio.TaskStatus[None]) -> None: ...
 
 
 class LocalStreamReader:
@@ -329,7 +329,7 @@ class MaintenanceService:
 
     name = "maintenance"
 
-    async def run(self, core: NodeCore, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, core: CoreBase, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
             await trio.sleep(core.config.block_mi)

@@ -7,7 +7,14 @@
 * `messages` — requests/responses with go-data-transfer 1.1's fields, canonical CBOR;
 * `selector` — `BlockRange`, the block-range selector carried in requests.
 
-Nothing here does I/O; the manager (`node.data_transfer`) drives it. See docs/transfer.md.
+Those are sans-IO. The manager that drives them is here too:
+
+* `manager` — `Manager` (go-data-transfer's Manager), with `flows`, `datapath`, `session`,
+  `wire` (`/hoard/transfer/1`), `plan` (which blocks move), `storage` (the node's store and
+  the persisted channels) and `events` (subscribers on their own thread);
+* `builtin` — `DefaultVoucher` and the `PolicyValidator` every node registers for it.
+
+A node's manager is `node.data_transfer`. See docs/transfer.md.
 """
 
 from hoard.transfer import fsm, messages
@@ -40,12 +47,23 @@ from hoard.transfer.vouchers import (
     Voucher,
     VoucherResult,
 )
+from hoard.transfer.builtin import (  # noqa: E402 - after the sans-IO core, which the manager imports
+    DefaultVoucher,
+    DefaultVoucherResult,
+    PolicyValidator,
+    RejectionResult,
+    TransferPolicy,
+)
+from hoard.transfer.manager import ChannelTransport, Manager, TransferLimits, parse_channel_id  # noqa: E402
 
 __all__ = [
     "BlockRange",
     "ChannelID",
     "ChannelState",
+    "ChannelTransport",
     "CidSet",
+    "DefaultVoucher",
+    "DefaultVoucherResult",
     "EncodedVoucher",
     "EncodedVoucherResult",
     "ErrChannelNotFound",
@@ -56,7 +74,10 @@ __all__ = [
     "ErrUnsupported",
     "Event",
     "EventCode",
+    "Manager",
     "MessageType",
+    "PolicyValidator",
+    "RejectionResult",
     "Request",
     "RequestValidator",
     "Response",
@@ -64,6 +85,8 @@ __all__ = [
     "Selector",
     "Status",
     "TransferIDCounter",
+    "TransferLimits",
+    "TransferPolicy",
     "TransportConfigurer",
     "TypeRegistry",
     "Voucher",
@@ -72,5 +95,6 @@ __all__ = [
     "encode_message",
     "fsm",
     "messages",
+    "parse_channel_id",
     "response_from_validation",
 ]

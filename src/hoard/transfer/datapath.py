@@ -164,7 +164,7 @@ class Receiver:
         self.session = session
         self.plan = plan
         self.failed = False
-        self._pending: list[tuple[CID, bytes]] = []
+        self._pending: list[tuple[CID, bytes | memoryview]] = []
         self._pending_bytes = 0
         self._batches_in, self._batches_out = trio.open_memory_channel[list[tuple[CID, bytes]]](1)
         self._outstanding = 0
@@ -176,7 +176,7 @@ class Receiver:
     def active(self) -> bool:
         return not self.failed and self.channel.session is self.session and self.manager.is_live(self.channel)
 
-    async def block(self, cid: CID, data: bytes) -> None:
+    async def block(self, cid: CID, data: bytes | memoryview) -> None:
         """One BLOCK frame: verify, check, count, queue for storing."""
         m, ch = self.manager, self.channel
         if not self.active:

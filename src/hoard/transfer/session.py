@@ -28,7 +28,7 @@ import trio
 
 from hoard.errors import HoardError, PeerError
 from hoard.ids.cid import CID
-from hoard.net.wire import FrameReader
+from hoard.framing import FrameReader
 from hoard.transfer.wire import MAX_FRAME, encode_message_frame
 
 __all__ = ["Session", "SessionHandler", "Stream", "Transport"]

@@ -119,11 +119,11 @@ class ContentStorage:
         if not blocks:
             return
         batch = Batch()
-        new_bytes = 0
         for cid, data in blocks:
-            if cid not in batch.puts and not self.store.has(cid):
-                batch.put(cid, data)
-                new_bytes += len(data)
+            batch.put(cid, data)  # a block the store holds already is not rewritten (nor counted)
+        new_bytes = sum(len(d) for d in batch.puts.values())
+        if new_bytes > self.content.available():  # near the quota: count only what is new
+            new_bytes = sum(len(d) for c, d in batch.puts.items() if not self.store.has(c))
         if new_bytes and new_bytes > self.content.available():
             used = self.store.stats().bytes
             raise QuotaExceededError(

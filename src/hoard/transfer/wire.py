@@ -1,11 +1,11 @@
 """`/hoard/transfer/1` on the wire: the frames a channel's stream carries.
 
 Every frame is a 4-byte big-endian body length, then the body; the first body byte is the
-kind (the framing and its reader are `/hoard/blocks/1`'s, `hoard.net.wire.FrameReader`):
+kind (the framing and its reader are those of all hoard's peer protocols, `hoard.framing`):
 
 ```
 MSG    0x01  a go-data-transfer message: canonical CBOR (hoard.transfer.messages), ≤ 1 MiB
-BLOCK  0x02  cidlen:u8 cid data                 sender → recipient, data ≤ 1 MiB
+BLOCK  0x02  cidlen:u8 cid data                 sender → recipient, data ≤ 4 MiB (the largest block)
 DONE   0x03  (empty)                            sender → recipient: every selected block was sent
 HAVE   0x04  count:u16 count × (cidlen:u8 cid)  recipient → sender: do not send these (≤ 4096 per frame)
 TOTAL  0x05  size:u64 blocks:u64                sender → recipient: what the selection holds
@@ -24,9 +24,10 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from hoard.errors import InvalidArgumentError, PeerError
+from hoard.content.chunker import MAX_BLOCK_SIZE
+from hoard.errors import InvalidArgumentError
+from hoard.framing import ProtocolError
 from hoard.ids.cid import CID
-from hoard.net.wire import MAX_BLOCK_SIZE
 
 __all__ = [
     "BLOCK",
@@ -71,7 +72,7 @@ _TOTAL = struct.Struct(">QQ")
 _COUNT = struct.Struct(">H")
 
 
-class TransferProtocolError(PeerError):
+class TransferProtocolError(ProtocolError):
     """A peer sent something `/hoard/transfer/1` does not allow."""
 
 
@@ -125,14 +126,14 @@ def _cid(data: bytes, what: str) -> CID:
         raise TransferProtocolError(f"bad CID in {what}: {exc}") from exc
 
 
-def decode_block(body: bytes) -> tuple[CID, bytes]:
-    """(cid, data) of a BLOCK body (the kind byte included)."""
+def decode_block(body: bytes) -> tuple[CID, memoryview]:
+    """(cid, data) of a BLOCK body (the kind byte included); `data` is a view of `body`, not a copy."""
     if len(body) < 2:
         raise TransferProtocolError("short BLOCK frame")
     n = body[1]
     if n == 0 or n > MAX_CID or 2 + n > len(body):
         raise TransferProtocolError("bad CID length in BLOCK frame")
-    return _cid(body[2:2 + n], "BLOCK frame"), body[2 + n:]
+    return _cid(body[2:2 + n], "BLOCK frame"), memoryview(body)[2 + n:]
 
 
 def decode_have(body: bytes) -> list[CID]:

@@ -32,6 +32,7 @@ PROTO_FILES: list[str] = [
     "tvix/castore/v1/rpc_blobstore.proto",  # tvix castore BlobService, unchanged
     "hugo/v1/storage/storage.proto",  # hugo StorageService: the protobuf block of its API doc, unchanged
     "hoard/v1/logs.proto",  # hoard.v1.LogService: GDP logs for other languages
+    "hoard/v1/transfer.proto",  # hoard.v1.TransferService: data transfer (go-data-transfer) for other languages
 ]
 
 GEN_PACKAGE = "hoard._proto_gen"

@@ -21,6 +21,7 @@ SERVICE_MODULES: list[str] = [
     "hoard.api.grpc.castore",  # tvix.castore.v1.BlobService
     "hoard.api.grpc.hugo",  # hugo.v1.storage.StorageService
     "hoard.api.grpc.logs",  # hoard.v1.LogService
+    "hoard.api.grpc.transfer",  # hoard.v1.TransferService
 ]
 
 MESSAGE_OVERHEAD = 64 << 10  # room for framing and fields around a block's bytes

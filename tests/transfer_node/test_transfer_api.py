@@ -1,0 +1,178 @@
+"""The transfer APIs of a node: `node.data_transfer` (blocking, from user threads), the `hoard.v1`
+TransferService on the gRPC port and `hoard transfer ...` against running `hoard node start` daemons.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import threading
+from pathlib import Path
+
+import pytest
+
+import hoard
+from hoard.errors import AlreadyExistsError, NotFoundError, TransferError
+from hoard.transfer import ChannelID, ErrChannelNotFound, EventCode, Status
+from hoard.transfer.builtin import DefaultVoucher, PolicyValidator
+
+pytestmark = pytest.mark.timeout(240)
+
+_spec = importlib.util.spec_from_file_location("_grpc_node", Path(__file__).parents[1] / "grpc" / "_grpc_node.py")
+_grpc_node = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_grpc_node)
+FINAL = (Status.Completed, Status.Failed, Status.Cancelled)
+
+
+# -- node.data_transfer ----------------------------------------------------------------------------
+
+@pytest.fixture
+def two_nodes(tmp_path):
+    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
+    with hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as a, \
+            hoard.Node({**config, "data-dir": str(tmp_path / "b")}) as b:
+        a.start()
+        b.start()
+        a.connect(b.peer_id(), b.debug()["addrs"])
+        yield a, b
+
+
+def test_the_blocking_facade_from_user_threads_with_events_on_a_hoard_thread(two_nodes, tmp_path):
+    a, b = two_nodes
+    data = b"0123456789" * 50_000
+    (tmp_path / "f.bin").write_bytes(data)
+    cid = b.upload_file(b.upload_init(str(tmp_path / "f.bin")))
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    threads = set()
+
+    def subscriber(event, state):
+        threads.add(threading.current_thread().name)
+        events.put((event, state))
+
+    unsubscribe = a.data_transfer.subscribe_to_events(subscriber)
+    chid = a.data_transfer.open_pull_data_channel(b.peer_id(), DefaultVoucher("please"), cid)
+    assert isinstance(chid, ChannelID) and chid.initiator == a.peer_id() and chid.responder == b.peer_id()
+    seen = []
+    while not seen or seen[-1][1].status not in FINAL:
+        event, state = events.get(timeout=60)
+        if state.channel_id == chid:
+            seen.append((event, state))
+    unsubscribe()
+    assert seen[-1][1].status is Status.Completed
+    assert [e.code for e, _ in seen if e.code not in (EventCode.DataReceived, EventCode.DataReceivedProgress)] == [
+        EventCode.Open, EventCode.NewVoucherResult, EventCode.Accept, EventCode.ResumeResponder,
+        EventCode.FinishTransfer, EventCode.ResponderCompletes, EventCode.CleanupComplete]
+    assert all(e.timestamp.tzinfo is not None for e, _ in seen)
+    assert threads == {"hoard-transfer-events"}
+    assert a.data_transfer.transfer_channel_status(chid) is Status.Completed
+    assert a.data_transfer.channel_state(str(chid)).received == seen[-1][1].received
+    assert chid in a.data_transfer.in_progress_channels()
+    result = a.data_transfer.decode_voucher_result(a.data_transfer.channel_state(chid).last_voucher_result)
+    assert result.text == "accepted"
+    assert b.data_transfer.channel_state(chid).sender == b.peer_id()
+    out = tmp_path / "out.bin"
+    a.download_stream(str(cid), str(out))
+    assert out.read_bytes() == data
+
+
+def test_facade_errors(two_nodes):
+    a, _b = two_nodes
+    with pytest.raises(AlreadyExistsError, match="identifier already registered: hoard/transfer/voucher/1"):
+        a.data_transfer.register_voucher_type(DefaultVoucher, PolicyValidator())
+    unknown = ChannelID(a.peer_id(), a.peer_id(), 1)
+    assert a.data_transfer.transfer_channel_status(unknown) is Status.ChannelNotFoundError
+    with pytest.raises(ErrChannelNotFound):
+        a.data_transfer.channel_state(unknown)
+    with pytest.raises(AttributeError):
+        a.data_transfer.no_such_method  # noqa: B018
+
+
+def test_channels_are_kept_across_a_node_restart(tmp_path):
+    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
+    with hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as a, \
+            hoard.Node({**config, "data-dir": str(tmp_path / "b")}) as b:
+        a.start()
+        b.start()
+        (tmp_path / "f.bin").write_bytes(b"x" * 300_000)
+        cid = b.upload_file(b.upload_init(str(tmp_path / "f.bin")))
+        state = a.transfer_open(b.peer_id(), cid, "pull", None, "hello", b.debug()["addrs"])
+        done = threading.Event()
+        a.data_transfer.subscribe_to_events(lambda e, s: done.set() if s.status in FINAL else None)
+        assert done.wait(60)
+        finished = a.transfer_channel(state["id"])
+    with hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as again:
+        assert again.transfer_channel(state["id"]) == finished
+        assert finished["status"] == "Completed" and finished["vouchers"][0]["type"] == "hoard/transfer/voucher/1"
+
+
+# -- gRPC and the CLI against running nodes ----------------------------------------------------------
+
+@pytest.fixture
+def daemons(tmp_path):
+    nodes = [_grpc_node.NodeProcess(tmp_path / name).start() for name in ("a", "b")]
+    yield nodes
+    for node in nodes:
+        assert node.stop() == 0, node.stderr_path.read_text(errors="replace")[-3000:]
+
+
+def run(node, *args, ok=True):
+    done = node.cli("--json", *args)
+    if ok:
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done
+
+
+def test_cli_pull_push_list_policy_against_running_nodes(daemons, tmp_path):
+    a, b = daemons
+    data = os.urandom(5_000_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    cid = json.loads(run(b, "upload", str(tmp_path / "f.bin")).stdout)["cid"]
+    peer_b, addr_b = b.info["peerId"], b.info["addrs"][0]
+    pulled = json.loads(run(a, "transfer", "pull", peer_b, cid, "--addr", addr_b, "--wait", "--note", "hi").stdout)
+    assert pulled["status"] == "Completed" and pulled["received"] == pulled["totalSize"] > len(data)
+    listed = json.loads(run(a, "transfer", "list").stdout)
+    assert [c["id"] for c in listed] == [pulled["id"]]
+    assert json.loads(run(b, "transfer", "show", pulled["id"]).stdout)["sent"] == pulled["received"]
+    out = tmp_path / "out.bin"
+    run(a, "download", cid, "-o", str(out))
+    assert out.read_bytes() == data
+    # b refuses pushes now: a's push fails with b's reason
+    assert json.loads(run(b, "transfer", "policy", "--push", "reject").stdout)["push"] is False
+    (tmp_path / "g.bin").write_bytes(b"pushed data" * 1000)
+    cid2 = json.loads(run(a, "upload", str(tmp_path / "g.bin")).stdout)["cid"]
+    refused = run(a, "transfer", "push", peer_b, cid2, "--wait", ok=False)
+    assert refused.returncode == 8
+    state = json.loads(refused.stdout)
+    assert state["status"] == "Failed"
+    assert state["message"] == "response rejected: this node does not accept push transfers"
+    # a finished channel cannot be paused; an unknown one is not found
+    paused = run(a, "transfer", "pause", pulled["id"], ok=False)
+    assert paused.returncode == 8 and b"invalid transition: event PauseInitiator in state Completed" in paused.stderr
+    missing = run(a, "transfer", "show", f"{peer_b}-{peer_b}-7", ok=False)
+    assert missing.returncode == 3
+
+
+def test_grpc_transfer_service_with_an_event_stream(daemons, tmp_path):
+    from hoard.api.grpc.transfer import TransferClient
+
+    a, b = daemons
+    (tmp_path / "f.bin").write_bytes(os.urandom(400_000))
+    cid = json.loads(run(b, "upload", str(tmp_path / "f.bin")).stdout)["cid"]
+    with TransferClient(a.grpc_address) as client, TransferClient(b.grpc_address) as client_b:
+        assert client_b.policy().push is True and client_b.policy().any_peer is True
+        opened = client.open("pull", b.info["peerId"], cid, start=0, end=3, note="range please",
+                             addrs=b.info["addrs"])
+        assert opened.range.end == 3 and opened.vouchers[0].type == "hoard/transfer/voucher/1"
+        names = [event.name for event in client.events(opened.channel_id, end_when_done=True)]
+        final = client.channel("GetChannel", opened.channel_id)
+        assert final.status == "Completed" and final.received_blocks == 2 + 3
+        assert names[-1] == "CleanupComplete"
+        assert [c.channel_id for c in client.list()] == [opened.channel_id]
+        served = client_b.channel("GetChannel", opened.channel_id)
+        assert served.sent == final.received and served.status == "Completed"
+        with pytest.raises(NotFoundError):
+            client.channel("GetChannel", f"{a.info['peerId']}-{b.info['peerId']}-1")
+        with pytest.raises(TransferError, match="invalid transition"):
+            client.channel("Cancel", opened.channel_id)
