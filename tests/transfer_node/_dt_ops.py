@@ -1,4 +1,5 @@
-"""Data-transfer operations run inside a node process of the p2p harness (`tests/p2p/_node_proc.py`).
+"""Data-transfer operations run inside a node process of the p2p harness (`tests/p2p/_node_proc.py`),
+and the test voucher types they register (the in-process tests, `_memnet`, use them too).
 
 The harness's `dt` op calls `<name>(node, *args)` from here. This module holds what a test
 needs inside the node: a test voucher type with a configurable validator, a revalidator that
@@ -49,7 +50,9 @@ class DealResult(VoucherResult):
 
 
 class DealValidator:
-    def __init__(self, accept: list[str], pause: list[str]) -> None:
+    """Accepts the deals in `accept`, accepts those in `pause` paused, rejects the others."""
+
+    def __init__(self, accept=("deal-1",), pause=()) -> None:
         self.accept, self.pause = set(accept), set(pause)
 
     def _check(self, voucher: DealVoucher) -> DealResult:
@@ -73,8 +76,10 @@ class Payments:
         self.interval = interval
         self.owed: dict = {}
         self.waiting: set = set()
+        self.vouchers: list[str] = []  # the payments received, in order
 
     def revalidate(self, chid, voucher):
+        self.vouchers.append(voucher.deal)
         self.owed[chid] = self.owed.get(chid, 0) - self.interval
         self.waiting.discard(chid)
         raise ErrResume(result=DealResult(f"received {voucher.deal}"))

@@ -23,9 +23,11 @@ from hoard.errors import PeerError
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity
 from hoard.store import MemoryBlockStore
-from hoard.transfer import ChannelState, Event, EventCode, Status, Voucher, VoucherResult
+from hoard.transfer import ChannelState, Event, EventCode, Status
 from hoard.transfer.manager import Manager, TransferLimits
 from hoard.transfer.storage import ContentStorage
+
+from _dt_ops import DealResult, DealValidator, DealVoucher
 
 
 class MemoryStream:
@@ -54,34 +56,6 @@ class MemoryStream:
 
     async def reset(self) -> None:
         await trio.aclose_forcefully(self._stream)
-
-
-class DealVoucher(Voucher):
-    type_id = "test/deal"
-
-    def __init__(self, deal: str) -> None:
-        self.deal = deal
-
-    def to_bytes(self) -> bytes:
-        return self.deal.encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> DealVoucher:
-        return cls(data.decode())
-
-
-class DealResult(VoucherResult):
-    type_id = "test/deal-result"
-
-    def __init__(self, note: str) -> None:
-        self.note = note
-
-    def to_bytes(self) -> bytes:
-        return self.note.encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> DealResult:
-        return cls(data.decode())
 
 
 @dataclass
@@ -122,13 +96,18 @@ class Peer:
 
     async def wait_for(self, chid, predicate, timeout: float = 20) -> ChannelState:
         """Wait until an event delivered for `chid` left it in a state satisfying `predicate`."""
-        with trio.fail_after(timeout):
+        with trio.move_on_after(timeout):
             while True:
                 changed = self.changed
                 state = self.last(chid)
                 if state is not None and predicate(state):
                     return state
                 await changed.wait()
+        seen = [(code.name, status.name, message) for code, status, message, st in self.events
+                if st.channel_id == chid and code not in (EventCode.DataReceived, EventCode.DataSent,
+                                                          EventCode.DataQueued, EventCode.DataReceivedProgress,
+                                                          EventCode.DataSentProgress, EventCode.DataQueuedProgress)]
+        raise AssertionError(f"{self.name}: the awaited state did not come in {timeout}s; events: {seen}")
 
     async def wait_status(self, chid, *statuses: Status, timeout: float = 20) -> ChannelState:
         return await self.wait_for(chid, lambda s: s.status in statuses, timeout)
@@ -240,65 +219,6 @@ def trio_test(timeout: float = 30.0):
         return runner
 
     return wrap
-
-
-class DealValidator:
-    """Accepts deals named in `accept`; `pause` deals are accepted paused; others are rejected."""
-
-    def __init__(self, accept=("deal-1",), pause=()) -> None:
-        self.accept = set(accept)
-        self.pause = set(pause)
-        self.calls: list[tuple[str, bool, str]] = []
-
-    def _check(self, kind: str, is_restart: bool, voucher):
-        from hoard.errors import TransferError
-        from hoard.transfer import ErrPause
-
-        self.calls.append((kind, is_restart, voucher.deal))
-        if voucher.deal in self.pause:
-            raise ErrPause(result=DealResult("pay first"))
-        if voucher.deal not in self.accept:
-            raise TransferError(f"unknown deal {voucher.deal}")
-        return DealResult(f"ok {voucher.deal}")
-
-    def validate_push(self, is_restart, chid, sender, voucher, base_cid, selector):
-        return self._check("push", is_restart, voucher)
-
-    def validate_pull(self, is_restart, chid, receiver, voucher, base_cid, selector):
-        return self._check("pull", is_restart, voucher)
-
-
-class Payments:
-    """A revalidator: asks for a payment voucher every `interval` bytes sent or received."""
-
-    def __init__(self, interval: int) -> None:
-        self.interval = interval
-        self.owed: dict = {}
-        self.waiting: set = set()
-        self.vouchers: list[str] = []
-
-    def revalidate(self, chid, voucher):
-        from hoard.transfer import ErrResume
-
-        self.vouchers.append(voucher.deal)
-        self.owed[chid] = self.owed.get(chid, 0) - self.interval
-        self.waiting.discard(chid)
-        raise ErrResume(result=DealResult(f"paid {voucher.deal}"))
-
-    def _progress(self, chid, nbytes):
-        from hoard.transfer import ErrPause
-
-        self.owed[chid] = self.owed.get(chid, 0) + nbytes
-        if self.owed[chid] >= self.interval and chid not in self.waiting:
-            self.waiting.add(chid)  # ask once; data still in flight counts towards the next payment
-            raise ErrPause(result=DealResult("payment due"))
-        return True, None
-
-    on_pull_data_sent = _progress
-    on_push_data_received = _progress
-
-    def on_complete(self, chid):
-        return True, None
 
 
 def setup_deals(*peers: Peer, validator: DealValidator | None = None, rate: float | None = None,

@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 import trio
-from _memnet import DealResult, DealValidator, DealVoucher, Payments, memory_net, random_data, setup_deals, trio_test
+from _dt_ops import DealResult, DealValidator, DealVoucher, Payments
+from _memnet import memory_net, random_data, setup_deals, trio_test
 
 from hoard.errors import AlreadyExistsError, InvalidArgumentError
 from hoard.ids.cid import CID
@@ -41,7 +42,7 @@ async def test_pull_moves_a_dataset_and_both_sides_follow_the_go_flow():
         assert done_a.received == done_a.total_size == done_b.sent == done_b.queued > len(data)
         assert a.content.dataset_info(cid).pinned
         assert b"".join(a.content.store.get(c) for c, _ in a.content.iter_blocks(a.content.manifest(cid))) == data
-        assert a.manager.decode_voucher_result(done_a.last_voucher_result).note == "ok deal-1"
+        assert a.manager.decode_voucher_result(done_a.last_voucher_result).note == "deal deal-1 accepted"
 
 
 @trio_test()
@@ -139,7 +140,7 @@ async def test_a_rejected_voucher_fails_the_initiator_with_the_reason():
         chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-9"), cid)
         done = await a.wait_status(chid, *DONE)
         assert done.status is S.Failed
-        assert done.message == "response rejected: unknown deal deal-9"
+        assert done.message == "response rejected: no such deal: deal-9"
         assert a.codes(chid) == [E.Open, E.NewVoucherResult, E.Error, E.CleanupComplete]
         assert b.manager.transfer_channel_status(chid) is S.ChannelNotFoundError
         with pytest.raises(ErrChannelNotFound):

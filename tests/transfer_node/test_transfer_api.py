@@ -176,3 +176,32 @@ def test_grpc_transfer_service_with_an_event_stream(daemons, tmp_path):
             client.channel("GetChannel", f"{a.info['peerId']}-{b.info['peerId']}-1")
         with pytest.raises(TransferError, match="invalid transition"):
             client.channel("Cancel", opened.channel_id)
+
+
+def test_cli_without_a_running_node_uses_the_data_dir(tmp_path):
+    from click.testing import CliRunner
+
+    from hoard.cli.main import cli
+
+    runner = CliRunner()
+    data_dir = str(tmp_path / "data")
+
+    def hoard_cli(*args):
+        return runner.invoke(cli, ["--data-dir", data_dir, *args], catch_exceptions=False)
+
+    assert hoard_cli("transfer", "list").stdout.strip() == "no transfer channels"
+    changed = hoard_cli("--json", "transfer", "policy", "--push", "reject", "--peer", PEER)
+    assert json.loads(changed.stdout) == {"push": False, "pull": True, "peers": [PEER]}
+    assert json.loads(hoard_cli("--json", "transfer", "policy").stdout)["push"] is False  # persisted
+    assert json.loads(hoard_cli("--json", "transfer", "policy", "--any-peer").stdout)["peers"] is None
+    bad = hoard_cli("transfer", "show", "nonsense")
+    assert bad.exit_code == 2 and "not a channel id" in bad.stderr
+
+
+def test_opening_needs_a_started_node(tmp_path):
+    with hoard.Node({"data-dir": str(tmp_path / "a")}) as node:
+        with pytest.raises(hoard.errors.StateError, match="not started"):
+            node.data_transfer.open_pull_data_channel(PEER, DefaultVoucher(), "zdqAua3AF5EXb2sSTvZkncnHzz1LzSEGsDZwvYXzAJ5uRtQFo")
+
+
+PEER = "12D3KooWQEKAeG9bj5uua6knrZSFo6vczQJZw2pXHBJhKrviuboZ"

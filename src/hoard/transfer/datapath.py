@@ -6,10 +6,11 @@ its size (TOTAL), then for each block not on the do-not-send list, while the cha
 queue the BLOCK frame, and fire DataSent once the stream took it. Store reads run in a thread,
 one batch ahead. When every block was written: DONE, then the manager's completion step.
 
-**Recipient** (`Receiver`): each BLOCK is verified against its CID, checked against the
-`ReceivePlan`, counted (DataReceived; on a responder, `on_push_data_received`), and stored in
-batches of `batch_bytes` by a storer task, one batch in the store while the next fills. A batch
-and the record of its CIDs commit together (`TransferStorage.store_blocks`).
+**Recipient** (`Receiver`): each BLOCK is checked against the `ReceivePlan` and queued; a
+storer task verifies each batch of `batch_bytes` against the CIDs (in its thread: BLAKE3
+releases the GIL), stores it, then counts its blocks (DataReceived; on a responder,
+`on_push_data_received`), one batch in the store while the next fills. A batch and the record
+of its CIDs commit together (`TransferStorage.store_blocks`).
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class Sender:
         if not await out.flush():
             return
         await session.wait_written()
-        if ch.session is session and session.open_for_sending:
+        # A channel paused on its last block ends only once resumed (as a paused graphsync response).
+        if await m.may_send(ch, session):
             session.send(encode_done())
             m.persist(ch)
             await m.sender_finished(ch, session)
@@ -156,7 +158,14 @@ class _Outgoing:
 
 
 class Receiver:
-    """The recipient's side of one session: check, count and store the blocks that arrive."""
+    """The recipient's side of one session: check, store, then count the blocks that arrive.
+
+    The manifest and index nodes are verified as they arrive (the plan grows from them); data
+    blocks are verified by the storer, in its thread (BLAKE3 releases the GIL), just before it
+    stores them. A block is counted (DataReceived, and `on_push_data_received` on a push's
+    responder) once it is verified and stored, as graphsync reports a block once it has loaded
+    and stored it.
+    """
 
     def __init__(self, manager: Manager, channel: Channel, session: Session, plan: ReceivePlan) -> None:
         self.manager = manager
@@ -164,37 +173,35 @@ class Receiver:
         self.session = session
         self.plan = plan
         self.failed = False
-        self._pending: list[tuple[CID, bytes | memoryview]] = []
+        self._pending: list[tuple[CID, bytes | memoryview, bool]] = []  # (cid, data, verified)
         self._pending_bytes = 0
-        self._batches_in, self._batches_out = trio.open_memory_channel[list[tuple[CID, bytes]]](1)
+        self._batches_in, self._batches_out = trio.open_memory_channel[list[Any]](1)
         self._outstanding = 0
         self._idle = trio.Event()
         self._idle.set()
         self._closed = False
+        self.done = False  # the sender's DONE arrived
 
     @property
     def active(self) -> bool:
         return not self.failed and self.channel.session is self.session and self.manager.is_live(self.channel)
 
     async def block(self, cid: CID, data: bytes | memoryview) -> None:
-        """One BLOCK frame: verify, check, count, queue for storing."""
-        m, ch = self.manager, self.channel
+        """One BLOCK frame: check it against the plan, queue it for storing."""
         if not self.active:
             return  # the channel ended or failed: drain what is still in flight
+        structure = self.plan.is_structure(cid)
         try:
-            cid.verify(data)
+            if structure:
+                cid.verify(data)
             self.plan.accept(cid, data)
         except HoardError as exc:
-            m.transport_failed(ch, self.session, exc.message)
+            self.manager.transport_failed(self.channel, self.session, exc.message)
             return
-        new = cid not in ch.state.received_cids
-        m.block_event(ch, E.DataReceived, cid, len(data))
-        self._pending.append((cid, data))
+        self._pending.append((cid, data, structure))
         self._pending_bytes += len(data)
-        if self._pending_bytes >= m.limits.batch_bytes:
-            await self._queue()
-        if new and ch.state.responder == m.peer:
-            m.revalidate_progress(ch, "on_push_data_received", len(data))
+        if self._pending_bytes >= self.manager.limits.batch_bytes or structure:
+            await self._queue()  # structure at once: what it names is all the sender sends next
 
     async def _queue(self) -> None:
         batch, self._pending, self._pending_bytes = self._pending, [], 0
@@ -205,16 +212,34 @@ class Receiver:
             self._idle = trio.Event()
         await self._batches_in.send(batch)
 
+    def _store(self, batch: list[tuple[CID, bytes | memoryview, bool]]) -> None:
+        """Verify and store a batch (in a thread). IntegrityError stores none of it."""
+        for cid, data, verified in batch:
+            if not verified:
+                cid.verify(data)
+        self.manager.storage.store_blocks(self.channel.state.channel_id, [(cid, data) for cid, data, _ in batch])
+
+    def _count(self, batch: list[tuple[CID, bytes | memoryview, bool]]) -> None:
+        m, ch = self.manager, self.channel
+        responder = ch.state.responder == m.peer
+        for cid, data, _verified in batch:
+            new = cid not in ch.state.received_cids
+            m.block_event(ch, E.DataReceived, cid, len(data))
+            if new and responder and m.is_live(ch):
+                m.revalidate_progress(ch, "on_push_data_received", len(data))
+
     async def storer(self) -> None:
-        """Store queued batches, in order (a task of the session)."""
+        """Verify, store and count queued batches, in order (a task of the session)."""
         m, ch = self.manager, self.channel
         async for batch in self._batches_out:
             if not self.failed:
                 try:
-                    await trio.to_thread.run_sync(m.storage.store_blocks, ch.state.channel_id, batch)
+                    await trio.to_thread.run_sync(self._store, batch)
                 except HoardError as exc:
                     self.failed = True
                     m.transport_failed(ch, self.session, f"cannot store received blocks: {exc.message}")
+                else:
+                    self._count(batch)
             self._outstanding -= 1
             if self._outstanding == 0:
                 self._idle.set()
@@ -226,11 +251,11 @@ class Receiver:
         return not self.failed
 
     async def close(self) -> None:
-        """The session ended: store the verified blocks not stored yet. Idempotent."""
+        """The session ended: store (and count) the blocks not stored yet. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        leftover: list[tuple[CID, bytes]] = []
+        leftover: list[tuple[CID, bytes | memoryview, bool]] = []
         while True:
             try:
                 leftover.extend(self._batches_out.receive_nowait())
@@ -240,8 +265,9 @@ class Receiver:
         self._pending = []
         if leftover and not self.failed:
             try:
-                await trio.to_thread.run_sync(self.manager.storage.store_blocks, self.channel.state.channel_id,
-                                              leftover)
+                await trio.to_thread.run_sync(self._store, leftover)
             except HoardError as exc:
                 log.warning("channel %s: storing the last received blocks failed: %s",
                             self.channel.state.channel_id, exc.message)
+            else:
+                self._count(leftover)

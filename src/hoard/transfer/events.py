@@ -14,10 +14,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import trio
 
-from hoard.transfer.types import ChannelState, Event
+from hoard.transfer.types import ChannelState, Event, EventCode
 
 __all__ = ["EventDispatcher", "Subscriber", "Unsubscribe"]
 
@@ -39,7 +40,7 @@ class EventDispatcher:
         self._lock = threading.Lock()
         self._queue: deque[object] = deque()
         self._wake = threading.Event()  # set when the queue became non-empty: one wake-up per burst
-        self._batch: list[tuple[Event, ChannelState]] = []  # published in this scheduler pass
+        self._batch: list[tuple[EventCode, ChannelState, float]] = []  # published in this scheduler pass
         self._flush_scheduled = False
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -71,16 +72,17 @@ class EventDispatcher:
 
         return unsubscribe
 
-    def publish(self, event: Event, state: ChannelState) -> None:
-        """Queue an event for the subscribers (never blocks).
+    def publish(self, code: EventCode, state: ChannelState) -> None:
+        """Queue the event `code` that left the channel in `state` (never blocks).
 
-        Called on a trio loop (the manager's), the events of one scheduler pass are handed
-        over together: one wake-up of the events thread per pass, not one per block event
-        (the GIL hand-overs cost more than the events).
+        The `Event` (message, timestamp) is built on the events thread, from the time taken
+        here. Called on a trio loop (the manager's), the events of one scheduler pass are
+        handed over together: one wake-up of the events thread per pass, not one per block
+        event (the GIL hand-overs cost more than the events).
         """
         if not self._subscribers or self._closed:
             return
-        self._batch.append((event, state))
+        self._batch.append((code, state, time.time()))
         if not self._flush_scheduled:
             try:
                 token = trio.lowlevel.current_trio_token()
@@ -113,7 +115,8 @@ class EventDispatcher:
                 item = self._queue.popleft()
                 if item is _STOP:
                     return
-                event, state = item  # type: ignore[misc]
+                code, state, when = item  # type: ignore[misc]
+                event = Event(code, state.message, datetime.fromtimestamp(when, timezone.utc))
                 for fn in self._subscribers:
                     try:
                         fn(event, state)

@@ -216,7 +216,9 @@ class Flows:
         result: Any = None
         if ch is None:
             err = ErrChannelNotFound(f"channel not found: {chid}")
-        elif fsm.is_terminated(ch.state.status):
+        elif fsm.is_terminated(ch.state.status) or fsm.is_cleaning_up(ch.state.status):
+            if fsm.is_cleaning_up(ch.state.status):  # persisted mid-cleanup: finish it now
+                self.try_fire(ch, E.CompleteCleanupOnRestart)
             err = TransferError("channel is already terminated")
         elif request.base_cid != ch.state.base_cid:
             err = TransferError("restart request base cid does not match the channel")
@@ -362,16 +364,28 @@ class Flows:
 
     # -- the end of the data --------------------------------------------------------------
     async def _on_done(self, session: Session) -> None:
-        """Recipient: the sender sent every selected block."""
+        """Recipient: the sender sent every selected block.
+
+        The initiator finishes before it reads on (the responder's Complete comes after).
+        The responder of a push finishes in a task of the session, so that the stream is still
+        read meanwhile: paused by a revalidator at the end, it waits there for the voucher.
+        """
         ch = session.channel
         receiver: Receiver | None = getattr(session, "receiver", None)
-        if ch is None or receiver is None:
-            raise TransferProtocolError("DONE on a stream that receives nothing")
+        if ch is None or receiver is None or receiver.done:
+            raise TransferProtocolError("DONE on a stream that receives nothing (or twice)")
+        receiver.done = True
         if ch.session is not session or not self.is_live(ch):
             return
+        if ch.is_initiator:
+            await self._finish_receiving(ch, session, receiver)
+        else:
+            session.spawn(self._finish_receiving, ch, session, receiver)
+
+    async def _finish_receiving(self, ch: Channel, session: Session, receiver: Receiver) -> None:
         if not await receiver.drain():
             return
-        missing = await trio.to_thread.run_sync(receiver.plan.missing, self.storage.has_many)
+        missing = await trio.to_thread.run_sync(receiver.plan.missing, self.storage.has_many, ch.state.received_cids)
         if missing:
             self.transport_failed(ch, session, f"the sender finished but {len(missing)} block(s) are missing, "
                                                f"e.g. {missing[0]}")
@@ -387,7 +401,7 @@ class Flows:
                 await self._on_dataset(base)
         if ch.is_initiator:
             self.try_fire(ch, E.FinishTransfer)
-        else:
+        elif await self.may_send(ch, session):  # as a paused graphsync request, a paused push does not end
             self._responder_finished(ch, session)
 
     async def sender_finished(self, ch: Channel, session: Session) -> None:

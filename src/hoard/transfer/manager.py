@@ -45,7 +45,7 @@ from hoard.transfer.plan import ReceivePlan
 from hoard.transfer.selector import Selector, parse_selector
 from hoard.transfer.session import Session, Stream, Transport
 from hoard.transfer.storage import TransferStorage
-from hoard.transfer.types import ChannelID, ChannelState, Event, EventCode, Status, TransferIDCounter
+from hoard.transfer.types import ChannelID, ChannelState, EventCode, Status, TransferIDCounter
 from hoard.transfer.vouchers import EncodedVoucher, EncodedVoucherResult, TypeRegistry, Voucher, VoucherResult
 from hoard.transfer.wire import encode_have
 
@@ -216,12 +216,12 @@ class Manager(Flows):
             except ErrInvalidTransition:
                 continue
             if self._events.active:
-                self._events.publish(Event.for_state(pending.code, ch.state), ch.state)
+                self._events.publish(pending.code, ch.state)
 
     def _changed(self, ch: Channel, code: EventCode) -> None:
         self.persist(ch)
         if self._events.active:
-            self._events.publish(Event.for_state(code, ch.state), ch.state)
+            self._events.publish(code, ch.state)
         woken, ch.changed = ch.changed, trio.Event()
         woken.set()
 
@@ -374,6 +374,8 @@ class Manager(Flows):
     async def _deliver_or_disconnect(self, ch: Channel, message: m.Message) -> None:
         try:
             await self._deliver(ch, message)
+        except StateError:
+            raise  # this node is not started: nothing was tried
         except HoardError as exc:
             self.try_fire(ch, E.Disconnected, message=f"{ERR_DISCONNECTED}: {exc.message}")
             raise

@@ -18,7 +18,7 @@ blocking I/O: run them in a thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +160,10 @@ class ReceivePlan:
     def is_dataset(self) -> bool:
         return self.manifest is not None
 
+    def is_structure(self, cid: CID) -> bool:
+        """Whether `cid` is the base or an index node: a block the plan grows from."""
+        return cid == self.base or cid in self._structure
+
     def accept(self, cid: CID, data: bytes) -> None:
         """Check a verified block against the plan and expand what it names.
 
@@ -233,7 +237,10 @@ class ReceivePlan:
             if cid not in self._index_data:
                 yield cid
 
-    def missing(self, has_many: Callable[[Sequence[CID]], list[bool]]) -> list[CID]:
-        """Expected blocks the local store does not hold (empty when the transfer is whole)."""
-        wanted = list(self.expected)
-        return [cid for cid, have in zip(wanted, has_many(wanted)) if not have]
+    def missing(self, has_many: Callable[[Sequence[CID]], list[bool]], stored: Container[CID] = ()) -> list[CID]:
+        """Expected blocks the local store does not hold (empty when the transfer is whole).
+
+        `stored`: blocks known to be stored already (those this channel received), not looked up.
+        """
+        wanted = [cid for cid in self.expected if cid not in stored]
+        return [cid for cid, have in zip(wanted, has_many(wanted)) if not have] if wanted else []

@@ -45,6 +45,7 @@ CIDS_TABLE = "transfer-cids"
 CONFIG_TABLE = "transfer-config"
 
 _SEQ = struct.Struct(">I")
+SYNC_BYTES = 32 << 20  # received bytes between flushes to disk
 KINDS = {"r": "received_cids", "s": "sent_cids", "q": "queued_cids"}
 
 
@@ -107,6 +108,7 @@ class ContentStorage:
         self.store = content.store
         self._lock = threading.Lock()
         self._next_seq: dict[tuple[bytes, str], int] = defaultdict(int)
+        self._unsynced = 0
 
     # -- blocks ------------------------------------------------------------------------
     def get_many(self, cids: Sequence[CID]) -> list[bytes | None]:
@@ -132,6 +134,14 @@ class ContentStorage:
         with self._lock:
             self._append(batch, chid, "r", [c for c, _ in blocks])
             self.store.commit(batch)
+            self._unsynced += new_bytes
+            sync = self._unsynced >= SYNC_BYTES
+            if sync:
+                self._unsynced = 0
+        if sync:
+            # Flush to disk as the data arrives (on the storer's thread, while the network
+            # goes on), so the dataset's durable commit at the end has little left to write.
+            self.store.sync()
 
     def commit_dataset(self, manifest_cid: CID) -> None:
         manifest = self.content.manifest(manifest_cid)
