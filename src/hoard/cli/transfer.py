@@ -82,11 +82,9 @@ class _Remote:
         return _summary(self.client.send_voucher(chid, note))
 
     def follow(self, chid: str, on_event: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
-        last = self.op("show", chid)
         for event in self.client.events(chid, end_when_done=True):
-            last = _summary(event.channel)
-            on_event(event.name, last)
-        return last
+            on_event(event.name, _summary(event.channel))
+        return self.op("show", chid)  # the stream ends at once for a channel that ended already
 
     def close(self) -> None:
         self.client.close()
