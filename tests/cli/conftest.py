@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rest"))
 
-from _node_process import NodeProcess  # noqa: E402
+from daemon_harness import NodeProcess  # noqa: E402
 
 from hoard.cli.main import cli  # noqa: E402
 

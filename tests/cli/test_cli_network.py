@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from _node_process import NodeProcess
+from daemon_harness import NodeProcess
 
 pytestmark = pytest.mark.timeout(300)
 

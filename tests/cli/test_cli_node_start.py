@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from _node_process import NodeProcess
+from daemon_harness import NodeProcess
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -4,23 +4,16 @@ castore/hugo client stubs generated at test time from the two spec files, unchan
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
-import select
-import signal
-import subprocess
 import sys
-import time
 import types
 from pathlib import Path
-from typing import Any
+
+from daemon_harness import NodeProcess  # noqa: E402,F401  (re-exported for the gRPC tests)
 
 RPC_TIMEOUT = 60  # seconds, for every call
 
-START_TIMEOUT = 90.0
-STOP_TIMEOUT = 30.0
-LOCAL_CONFIG = {"api-port": 0, "grpc-port": 0, "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
 REPO = Path(__file__).resolve().parents[2]
 CASTORE_SPEC = "tvix-castore-blobservice.proto"
 HUGO_SPEC = "hugo-storage-api.md"
@@ -74,66 +67,3 @@ def generate_clients(out: Path) -> types.SimpleNamespace:
             hugo=mod("hugo.v1.storage.storage_pb2"), hugo_grpc=mod("hugo.v1.storage.storage_pb2_grpc"))
     finally:
         sys.path.remove(str(gen))
-
-
-class NodeProcess:
-    """`hoard --json --data-dir D --config C node start`, started and stopped by the test."""
-
-    def __init__(self, root: Path, config: dict[str, Any] | None = None) -> None:
-        self.root = Path(root)
-        self.data_dir = self.root / "data"
-        self.config_path = self.root / "config.json"
-        self.config = {**LOCAL_CONFIG, **(config or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.info: dict[str, Any] = {}
-        self.stderr_path = self.root / "node.stderr"
-
-    @property
-    def grpc_address(self) -> str:
-        return self.info["grpcAddr"]
-
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-        """Run `hoard --data-dir D --config C ARGS` to completion."""
-        return subprocess.run([sys.executable, "-m", "hoard.cli.main", "--data-dir", str(self.data_dir),
-                               "--config", str(self.config_path), *args],
-                              input=input, capture_output=True, timeout=timeout)
-
-    def start(self) -> NodeProcess:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(json.dumps(self.config))
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hoard.cli.main", "--json", "--data-dir", str(self.data_dir),
-                 "--config", str(self.config_path), "node", "start"],
-                stdout=subprocess.PIPE, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.info = json.loads(self._first_line())
-        return self
-
-    def _first_line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        buf = b""
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"node did not start: {self.stderr_path.read_text(errors='replace')[-3000:]}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 1.0))
-            if ready:
-                buf += os.read(self.proc.stdout.fileno(), 65536)
-        return buf.split(b"\n", 1)[0].decode()
-
-    def stop(self) -> int | None:
-        """SIGTERM and wait for a clean exit (kill after STOP_TIMEOUT); returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import grpc
 import pytest
+
+from daemon_harness import NodeProcess
 
 from hoard import EVENT_DATA, EVENT_EOS, parse_name
 from hoard.api.grpc.logs import LogsClient, messages, services
@@ -18,18 +18,9 @@ pytestmark = pytest.mark.timeout(180)
 RPC_TIMEOUT = 60
 
 
-def _grpc_node_module():
-    """tests/grpc/_grpc_node.py (NodeProcess: `hoard node start` with gRPC on a free port)."""
-    path = Path(__file__).resolve().parents[1] / "grpc" / "_grpc_node.py"
-    spec = importlib.util.spec_from_file_location("_logs_node_grpc_node", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    node = _grpc_node_module().NodeProcess(tmp_path_factory.mktemp("logs-grpc")).start()
+    node = NodeProcess(tmp_path_factory.mktemp("logs-grpc")).start()
     yield node
     assert node.stop() == 0, node.stderr_path.read_text(errors="replace")[-3000:]
 

@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from _node_process import NodeProcess
+from daemon_harness import NodeProcess
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from _node_process import NodeProcess
+from daemon_harness import NodeProcess
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -1,4 +1,4 @@
-"""A real `hoard node start` process on 127.0.0.1 for tests, with its REST API on a free port."""
+"""A real `hoard node start` daemon on 127.0.0.1 for tests, REST and gRPC on free ports (shared by the suites)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ class NodeProcess:
     def url(self) -> str:
         """The node's REST address as it printed it (`http://127.0.0.1:PORT`)."""
         return self.info["api"]
+
+    @property
+    def grpc_address(self) -> str:
+        return self.info["grpcAddr"]
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        """Run `hoard --data-dir D --config C ARGS` to completion."""
+        return subprocess.run([sys.executable, "-m", "hoard.cli.main", *self.cli_args(), *args],
+                              input=input, capture_output=True, timeout=timeout)
 
     @property
     def api(self) -> str:
