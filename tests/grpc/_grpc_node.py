@@ -20,8 +20,9 @@ HUGO_SPEC = "hugo-storage-api.md"
 
 
 def spec_dir() -> Path | None:
-    """The directory of the seed specs ($HOARD_SPECS_DIR, else /work/shared/specs), if present."""
-    for candidate in (os.environ.get("HOARD_SPECS_DIR"), "/work/shared/specs"):
+    """The seed specs: $HOARD_SPECS_DIR, else shared/specs beside the checkout, if present."""
+    beside = Path(__file__).resolve().parents[3] / "shared" / "specs"
+    for candidate in (os.environ.get("HOARD_SPECS_DIR"), str(beside), "/work/shared/specs"):
         if candidate and (Path(candidate) / CASTORE_SPEC).is_file() and (Path(candidate) / HUGO_SPEC).is_file():
             return Path(candidate)
     return None
