@@ -44,3 +44,15 @@ def test_cids_are_hashable_and_ordered():
     a, b = CID.of(b"a"), CID.of(b"b")
     assert len({a, CID.parse(str(a)), b}) == 2
     assert sorted([a, b]) == sorted([b, a])
+
+
+@pytest.mark.parametrize("text", ["z" + "1" * 40_000, "f" + "0" * 100_000, "b" + "a" * 5_000])
+def test_overlong_cid_text_is_refused_before_decoding(text):
+    # multibase decoders are quadratic: a 40,000-character base58 CID used to take 45 s
+    with pytest.raises(InvalidCidError, match="too long"):
+        CID.parse(text)
+
+
+def test_overlong_binary_cid_is_refused():
+    with pytest.raises(InvalidCidError, match="too long"):
+        CID.parse(b"\x01" * 10_000)

@@ -14,6 +14,7 @@ import cid as pycid
 import multihash
 
 from hoard.errors import InvalidCidError, IntegrityError
+from hoard.limits import MAX_CID_BYTES, MAX_CID_TEXT
 
 RAW: Final = 0x55
 DAG_CBOR: Final = 0x71
@@ -56,10 +57,19 @@ class CID:
         if isinstance(text, CID):
             return text
         if isinstance(text, (bytes, bytearray, memoryview)):
+            if len(text) > MAX_CID_BYTES:
+                raise InvalidCidError(f"cannot parse cid: {len(text)} bytes is too long for a CID", cid="")
             return cls(bytes(text))
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidCidError(f"cannot parse cid: {text!r}", cid=str(text))
+        if not isinstance(text, str):
+            raise InvalidCidError(f"cannot parse cid: {type(text).__name__} is not a CID", cid="")
+        if len(text) > MAX_CID_TEXT:
+            # refused before decoding: multibase decoders are quadratic in the input length
+            raise InvalidCidError(
+                f"cannot parse cid: {len(text)} characters is too long for a CID (limit {MAX_CID_TEXT})",
+                cid=text[:64] + "...")
         text = text.strip()
+        if not text:
+            raise InvalidCidError(f"cannot parse cid: {text!r}", cid=text)
         try:
             parsed = pycid.make_cid(text)
         except Exception as exc:  # py-cid raises ValueError, KeyError, ... for junk

@@ -73,7 +73,8 @@ def parse_cid(value: str | CID, op: str) -> CID:
     try:
         return CID.parse(value)
     except InvalidCidError as exc:
-        raise InvalidCidError(f"Failed to {op}: cannot parse cid: {value}", cid=str(value)) from exc
+        shown = str(value) if len(str(value)) <= 100 else f"{str(value)[:64]}... ({len(str(value))} characters)"
+        raise InvalidCidError(f"Failed to {op}: cannot parse cid: {shown}", cid=shown) from exc
 
 
 class CoreBase:

@@ -1,0 +1,26 @@
+"""The bounds hoard enforces on everything that comes from outside, in one place.
+
+Every decoder checks its input against these before doing work proportional to it, so a
+hostile peer, web page or caller cannot make a node spend unbounded time or memory.
+docs/security.md explains each bound and the threat it answers.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- identifiers ----------------------------------------------------------------------
+#: Longest CID text accepted. A CIDv1 with a 64-byte digest is under 80 bytes; written in
+#: base2 (the most verbose multibase) that is ~650 characters. Anything longer is refused
+#: before any multibase decoding (some decoders are quadratic in the input length).
+MAX_CID_TEXT: Final = 700
+#: Longest binary CID accepted (version + codec + multihash code/length + 64-byte digest).
+MAX_CID_BYTES: Final = 96
+
+# -- the block index (hoard's dag-cbor dataset format) ---------------------------------
+#: Entries in one block-index node (the writer's fan-out is 1024).
+MAX_INDEX_FANOUT: Final = 1024
+#: Levels of the block index below the manifest: 1024**6 blocks is far beyond any dataset.
+MAX_INDEX_DEPTH: Final = 6
+#: Blocks in one dataset: 2**26 blocks of 64 KiB is 4 TiB.
+MAX_DATASET_BLOCKS: Final = 1 << 26
