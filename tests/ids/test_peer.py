@@ -39,3 +39,40 @@ def test_corrupt_key_file_is_a_clear_error(tmp_path):
 def test_bad_peer_id_is_rejected():
     with pytest.raises(InvalidArgumentError):
         PeerId("not a peer")
+
+
+def test_identity_matches_py_libp2p(tmp_path):
+    """hoard reads and writes Ed25519 key files without importing py-libp2p; libp2p must agree."""
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.crypto.serialization import deserialize_private_key
+    from libp2p.peer.id import ID
+
+    ours = Identity.load_or_create(tmp_path / "key")
+    private = deserialize_private_key((tmp_path / "key").read_bytes())
+    assert PeerId(ID.from_pubkey(private.get_public_key())) == ours.peer_id
+    assert ours.key_pair.private_key.serialize() == (tmp_path / "key").read_bytes()
+
+    theirs = create_new_key_pair()
+    (tmp_path / "theirs").write_bytes(theirs.private_key.serialize())
+    loaded = Identity.load_or_create(tmp_path / "theirs")
+    assert loaded.peer_id == PeerId(ID.from_pubkey(theirs.public_key))
+    assert str(loaded.peer_id) == ID.from_pubkey(theirs.public_key).to_base58()
+    assert Identity.from_key_pair(theirs).peer_id == loaded.peer_id
+    assert loaded.peer_id.libp2p == ID.from_pubkey(theirs.public_key)
+
+
+def test_other_key_types_are_read_by_py_libp2p(tmp_path):
+    from libp2p.crypto.secp256k1 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    pair = create_new_key_pair()
+    (tmp_path / "key").write_bytes(pair.private_key.serialize())
+    assert Identity.load_or_create(tmp_path / "key").peer_id == PeerId(ID.from_pubkey(pair.public_key))
+
+
+def test_peer_id_text_and_bytes_round_trip():
+    peer = Identity.generate().peer_id
+    assert PeerId(str(peer)) == peer == PeerId(peer.to_bytes()) == PeerId(peer.libp2p)
+    assert hash(PeerId(str(peer))) == hash(peer)
+    with pytest.raises(InvalidArgumentError):
+        PeerId("")

@@ -18,13 +18,14 @@ import click
 from hoard.cli.output import Ctx
 from hoard.cli.session import embedded_node, load_config
 from hoard.errors import NotFoundError
-from hoard.node.repo import read_runtime_info
 
 pass_ctx = click.make_pass_decorator(Ctx)
 GRPC_HELP = "Use the gRPC API of a running node at HOST:PORT (default: the node running on the data dir, if any)."
 
 
 def _running_grpc(ctx: Ctx) -> str | None:
+    from hoard.node.repo import read_runtime_info
+
     info = read_runtime_info(load_config(ctx).data_dir)
     if not info or not info.get("grpcAddr"):
         return None

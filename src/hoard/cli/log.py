@@ -31,7 +31,6 @@ from hoard.cli.session import embedded_node, load_config
 from hoard.errors import InvalidArgumentError, LogError
 from hoard.logs import EVENT_CREATED, EVENT_DATA, EVENT_EOS, EVENT_SHUTDOWN
 from hoard.logs.metadata import mdid
-from hoard.node.repo import read_runtime_info
 
 pass_ctx = click.make_pass_decorator(Ctx)
 GRPC_HELP = "Use the gRPC API of a running node at HOST:PORT (default: the node running on the data dir, if any)."
@@ -42,6 +41,8 @@ BATCH_BYTES = 512 << 10  # records per gRPC Append request, by size
 # -- where the logs are ----------------------------------------------------------------------
 
 def _running_grpc(ctx: Ctx) -> str | None:
+    from hoard.node.repo import read_runtime_info
+
     info = read_runtime_info(load_config(ctx).data_dir)
     if not info or not info.get("grpcAddr"):
         return None

@@ -11,7 +11,6 @@ import click
 
 from hoard.cli.output import Ctx
 from hoard.cli.session import load_config
-from hoard.node import Node
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -28,6 +27,8 @@ def start(ctx: Ctx) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from hoard.node import Node
+
     with Node(load_config(ctx)) as hoard_node:
         hoard_node.start()
         debug = hoard_node.debug()

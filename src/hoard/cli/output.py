@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
-
-stderr = Console(stderr=True)
 
 
 class Ctx:
@@ -38,6 +34,17 @@ class Ctx:
     @contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Any]:
         """A byte progress bar on stderr (hidden with --json or when stderr is not a terminal)."""
+        from rich.console import Console  # rich loads only when a bar is shown
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        stderr = Console(stderr=True)
         enabled = not self.json and stderr.is_terminal
         bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                        TimeRemainingColumn(), console=stderr, transient=True, disable=not enabled)

@@ -13,12 +13,15 @@ do not care which they got.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from hoard.cli.output import Ctx
-from hoard.node import Config, Node
-from hoard.node.repo import read_runtime_info
+from hoard.node.config import Config
+
+if TYPE_CHECKING:
+    from hoard.node import Node
 
 
 def load_config(ctx: Ctx, extra: dict[str, Any] | None = None) -> Config:
@@ -31,6 +34,8 @@ def load_config(ctx: Ctx, extra: dict[str, Any] | None = None) -> Config:
 
 def running_api(ctx: Ctx) -> str | None:
     """The REST address of a node running on the data dir, or None."""
+    from hoard.node.repo import read_runtime_info
+
     info = read_runtime_info(load_config(ctx).data_dir)
     if not info or not info.get("api") or not _alive(info.get("pid")):
         return None
@@ -70,6 +75,8 @@ def open_node(ctx: Ctx, start: bool = False) -> Iterator[Any]:
 @contextmanager
 def embedded_node(ctx: Ctx, start: bool = False) -> Iterator[Node]:
     """An embedded node on the data dir, closed afterwards."""
+    from hoard.node import Node
+
     node = Node(load_config(ctx))
     try:
         if start:
