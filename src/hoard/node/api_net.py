@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -26,8 +26,10 @@ from hoard.content.manifest import Manifest, decode_index_node, is_dag
 from hoard.errors import IntegrityError, NotFoundError, StateError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
-from hoard.net import Network
 from hoard.node.core import api, parse_cid
+
+if TYPE_CHECKING:
+    from hoard.net import Network
 
 log = logging.getLogger("hoard.node.net")
 
@@ -42,6 +44,8 @@ class NetworkService:
     name = "network"
 
     async def run(self, core: Any, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        from hoard.net import Network  # the network stack (py-libp2p) loads when the network starts
+
         network = Network(
             core.identity, core.config.listen_addrs, core.config.bootstrap_node, core.config.max_peers,
             block_source=core.store.get, provided=lambda: [d.cid for d in core.content.datasets()],
