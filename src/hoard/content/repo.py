@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import cbor2
 
-from hoard.content.manifest import Manifest, iter_index, iter_index_nodes, is_dag
+from hoard.content.index import IndexTree
+from hoard.content.manifest import Manifest, iter_index, is_dag
 from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError
 from hoard.ids.cid import CID
 from hoard.store.base import Batch, BlockStore
@@ -159,23 +160,23 @@ class ContentStore:
                        blocks: list[CID], held: Iterable[CID], pinned: bool = True) -> CID:
         """Commit a dataset whose data blocks are stored: manifest, index, refs, all at once.
 
-        `blocks` lists the data blocks in order (with repeats); `held` the pending CIDs the
+        `blocks` lists the data blocks (repeats are fine); `held` the pending CIDs the
         session holds (released here). The commit is durable when it returns.
+
+        A dataset holds one reference to each distinct block, index node and its manifest,
+        however often the dataset repeats them (so the work and the counts stay bounded).
         """
         manifest_cid, manifest_bytes = manifest.encode()
         with self._lock:
             batch = Batch()
             existing = self.dataset_info(manifest_cid)
             if existing is None:
-                occurrences = Counter(blocks)
-                occurrences[manifest_cid] += 1
-                for cid, _ in index_nodes:
-                    occurrences[cid] += 1
+                holds = {manifest_cid, *(cid for cid, _ in index_nodes), *blocks}
                 for cid, data in [(manifest_cid, manifest_bytes), *index_nodes]:
                     if not self.store.has(cid):
                         batch.put(cid, data)
-                for cid, n in occurrences.items():
-                    batch.meta_put("refs", cid.binary, _U32.pack(self._refs(cid) + n))
+                for cid in holds:
+                    batch.meta_put("refs", cid.binary, _U32.pack(self._refs(cid) + 1))
                 info = {"pinned": pinned, "expires": None if pinned else time.time() + self.block_ttl,
                         "added": time.time(), "size": manifest.dataset_size}
                 batch.meta_put("datasets", manifest_cid.binary, cbor2.dumps(info))
@@ -272,15 +273,12 @@ class ContentStore:
 
     def _delete_dataset(self, cid: CID) -> None:
         manifest = self.manifest(cid)
-        occurrences: Counter[CID] = Counter([cid])
-        try:
-            occurrences.update(iter_index_nodes(manifest.index, self.store.get))
-            occurrences.update(c for c, _ in self.iter_blocks(manifest))
-        except NotFoundError:
-            pass  # an incomplete dataset: release what can be found
+        tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
+        lacking = set(tree.load_available(self.store.get_many))  # an incomplete dataset: release what is found
+        holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
         batch = Batch()
-        for block, n in occurrences.items():
-            left = self._refs(block) - n
+        for block in holds:
+            left = self._refs(block) - 1
             if left > 0:
                 batch.meta_put("refs", block.binary, _U32.pack(left))
             else:

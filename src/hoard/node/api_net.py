@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hoard.content.manifest import Manifest, decode_index_node, is_dag
+from hoard.content.index import IndexTree
+from hoard.content.manifest import Manifest, is_dag
 from hoard.errors import IntegrityError, NotFoundError, StateError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
@@ -144,29 +145,21 @@ class NetApi:
                 out.append(data)
         return out
 
-    async def _index(self, manifest: Manifest, providers: list[PeerId]) -> tuple[list[tuple[CID, int]], list[tuple[CID, bytes]]]:
-        """The dataset's (block CID, size) list and its index nodes, reading missing nodes from peers."""
+    async def _index(self, manifest: Manifest, providers: list[PeerId]) -> tuple[IndexTree, list[tuple[CID, bytes]]]:
+        """The dataset's block index (each distinct node read once, from the store or from peers,
+        checked against its parent) and its node blocks. Bounded by the distinct nodes."""
         core: Any = self
+        tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
         nodes: list[tuple[CID, bytes]] = []
-        level = [manifest.index]
-        entries: list[tuple[CID, int]] = []
-        while level:
-            local = core.store.get_many(level)
+        while level := tree.frontier():
+            local = await trio.to_thread.run_sync(core.store.get_many, level)
             missing = [c for c, d in zip(level, local) if d is None]
             fetched = dict(zip(missing, await self._fetch_many(missing, providers))) if missing else {}
-            upper: list[CID] = []
             for cid, data in zip(level, local):
                 data = data if data is not None else fetched[cid]
                 nodes.append((cid, data))
-                node = decode_index_node(data, cid)
-                if "blocks" in node:
-                    entries.extend((c, s) for c, s in node["blocks"])
-                else:
-                    upper.extend(c for c, _, _ in node["children"])
-            level = upper
-        if len(entries) != manifest.block_count:
-            raise IntegrityError(f"block index lists {len(entries)} blocks, manifest says {manifest.block_count}")
-        return entries, nodes
+                tree.add(cid, data)
+        return tree, nodes
 
     # -- network reads ---------------------------------------------------------------
     async def _open_network_reader(self, cid: CID, local: bool) -> NetworkReader:
@@ -176,8 +169,8 @@ class NetApi:
             data = await self._fetch_one(cid, providers)
             return NetworkReader(len(data), None, data)
         manifest = await self._manifest(cid)
-        entries, _ = await self._index(manifest, providers)
-        stream = network.fetch_blocks([c for c, _ in entries], providers)
+        tree, _ = await self._index(manifest, providers)
+        stream = network.fetch_blocks(tree.blocks_view(), providers)
         return NetworkReader(manifest.dataset_size, stream)
 
     async def _fetch_runner(self, cid: CID, manifest_json: dict[str, Any], record: Any) -> None:
@@ -189,7 +182,8 @@ class NetApi:
         manifest = Manifest.decode(manifest_bytes, cid)
         if manifest.encode()[0] != cid:
             raise IntegrityError(f"manifest {cid} is not in hoard's canonical form", cid=str(cid))
-        entries, nodes = await self._index(manifest, providers)
+        tree, nodes = await self._index(manifest, providers)
+        entries = list(tree.unique_blocks().items())  # each distinct block is fetched once
         present = core.store.get_many([c for c, _ in entries]) if len(entries) <= 4096 else None
         wanted: list[CID] = []
         for i, (block, size) in enumerate(entries):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hoard.content import ContentStore
-from hoard.content.manifest import iter_index_nodes
+from hoard.content.index import load_index
 from hoard.errors import IntegrityError, NotFoundError
 from hoard.ids.cid import CID
 
@@ -20,17 +20,14 @@ def verify_dataset(content: ContentStore, cid: CID) -> dict[str, Any]:
         return {"cid": str(cid), "blocks": 1, "bytes": len(data)}
     manifest = content.manifest(cid)
     cid.verify(content.store.get(cid) or b"")
-    checked = 0
-    total = 0
-    for node in iter_index_nodes(manifest.index, content.store.get):
+    tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, content.store.get_many)
+    for node in tree.node_cids():
         node.verify(content.store.get(node) or b"")
-    for block, size in content.iter_blocks(manifest):
+    for block, size in tree.unique_blocks().items():  # each distinct block once, however often it repeats
         data = content.store.get(block)
         if data is None:
             raise NotFoundError(f"block {block} of {cid} is missing", cid=str(block))
         if len(data) != size:
             raise IntegrityError(f"block {block} has {len(data)} bytes, index says {size}", cid=str(block))
         block.verify(data)
-        checked += 1
-        total += size
-    return {"cid": str(cid), "blocks": checked, "bytes": total}
+    return {"cid": str(cid), "blocks": tree.count, "bytes": tree.nbytes}

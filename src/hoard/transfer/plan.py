@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from hoard.content.manifest import Manifest, decode_index_node, is_dag
-from hoard.errors import HoardError, NotFoundError
+from hoard.content.index import IndexNode, decode_index_node, load_index
+from hoard.content.manifest import Manifest, is_dag
+from hoard.errors import HoardError, IntegrityError, NotFoundError
 from hoard.ids.cid import CID
+from hoard.limits import MAX_DATASET_BLOCKS, MAX_INDEX_DEPTH
 from hoard.transfer.selector import Selector
 from hoard.transfer.wire import TransferProtocolError
 
@@ -43,8 +44,8 @@ def read_manifest(cid: CID, data: bytes) -> Manifest | None:
         return None
 
 
-def _selected(selector: Selector, index: int) -> bool:
-    return selector is None or index in selector
+def _bounds(selector: Selector) -> tuple[int, int]:
+    return (0, 1 << 63) if selector is None else (selector.start, selector.end)
 
 
 @dataclass
@@ -81,58 +82,24 @@ class SendPlan:
             yield batch
 
 
-def _overlaps(selector: Selector, start: int, count: int) -> bool:
-    return selector is None or (start < selector.end and start + count > selector.start)
-
-
-def _index_levels(root: CID, selector: Selector,
-                  get_many: GetMany) -> Iterator[list[tuple[CID, bytes, dict[str, Any], int]]]:
-    """The index nodes the selection reaches, level by level: (cid, bytes, node, first position)."""
-    level = [(root, 0)]
-    while level:
-        unique = list(dict.fromkeys(cid for cid, _ in level))
-        found = dict(zip(unique, get_many(unique)))
-        nodes = []
-        upper: list[tuple[CID, int]] = []
-        for cid, start in level:
-            data = found[cid]
-            if data is None:
-                raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
-            node = decode_index_node(data, cid)
-            nodes.append((cid, data, node, start))
-            position = start
-            for child, _nbytes, count in node.get("children", ()):
-                if _overlaps(selector, position, count):
-                    upper.append((child, position))
-                position += count
-        yield nodes
-        level = upper
-
-
 def build_send_plan(get_many: GetMany, base: CID, selector: Selector) -> SendPlan:
     """The sender's plan for `base` and `selector`, read from the local store.
 
     Raises NotFoundError when the base block or an index node is missing (data blocks are
-    read later, batch by batch).
+    read later, batch by batch). The work is bounded by the distinct index nodes, whatever
+    number of positions the index describes.
     """
     root = get_many([base])[0]
     if root is None:
         raise NotFoundError(f"{base} not found in local store", cid=str(base))
     blocks = [PlannedBlock(base, len(root), root)]
-    seen = {base}
     manifest = read_manifest(base, root)
     if manifest is not None:
-        data_blocks: list[PlannedBlock] = []
-        for nodes in _index_levels(manifest.index, selector, get_many):
-            for cid, data, node, start in nodes:
-                if cid not in seen:
-                    seen.add(cid)
-                    blocks.append(PlannedBlock(cid, len(data), data))
-                for position, (block, size) in enumerate(node.get("blocks", ()), start):
-                    if _selected(selector, position) and block not in seen:
-                        seen.add(block)
-                        data_blocks.append(PlannedBlock(block, size))
-        blocks.extend(data_blocks)
+        tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, get_many)
+        node_cids, data_blocks = tree.select(*_bounds(selector))
+        blocks.extend(PlannedBlock(cid, len(data), data)
+                      for cid, data in zip(node_cids, get_many(node_cids)) if data is not None and cid != base)
+        blocks.extend(PlannedBlock(cid, size) for cid, size in data_blocks.items() if cid != base)
     return SendPlan(blocks, sum(b.size for b in blocks), manifest)
 
 
@@ -140,17 +107,23 @@ def build_send_plan(get_many: GetMany, base: CID, selector: Selector) -> SendPla
 class ReceivePlan:
     """What the recipient expects: starts with the base CID and grows as blocks name others.
 
-    Index nodes are remembered with the block positions they start at (an identical subtree
-    may sit at several positions), so a range selector picks exactly its blocks.
+    An index node the selection reaches is either wholly inside it (`_full`: every block under
+    it is expected, whatever positions it sits at) or straddles an end of the range
+    (`_partial`, with the positions it starts at; at most two per level). So the work for
+    each node received is bounded by its fan-out, however often a hostile index repeats it.
+    Every node is checked against the block and byte counts its parent declared.
     """
 
     base: CID
     selector: Selector
     expected: dict[CID, int | None] = field(default_factory=dict)  # cid -> size (None: unknown)
     manifest: Manifest | None = None
-    _structure: dict[CID, list[int]] = field(default_factory=dict)  # index node -> start positions
-    _expanded: dict[CID, set[int]] = field(default_factory=dict)
-    _index_data: dict[CID, bytes] = field(default_factory=dict)
+    _declared: dict[CID, tuple[int, int, int]] = field(default_factory=dict)  # node -> (count, bytes, depth)
+    _nodes: dict[CID, IndexNode] = field(default_factory=dict)
+    _full: set[CID] = field(default_factory=set)
+    _partial: dict[CID, set[int]] = field(default_factory=dict)
+    _expanded_full: set[CID] = field(default_factory=set)
+    _expanded_partial: set[tuple[CID, int]] = field(default_factory=set)
     _root_done: bool = False
 
     def __post_init__(self) -> None:
@@ -162,58 +135,110 @@ class ReceivePlan:
 
     def is_structure(self, cid: CID) -> bool:
         """Whether `cid` is the base or an index node: a block the plan grows from."""
-        return cid == self.base or cid in self._structure
+        return cid == self.base or cid in self._full or cid in self._partial
 
     def accept(self, cid: CID, data: bytes) -> None:
         """Check a verified block against the plan and expand what it names.
 
-        Raises TransferProtocolError for a block nobody asked for or of the wrong size.
+        Raises TransferProtocolError for a block nobody asked for, of the wrong size, or an
+        index node that contradicts its parent.
         """
         if cid not in self.expected:
             raise TransferProtocolError(f"block {cid} is not part of this transfer")
         size = self.expected[cid]
         if size is not None and size != len(data):
             raise TransferProtocolError(f"block {cid} is {len(data)} bytes; the index says {size}")
-        self._expand(cid, data)
+        try:
+            self._expand(cid, data)
+        except IntegrityError as exc:
+            raise TransferProtocolError(str(exc)) from exc
 
     def _expand(self, cid: CID, data: bytes) -> None:
         if cid == self.base and not self._root_done:
             self._root_done = True
             self.manifest = read_manifest(cid, data)
             if self.manifest is not None:
-                self._add_index(self.manifest.index, 0)
-        if cid in self._structure:
-            self._index_data[cid] = data
-            for start in self._structure[cid]:
-                self._expand_index(cid, data, start)
+                m = self.manifest
+                if not 0 <= m.block_count <= MAX_DATASET_BLOCKS:
+                    raise IntegrityError(f"a dataset of {m.block_count} blocks is outside 0..{MAX_DATASET_BLOCKS}")
+                self._declare(m.index, m.block_count, m.dataset_size, 0)
+                self._reach(m.index, 0)
+        if cid in self._declared and cid not in self._nodes:
+            count, nbytes, _depth = self._declared[cid]
+            node = decode_index_node(data, cid)
+            if (node.count, node.nbytes) != (count, nbytes) and not (count == 0 and not node.entries):
+                raise IntegrityError(f"block-index node {cid} holds {node.count} blocks / {node.nbytes} bytes; "
+                                     f"its parent says {count} / {nbytes}")
+            self._nodes[cid] = node
+            if cid in self._full:
+                self._expand_full(cid)
+            for start in sorted(self._partial.get(cid, ())):
+                self._expand_partial(cid, start)
 
-    def _add_index(self, cid: CID, start: int) -> None:
-        starts = self._structure.setdefault(cid, [])
-        if start in starts:
-            return
-        starts.append(start)
-        self.expected.setdefault(cid, None)
-        data = self._index_data.get(cid)
-        if data is not None:
-            self._expand_index(cid, data, start)
+    def _declare(self, cid: CID, count: int, nbytes: int, depth: int) -> None:
+        seen = self._declared.get(cid)
+        if seen is None:
+            if depth > MAX_INDEX_DEPTH:
+                raise IntegrityError(f"block index deeper than {MAX_INDEX_DEPTH} levels at {cid}")
+            self._declared[cid] = (count, nbytes, depth)
+        elif seen[:2] != (count, nbytes):
+            raise IntegrityError(f"block-index node {cid} is declared as {(count, nbytes)} and as {seen[:2]}")
 
-    def _expand_index(self, cid: CID, data: bytes, start: int) -> None:
-        done = self._expanded.setdefault(cid, set())
-        if start in done:
+    def _reach(self, cid: CID, start: int) -> None:
+        """The selection reaches the node `cid` sitting at block position `start`."""
+        count = self._declared[cid][0]
+        lo, hi = _bounds(self.selector)
+        inside = count == 0 or (lo <= start and start + count <= hi)
+        if not inside and (start + count <= lo or start >= hi):
             return
-        done.add(start)
-        node = decode_index_node(data, cid)
-        position = start
-        if "blocks" in node:
-            for block, size in node["blocks"]:
-                if _selected(self.selector, position):
-                    self.expected.setdefault(block, size)
-                position += 1
+        if inside:
+            if cid not in self._full:
+                self._full.add(cid)
+                self.expected.setdefault(cid, None)
+                if cid in self._nodes:
+                    self._expand_full(cid)
             return
-        for child, _nbytes, count in node["children"]:
-            if _overlaps(self.selector, position, count):
-                self._add_index(child, position)
-            position += count
+        starts = self._partial.setdefault(cid, set())
+        if start not in starts:
+            if len(starts) >= 2:  # a node straddles each end of a range at most once
+                raise IntegrityError(f"block-index node {cid} straddles the selection at {len(starts) + 1} places")
+            starts.add(start)
+            self.expected.setdefault(cid, None)
+            if cid in self._nodes:
+                self._expand_partial(cid, start)
+
+    def _expand_full(self, cid: CID) -> None:
+        if cid in self._expanded_full:
+            return
+        self._expanded_full.add(cid)
+        node = self._nodes[cid]
+        depth = self._declared[cid][2]
+        for child, nbytes, count in node.entries:
+            if node.leaf:
+                self.expected.setdefault(child, nbytes)
+            else:
+                self._declare(child, count, nbytes, depth + 1)
+                if child not in self._full:
+                    self._full.add(child)
+                    self.expected.setdefault(child, None)
+                    if child in self._nodes:
+                        self._expand_full(child)
+
+    def _expand_partial(self, cid: CID, start: int) -> None:
+        if (cid, start) in self._expanded_partial:
+            return
+        self._expanded_partial.add((cid, start))
+        node = self._nodes[cid]
+        depth = self._declared[cid][2]
+        lo, hi = _bounds(self.selector)
+        for i, (child, nbytes, count) in enumerate(node.entries):
+            position = start + node.starts[i]
+            if node.leaf:
+                if lo <= position < hi:
+                    self.expected.setdefault(child, nbytes)
+            else:
+                self._declare(child, count, nbytes, depth + 1)
+                self._reach(child, position)
 
     def expand_local(self, get_many: GetMany) -> None:
         """Expand the structure the local store already holds (after a restart, or data we had)."""
@@ -233,8 +258,8 @@ class ReceivePlan:
     def _pending_structure(self) -> Iterable[CID]:
         if not self._root_done:
             yield self.base
-        for cid in self._structure:
-            if cid not in self._index_data:
+        for cid in [*self._full, *self._partial]:
+            if cid not in self._nodes:
                 yield cid
 
     def missing(self, has_many: Callable[[Sequence[CID]], list[bool]], stored: Container[CID] = ()) -> list[CID]:

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from hoard.content.manifest import iter_index_nodes
+from hoard.content.index import load_index
 from hoard.content.repo import ContentStore
 from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError
 from hoard.ids.cid import CID
@@ -148,10 +148,11 @@ class ContentStorage:
         if manifest.encode()[0] != manifest_cid:
             raise InvalidArgumentError(f"manifest {manifest_cid} is not in hoard's canonical form",
                                        cid=str(manifest_cid))
-        node_cids = list(iter_index_nodes(manifest.index, self.store.get))
+        tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, self.store.get_many)
+        node_cids = tree.node_cids()
         nodes = list(zip(node_cids, self.store.get_many(node_cids)))
-        blocks = [c for c, _ in self.content.iter_blocks(manifest)]
-        missing = [c for c in dict.fromkeys(blocks) if not self.store.has(c)]
+        blocks = list(tree.unique_blocks())
+        missing = [c for c in blocks if not self.store.has(c)]
         if missing:
             raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
                                 cid=str(manifest_cid))
