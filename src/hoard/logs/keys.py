@@ -11,18 +11,19 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import nacl.signing
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+if TYPE_CHECKING:  # cryptography loads when a key file is read or written
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hoard.errors import LogError
 from hoard.logs.names import LogName
 
 __all__ = ["SigningKeyInput", "coerce_signing_key", "find_key", "key_path", "write_key", "write_temp_key"]
 
-SigningKeyInput = Union[nacl.signing.SigningKey, Ed25519PrivateKey, bytes, str, os.PathLike]
+SigningKeyInput = Union[nacl.signing.SigningKey, "Ed25519PrivateKey", bytes, str, os.PathLike]
 
 
 def key_path(keydir: Path, name: LogName) -> Path:
@@ -30,6 +31,9 @@ def key_path(keydir: Path, name: LogName) -> Path:
 
 
 def _pem(key: nacl.signing.SigningKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.from_private_bytes(bytes(key)).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
@@ -65,6 +69,9 @@ def write_key(keydir: Path, name: LogName, tmp: Path) -> Path:
 
 
 def _load_pem(data: bytes, where: str) -> nacl.signing.SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -90,6 +97,9 @@ def find_key(keydir: Path | None, name: LogName) -> nacl.signing.SigningKey | No
 def coerce_signing_key(value: SigningKeyInput) -> nacl.signing.SigningKey:
     """A signing key from a PyNaCl `SigningKey`, a cryptography `Ed25519PrivateKey`, a 32-byte
     seed, PEM bytes, or the path of a PEM file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if isinstance(value, nacl.signing.SigningKey):
         return value
     if isinstance(value, Ed25519PrivateKey):

@@ -33,9 +33,6 @@ import struct
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Union
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from hoard.errors import LogError
 from hoard.logs.names import LogName
 
@@ -201,6 +198,10 @@ def default_creator() -> str:
 
 def encode_pub(public_key: bytes) -> bytes:
     """The PUB value for a raw 32-byte Ed25519 public key (layout in the module docstring)."""
+    # cryptography is imported here, on first use: it is slow to import
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         der = Ed25519PublicKey.from_public_bytes(bytes(public_key)).public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -211,6 +212,9 @@ def encode_pub(public_key: bytes) -> bytes:
 
 def decode_pub(value: bytes) -> bytes:
     """The raw 32-byte Ed25519 key in a PUB value; LogError 400 for any other key or digest."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     if len(value) < _PUB_HEAD.size + 1:
         raise LogError("PUB metadata is too short", status=400)
     md_alg, keytype, _bits = _PUB_HEAD.unpack_from(value, 0)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 
 @functools.cache
 def version() -> str:
+    from importlib import metadata  # loaded on first use: it is slow to import
+
     try:
         return "v" + metadata.version("hoard")
     except metadata.PackageNotFoundError:
