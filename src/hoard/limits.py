@@ -24,3 +24,15 @@ MAX_INDEX_FANOUT: Final = 1024
 MAX_INDEX_DEPTH: Final = 6
 #: Blocks in one dataset: 2**26 blocks of 64 KiB is 4 TiB.
 MAX_DATASET_BLOCKS: Final = 1 << 26
+
+# -- dataset manifests (content/manifest.py) --------------------------------------------
+#: Largest data block anywhere (a block always fits one network or gRPC message).
+MAX_BLOCK_BYTES: Final = 4 << 20
+#: Largest encoded manifest node; a real one is under 1 KiB.
+MAX_MANIFEST_BYTES: Final = 4096
+#: Longest dataset filename, in UTF-8 bytes (Logos MaxFilenameSize).
+MAX_FILENAME_BYTES: Final = 255
+#: Longest dataset mimetype, in bytes (Logos MaxMimetypeSize).
+MAX_MIMETYPE_BYTES: Final = 255
+#: Longest chunker description (e.g. "fastcdc-v2020(131072,262144,524288)").
+MAX_CHUNKER_TEXT: Final = 64

@@ -16,9 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import blake3
 
 from hoard.content.chunker import Chunker, FixedChunker
-from hoard.content.manifest import Manifest, build_index
+from hoard.content.manifest import Manifest, build_index, check_name
 from hoard.content.repo import ContentStore
-from hoard.errors import StateError
+from hoard.errors import InvalidArgumentError, StateError
 from hoard.ids.cid import CID, RAW
 
 BATCH_BYTES = 8 << 20
@@ -29,6 +29,7 @@ class Upload:
 
     def __init__(self, content: ContentStore, chunker: Chunker | None = None,
                  filename: str | None = None, mimetype: str | None = None, pinned: bool = True) -> None:
+        check_name(filename, mimetype)  # a name a manifest may not carry is refused before any data
         self.content = content
         self.chunker = chunker or FixedChunker()
         self.filename = filename
@@ -96,6 +97,11 @@ class Upload:
         """Store the last blocks, the index and the manifest; return the manifest CID."""
         if self._closed:
             raise StateError("upload session is closed")
+        try:
+            check_name(self.filename, self.mimetype)  # also when set after construction
+        except InvalidArgumentError:
+            self.cancel()
+            raise
         self._add_blocks(self.chunker.flush())
         self._flush(wait=True)
         root, nodes = build_index(self._entries)
@@ -123,7 +129,7 @@ class Upload:
         if inflight is not None:
             try:
                 inflight.result()
-            except BaseException:  # noqa: BLE001 - cancelling anyway; what it stored is dropped below
+            except BaseException:  # noqa: BLE001, S110 - cancelling anyway; what it stored is dropped below
                 pass
         held, self._held = self._held, []
         self.content.abandon(held)
