@@ -9,7 +9,7 @@ from typing import Final
 import blake3
 
 from hoard.errors import InvalidArgumentError
-from hoard.ids.cid import CID, DIGEST_LEN, RAW
+from hoard.ids.cid import BLAKE3, CID, DIGEST_LEN, RAW
 
 
 class BlobDigest:
@@ -33,6 +33,18 @@ class BlobDigest:
     def of(cls, data: bytes | memoryview) -> BlobDigest:
         """The digest of `data`."""
         return cls(blake3.blake3(data).digest())
+
+    @classmethod
+    def from_cid(cls, cid: CID) -> BlobDigest:
+        """The digest inside a BLAKE3 block CID; InvalidArgumentError for any other hash.
+
+        Castore names content by BLAKE3 only: a sha2-256 digest (a Logos or IPFS block) must
+        never be taken for one.
+        """
+        if cid.hash_code != BLAKE3:
+            raise InvalidArgumentError(f"block {cid} is hashed with {cid.hash_name}, not blake3: "
+                                       "it has no castore digest", cid=str(cid))
+        return cls(cid.digest)
 
     @classmethod
     def parse(cls, value: str | bytes | BlobDigest) -> BlobDigest:

@@ -89,7 +89,7 @@ class BlobService:
             listing: tuple[ChunkMeta, ...] | None = None
             if chunks:
                 listing = () if not 1 < manifest.block_count <= MAX_STAT_CHUNKS else tuple(
-                    ChunkMeta(BlobDigest(cid.digest), size) for cid, size in self.content.iter_blocks(manifest))
+                    ChunkMeta(BlobDigest.from_cid(cid), size) for cid, size in self.content.iter_blocks(manifest))
             return BlobStat(digest, manifest.dataset_size, manifest_cid, listing)
         size = self.content.store.size_of(digest.cid)
         if size is not None:
