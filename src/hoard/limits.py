@@ -36,3 +36,26 @@ MAX_FILENAME_BYTES: Final = 255
 MAX_MIMETYPE_BYTES: Final = 255
 #: Longest chunker description (e.g. "fastcdc-v2020(131072,262144,524288)").
 MAX_CHUNKER_TEXT: Final = 64
+
+# -- logging (ratelog.py) ------------------------------------------------------------------
+#: Protocol violations logged per peer per window; the rest are counted, then summarised.
+VIOLATION_LOG_BURST: Final = 5
+#: The window of VIOLATION_LOG_BURST, in seconds.
+VIOLATION_LOG_WINDOW: Final = 60.0
+#: Peers whose violations are tracked at once (the least recent is forgotten first).
+VIOLATION_LOG_KEYS: Final = 1024
+
+# -- /hoard/logs/1 (logs/conn.py, logs/remote.py) -------------------------------------------
+#: Calls (OPEN, NRECS, READ, READ_TS, SUBSCRIBE) a client may have unanswered on one stream;
+#: the client waits for room, a host resets a stream that exceeds it.
+LOG_MAX_OUTSTANDING_CALLS: Final = 256
+#: Reply bytes a host holds for one stream that the peer has not read yet; past it, the host
+#: waits (up to LOG_REPLY_STALL_SECONDS) before answering the next call, then resets the stream.
+LOG_MAX_UNSENT_REPLY_BYTES: Final = 8 << 20
+#: How long a host waits for a peer to read its replies before resetting the stream.
+LOG_REPLY_STALL_SECONDS: Final = 20.0
+#: Received frames waiting to be handled on one stream (appends are handled on arrival).
+LOG_MAX_PENDING_FRAMES: Final = 4096
+#: `/hoard/logs/1` streams one peer may have open to a host at once, and all peers together.
+LOG_MAX_STREAMS_PER_PEER: Final = 8
+LOG_MAX_STREAMS: Final = 512

@@ -12,7 +12,10 @@ plain threads. A `Conn` joins the two without ever blocking the trio loop:
   through the loop's `TrioToken` only when the writer is waiting.
 
 Memory stays bounded by the protocol's flow control (wire.py): a peer that queues more than
-`max_pending` bytes of unhandled frames is breaking it, and the stream is reset.
+`max_pending` bytes or `max_pending_frames` frames of unhandled messages is breaking it, and
+the stream is reset. The outbox counts the bytes put and not yet written (`queued_bytes`); a
+thread about to produce a large reply waits for room with `wait_room`, so a peer that never
+reads cannot make a host hold more than about one window of replies.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from collections.abc import Callable
 import trio
 
 from hoard.errors import PeerError
+from hoard.limits import LOG_MAX_PENDING_FRAMES
 from hoard.logs.wire import FrameReader, ProtocolError
+from hoard.ratelog import violation
 
 __all__ = ["Conn", "Outbox"]
 
@@ -65,8 +70,10 @@ class Outbox:
         self._closed = False
         self._max_inflight = max_inflight
         self._max_bytes = max_inflight_bytes
+        self._room = threading.Condition(self._lock)
         self.inflight = 0
         self.inflight_bytes = 0
+        self.queued_bytes = 0  # put and not yet written to the stream
 
     def put(self, frame: bytes, *, append: bool = False) -> bool:
         """Queue a frame; False (and nothing queued) once the outbox is closed."""
@@ -74,6 +81,7 @@ class Outbox:
             if self._closed:
                 return False
             self._frames.append((frame, append))
+            self.queued_bytes += len(frame)
             event, self._event = (self._event, None) if not self._blocked else (None, self._event)
         if event is not None:
             self._wake(event)
@@ -90,6 +98,18 @@ class Outbox:
                 event, self._event = self._event, None
         if event is not None:
             self._wake(event)
+
+    def written(self, nbytes: int) -> None:
+        """The writer wrote `nbytes` of taken frames to the stream."""
+        with self._lock:
+            self.queued_bytes -= nbytes
+            self._room.notify_all()
+
+    def wait_room(self, limit: int, timeout: float) -> bool:
+        """Wait (on a plain thread, never the trio one) until fewer than `limit` bytes are
+        unwritten or the outbox closed; False if `timeout` seconds passed first."""
+        with self._room:
+            return self._room.wait_for(lambda: self._closed or self.queued_bytes < limit, timeout)
 
     def _wake(self, event: trio.Event) -> None:
         if threading.get_ident() == self._trio_thread:
@@ -135,6 +155,7 @@ class Outbox:
             self._closed = True
             event, self._event = self._event, None
             self._blocked = False
+            self._room.notify_all()
         if event is not None:
             self._wake(event)
 
@@ -155,8 +176,8 @@ class Conn:
 
     def __init__(self, stream: object, token: trio.lowlevel.TrioToken, trio_thread: int,
                  handler: Callable[[bytes], None], on_closed: Callable[[], None], *, name: str,
-                 max_pending: int, max_inflight: int = 0, max_inflight_bytes: int = 0,
-                 inline: Callable[[bytes], bool] | None = None) -> None:
+                 max_pending: int, max_pending_frames: int = LOG_MAX_PENDING_FRAMES, max_inflight: int = 0,
+                 max_inflight_bytes: int = 0, inline: Callable[[bytes], bool] | None = None) -> None:
         self.stream = stream
         self.name = name
         self.outbox = Outbox(token, trio_thread, max_inflight=max_inflight, max_inflight_bytes=max_inflight_bytes)
@@ -166,7 +187,9 @@ class Conn:
         self._on_closed = on_closed
         self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._pending = 0
+        self._pending_frames = 0
         self._max_pending = max_pending
+        self._max_pending_frames = max_pending_frames
         self._lock = threading.Lock()
         self._scope: trio.CancelScope | None = None
         self._thread = threading.Thread(target=self._thread_main, name=name, daemon=True)
@@ -182,10 +205,10 @@ class Conn:
                     nursery.start_soon(self._write_loop)
                     await self._read_loop()
                     nursery.cancel_scope.cancel()
-        except Exception as exc:  # the peer went away, the stream broke, or the peer broke the protocol
+        except Exception as exc:  # noqa: BLE001 - the peer went away, the stream broke, or broke the protocol
             broken = _protocol_error(exc)
             if broken is not None:
-                _log.warning("%s: the peer broke /hoard/logs/1: %s; stream reset", self.name, broken.message)
+                violation(_log, self.name, "the peer broke /hoard/logs/1: %s; stream reset", broken.message)
             else:
                 _log.debug("%s ended: %r", self.name, exc)
         finally:
@@ -195,11 +218,11 @@ class Conn:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 try:
                     await self.stream.reset()  # type: ignore[attr-defined]
-                except Exception:
+                except Exception:  # noqa: BLE001, S110 - the stream is gone already
                     pass
 
     async def _read_loop(self) -> None:
-        reader = FrameReader(self.stream)  # type: ignore[arg-type]
+        reader = FrameReader(self.stream)
         while True:
             body = await reader.next_body()
             if body is None:
@@ -208,9 +231,11 @@ class Conn:
                 continue
             with self._lock:
                 self._pending += len(body)
-                over = self._pending > self._max_pending
+                self._pending_frames += 1
+                over = self._pending > self._max_pending or self._pending_frames > self._max_pending_frames
             if over:
-                raise ProtocolError(f"more than {self._max_pending} bytes of messages sent without flow control")
+                raise ProtocolError(f"more than {self._max_pending} bytes or {self._max_pending_frames} messages "
+                                    "sent without flow control")
             self._inbox.put(body)
 
     async def _write_loop(self) -> None:
@@ -218,10 +243,13 @@ class Conn:
             frames = await self.outbox.take()
             if not frames:
                 return
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            del frames
             try:
-                await self.stream.write(frames[0] if len(frames) == 1 else b"".join(frames))  # type: ignore[attr-defined]
+                await self.stream.write(data)  # type: ignore[attr-defined]
             except Exception as exc:
                 raise PeerError(f"{self.name}: write failed: {exc or type(exc).__name__}") from exc
+            self.outbox.written(len(data))
 
     def _thread_main(self) -> None:
         broken = False
@@ -233,17 +261,18 @@ class Conn:
                 if not broken:
                     self._handler(body)
             except ProtocolError as exc:
-                _log.warning("%s: the peer broke /hoard/logs/1: %s; stream reset", self.name, exc.message)
+                violation(_log, self.name, "the peer broke /hoard/logs/1: %s; stream reset", exc.message)
                 broken = True
                 self.abort()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a bug in one handler must not end the stream
                 _log.exception("%s: handling a message failed", self.name)
             finally:
                 with self._lock:
                     self._pending -= len(body)
+                    self._pending_frames -= 1
         try:
             self._on_closed()
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged; the thread ends anyway
             _log.exception("%s: closing failed", self.name)
 
     def abort(self) -> None:

@@ -28,12 +28,19 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
 from hoard.errors import LogError
 from hoard.ids.cid import CID
+from hoard.limits import (
+    LOG_MAX_OUTSTANDING_CALLS,
+    LOG_MAX_STREAMS,
+    LOG_MAX_STREAMS_PER_PEER,
+    LOG_MAX_UNSENT_REPLY_BYTES,
+    LOG_REPLY_STALL_SECONDS,
+)
 from hoard.logs import wire
 from hoard.logs.conn import Conn
 from hoard.logs.events import EVENT_SHUTDOWN, STAT_SHUTDOWN
@@ -43,6 +50,9 @@ from hoard.logs.names import LogName, parse_name
 from hoard.logs.records import Datum
 from hoard.logs.store import LogInfo, Tail
 from hoard.logs.wire import ProtocolError
+from hoard.ratelog import violation
+
+_T = TypeVar("_T")
 
 __all__ = ["CALL_TIMEOUT", "ClientConn", "LogServer", "RemoteLogBackend", "provider_key"]
 
@@ -52,6 +62,8 @@ CALL_TIMEOUT = 60.0  # seconds a call waits for its answer
 _CLIENT_MAX_PENDING = 256 << 20  # replies to many threads' reads, plus one credit window
 _HOST_MAX_PENDING = 2 * wire.MAX_INFLIGHT_BYTES + (16 << 20)
 _MAX_CREDIT = 4 * wire.INITIAL_CREDIT
+_CLIENT_MAX_PENDING_FRAMES = 1 << 16  # a credit window of the smallest DATA frames, plus replies
+_CALLS = frozenset((wire.OPEN, wire.NRECS, wire.READ, wire.READ_TS, wire.SUBSCRIBE))
 
 
 def provider_key(name: LogName) -> CID:
@@ -63,7 +75,7 @@ def provider_key(name: LogName) -> CID:
 def _copy(error: LogError) -> LogError:
     """A fresh LogError like `error`, to raise on another thread."""
     fields = {k: v for k, v in error.fields.items() if k != "status"}
-    return LogError(error.message, status=error.code, **fields)
+    return LogError(error.message, status=int(error.code), **fields)
 
 
 def check_binding(name: LogName, metadata: Metadata) -> None:
@@ -84,7 +96,7 @@ def check_binding(name: LogName, metadata: Metadata) -> None:
 # -- client side ----------------------------------------------------------------------------
 
 class _Waiter:
-    __slots__ = ("event", "body", "error", "sub")
+    __slots__ = ("body", "error", "event", "sub")
 
     def __init__(self, sub: tuple[int, RecordSink] | None = None) -> None:
         self.event = threading.Event()
@@ -94,7 +106,7 @@ class _Waiter:
 
 
 class _Append:
-    __slots__ = ("done", "datum", "size")
+    __slots__ = ("datum", "done", "size")
 
     def __init__(self, done: AppendDone, datum: Datum, size: int) -> None:
         self.done = done
@@ -108,7 +120,8 @@ class ClientConn:
     def __init__(self, peer: str, stream: object, token: trio.lowlevel.TrioToken, trio_thread: int) -> None:
         self.peer = peer
         self.conn = Conn(stream, token, trio_thread, self._handle, self._closed, name=f"hoard-logs-remote {peer[-8:]}",
-                         max_pending=_CLIENT_MAX_PENDING, max_inflight=wire.MAX_INFLIGHT_APPENDS,
+                         max_pending=_CLIENT_MAX_PENDING, max_pending_frames=_CLIENT_MAX_PENDING_FRAMES,
+                         max_inflight=wire.MAX_INFLIGHT_APPENDS,
                          max_inflight_bytes=wire.MAX_INFLIGHT_BYTES)
         self._lock = threading.Lock()
         self._calls: dict[int, _Waiter | _Append] = {}
@@ -116,6 +129,7 @@ class ClientConn:
         self._ids = itertools.count(1)
         self._unreturned = 0  # credit consumed and not yet returned (conn thread only)
         self._ended = False
+        self._call_room = threading.BoundedSemaphore(LOG_MAX_OUTSTANDING_CALLS)  # the host's bound on calls
 
     async def run(self) -> None:
         await self.conn.run()
@@ -130,7 +144,20 @@ class ClientConn:
     # -- calls (any thread but the trio one) ------------------------------------------
     def call(self, make: Callable[[int], bytes], sub: tuple[int, RecordSink] | None = None,
              expect: tuple[int, ...] = ()) -> bytes:
-        """Send a request and wait for its answer (the frame body); raise its LogError."""
+        """Send a request and wait for its answer (the frame body); raise its LogError.
+
+        At most LOG_MAX_OUTSTANDING_CALLS calls are unanswered at once (a host resets a stream
+        that exceeds it); further callers wait for room.
+        """
+        if not self._call_room.acquire(timeout=CALL_TIMEOUT):
+            raise LogError(f"too many calls waiting for log host {self.peer}", status=503, peer=self.peer)
+        try:
+            return self._call(make, sub, expect)
+        finally:
+            self._call_room.release()
+
+    def _call(self, make: Callable[[int], bytes], sub: tuple[int, RecordSink] | None,
+              expect: tuple[int, ...]) -> bytes:
         call = next(self._ids)
         message = make(call)
         waiter = _Waiter(sub)
@@ -257,7 +284,7 @@ class ClientConn:
             if isinstance(entry, _Append):
                 try:
                     entry.done(None, self._lost(), None)
-                except Exception:
+                except Exception:  # noqa: BLE001 - a caller's callback; logged
                     _log.exception("log append completion failed")
             else:
                 entry.error = self._lost()
@@ -265,7 +292,7 @@ class ClientConn:
         for sink in subs.values():
             try:
                 sink.end(EVENT_SHUTDOWN, STAT_SHUTDOWN)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a caller's sink; logged
                 _log.exception("log subscription shutdown failed")
 
 
@@ -323,7 +350,7 @@ class RemoteLogBackend:
         _, tail, raw = wire.decode_info(body)
         try:
             metadata = Metadata.parse(raw)
-            public_key = decode_pub(metadata.get(PUB, b""))
+            public_key = decode_pub(metadata.get(PUB) or b"")
         except LogError as exc:
             raise LogError(f"the log host served bad metadata for log {name}: {exc.message}", status=502,
                            gdp_stat="BAD_METADATA") from exc
@@ -375,7 +402,7 @@ class RemoteLogBackend:
 class _HostSink:
     """A remote subscription's `RecordSink` on the host: its results become messages."""
 
-    __slots__ = ("session", "sid", "rid", "active", "ended", "buffered")
+    __slots__ = ("active", "buffered", "ended", "rid", "session", "sid")
 
     def __init__(self, session: _HostSession, sid: int) -> None:
         self.session = session
@@ -392,12 +419,12 @@ class _HostSink:
         try:
             message = wire.data_msg(self.sid, datum)
         except LogError as exc:
-            message = wire.failure_msg(self.sid, LogError(exc.message, status=exc.code, recno=datum.recno))
+            message = wire.failure_msg(self.sid, LogError(exc.message, status=int(exc.code), recno=datum.recno))
         self.session.send(self, message)
 
     def failure(self, recno: int, error: LogError) -> None:
         fields = {k: v for k, v in error.fields.items() if k not in ("status", "recno")}
-        self.session.send(self, wire.failure_msg(self.sid, LogError(error.message, status=error.code, recno=recno,
+        self.session.send(self, wire.failure_msg(self.sid, LogError(error.message, status=int(error.code), recno=recno,
                                                                     **fields)))
 
     def end(self, event_type: int, stat: int) -> None:
@@ -417,6 +444,7 @@ class _HostSession:
         self._held: set[_HostSink] = set()
         self._inflight = 0
         self._inflight_bytes = 0
+        self._calls = 0  # calls received and not answered yet
         self._closed = False
 
     def _put(self, message: bytes) -> None:
@@ -425,15 +453,41 @@ class _HostSession:
 
     def _answer(self, call: int, make: Callable[[], bytes]) -> None:
         try:
-            message = make()
-        except LogError as exc:
-            message = wire.error_msg(call, exc)
-        self._put(message)
+            self._await_room()
+            try:
+                message = make()
+            except LogError as exc:
+                message = wire.error_msg(call, exc)
+            self._put(message)
+        finally:
+            self._answered()
+
+    def _await_room(self) -> None:
+        """Hold the next reply while the peer has not read LOG_MAX_UNSENT_REPLY_BYTES of earlier
+        ones; a peer that reads nothing for LOG_REPLY_STALL_SECONDS is breaking flow control."""
+        assert self.conn is not None
+        if not self.conn.outbox.wait_room(LOG_MAX_UNSENT_REPLY_BYTES, LOG_REPLY_STALL_SECONDS):
+            raise ProtocolError(f"the peer left {self.conn.outbox.queued_bytes} bytes of replies unread "
+                                f"for {LOG_REPLY_STALL_SECONDS:g} s")
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._calls -= 1
 
     # -- requests -----------------------------------------------------------------------
     def inline(self, body: bytes) -> bool:
-        """On the trio thread: appends go straight to the host's queue (it never blocks)."""
-        if body[0] != wire.APPEND:
+        """On the trio thread, as each frame arrives: appends go straight to the host's queue
+        (it never blocks); calls are counted, so a peer cannot queue more than
+        LOG_MAX_OUTSTANDING_CALLS of them without reading the answers."""
+        kind = body[0]
+        if kind in _CALLS:
+            with self._lock:
+                self._calls += 1
+                over = self._calls > LOG_MAX_OUTSTANDING_CALLS
+            if over:
+                raise ProtocolError(f"more than {LOG_MAX_OUTSTANDING_CALLS} calls unanswered")
+            return False
+        if kind != wire.APPEND:
             return False
         self._append(body)
         return True
@@ -444,7 +498,7 @@ class _HostSession:
         if kind == wire.APPEND:
             self._append(body)
         elif kind == wire.OPEN:
-            call, name = wire.decode_call_name(body)
+            call, name = self._decode_call(wire.decode_call_name, body)
 
             def info() -> bytes:
                 found = self.host.open(name.check_valid())
@@ -452,25 +506,36 @@ class _HostSession:
 
             self._answer(call, info)
         elif kind == wire.NRECS:
-            call, name = wire.decode_call_name(body)
+            call, name = self._decode_call(wire.decode_call_name, body)
             self._answer(call, lambda: wire.count_msg(call, self.host.nrecs(name.check_valid())))
         elif kind in (wire.READ, wire.READ_TS):
-            call, name, value = wire.decode_read(body)
+            call, name, value = self._decode_call(wire.decode_read, body)
             read = self.host.read if kind == wire.READ else self.host.read_by_ts
             self._answer(call, lambda: wire.record_msg(call, read(name.check_valid(), value)))
         elif kind == wire.SUBSCRIBE:
-            self._subscribe(wire.decode_subscribe(body))
+            try:
+                self._subscribe(wire.decode_subscribe(body))
+            finally:
+                self._answered()
         elif kind == wire.UNSUBSCRIBE:
             sid = wire.decode_sid(body)
             with self._lock:
                 sink = self._subs.pop(sid, None)
-                self._held.discard(sink)  # type: ignore[arg-type]
+                if sink is not None:
+                    self._held.discard(sink)
             if sink is not None:
                 self.host.unsubscribe(sink.rid)
         elif kind == wire.CREDIT:
             self._add_credit(wire.decode_sid(body))
         else:
             raise ProtocolError(f"unknown request type 0x{kind:02x}")
+
+    def _decode_call(self, decode: Callable[[bytes], _T], body: bytes) -> _T:
+        try:
+            return decode(body)
+        except ProtocolError:
+            self._answered()
+            raise
 
     def _append(self, body: bytes) -> None:
         call, name, datum = wire.decode_append(body)
@@ -496,6 +561,7 @@ class _HostSession:
         with self._lock:
             if request.sid in self._subs:
                 raise ProtocolError(f"subscription id {request.sid} is in use")
+        self._await_room()
         try:
             sink.rid = self.host.subscribe(request.name.check_valid(), request.kind, request.start, request.numrecs,
                                            sink, by_ts=request.by_ts)
@@ -571,13 +637,28 @@ class LogServer:
     def __init__(self, host: LogHost) -> None:
         self.host = host
         self.sessions = 0  # streams being served now
+        self._per_peer: dict[str, int] = {}
 
     async def handle(self, stream: Any) -> None:
-        """Serve one client's stream until it ends (runs on the node's trio loop)."""
+        """Serve one client's stream until it ends (runs on the node's trio loop).
+
+        A peer may hold LOG_MAX_STREAMS_PER_PEER streams at once, all peers LOG_MAX_STREAMS;
+        a stream beyond either is reset at once.
+        """
         try:
             peer = str(stream.muxed_conn.peer_id)
         except AttributeError:
             peer = "?"
+        if self.sessions >= LOG_MAX_STREAMS or self._per_peer.get(peer, 0) >= LOG_MAX_STREAMS_PER_PEER:
+            violation(_log, peer, "too many /hoard/logs/1 streams (%d from this peer, %d in all); stream reset",
+                      self._per_peer.get(peer, 0), self.sessions)
+            with trio.move_on_after(2):
+                try:
+                    await stream.reset()
+                except Exception:  # noqa: BLE001, S110 - the stream is gone already
+                    pass
+            return
+        self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
         session = _HostSession(self.host, peer)
         conn = Conn(stream, trio.lowlevel.current_trio_token(), threading.get_ident(), session.handle,
                     session.closed, name=f"hoard-logs-serve {peer[-8:]}", max_pending=_HOST_MAX_PENDING,
@@ -588,3 +669,6 @@ class LogServer:
             await conn.run()
         finally:
             self.sessions -= 1
+            left = self._per_peer.pop(peer, 1) - 1
+            if left > 0:
+                self._per_peer[peer] = left

@@ -38,7 +38,10 @@ positive; it starts with `INITIAL_CREDIT` bytes and subtracts each such frame's 
 client gives credit back (`CREDIT`) as it consumes those frames, so neither end holds more than
 about one window of records, and the client always reads the stream. A client keeps at most
 `MAX_INFLIGHT_APPENDS` appends (`MAX_INFLIGHT_BYTES`) unanswered; a host ends a stream that
-exceeds twice that.
+exceeds twice that. A client keeps at most `LOG_MAX_OUTSTANDING_CALLS` calls unanswered (it
+waits for room); a host resets a stream that exceeds it, holds further replies while
+`LOG_MAX_UNSENT_REPLY_BYTES` of earlier ones are unread, and resets a stream whose peer reads
+none of them for `LOG_REPLY_STALL_SECONDS` (bounds in hoard.limits).
 
 Limits: a frame body is at most `MAX_FRAME` bytes, so a record's data is at most
 `MAX_RECORD_DATA` (4 MiB) over the network; a larger one is refused (413) at the client, and
@@ -54,7 +57,7 @@ from typing import Any
 
 from hoard.errors import LogError
 from hoard.framing import FrameReader as _FrameReader
-from hoard.framing import ProtocolError
+from hoard.framing import ProtocolError, Readable
 from hoard.logs.names import LogName
 from hoard.logs.records import Datum
 from hoard.logs.store import Tail
@@ -224,9 +227,9 @@ def _name(raw: bytes) -> LogName:
         raise ProtocolError(f"bad log name: {exc.message}") from exc
 
 
-def _unpack(st: struct.Struct, body: bytes, exact: bool = False) -> tuple:
+def _unpack(st: struct.Struct, body: bytes, exact: bool = False) -> tuple[Any, ...]:
     if len(body) < st.size or (exact and len(body) != st.size):
-        raise ProtocolError(f"bad message of type 0x{body[0]:02x} ({len(body)} bytes)")
+        raise ProtocolError(f"bad message of type 0x{body[:1].hex() or 'none'} ({len(body)} bytes)")
     return st.unpack_from(body)
 
 
@@ -265,11 +268,11 @@ def decode_subscribe(body: bytes) -> Subscribe:
 
 def decode_sid(body: bytes) -> int:
     """The sid of UNSUBSCRIBE; the byte count of CREDIT."""
-    return _unpack(_SID, body, exact=True)[1]
+    return int(_unpack(_SID, body, exact=True)[1])
 
 
 def decode_call(body: bytes) -> int:
-    return _unpack(_CALL, body)[1]
+    return int(_unpack(_CALL, body)[1])
 
 
 def decode_info(body: bytes) -> tuple[int, Tail, bytes]:
@@ -293,7 +296,7 @@ def _error_from(detail: bytes) -> LogError:
         fields = json.loads(detail)
         status = int(fields.pop("status"))
         message = str(fields.pop("message"))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ProtocolError("undecodable error detail") from exc
     extra = {k: v for k, v in fields.items() if k in ("gdp_stat", "recno") and isinstance(v, (str, int))}
     return LogError(message, status=status, **extra)
@@ -326,5 +329,5 @@ def decode_end(body: bytes) -> tuple[int, int, int]:
 class FrameReader(_FrameReader):
     """Frames of `/hoard/logs/1` (bodies up to MAX_FRAME)."""
 
-    def __init__(self, stream, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, stream: Readable, max_frame: int = MAX_FRAME) -> None:
         super().__init__(stream, max_frame)
