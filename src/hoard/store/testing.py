@@ -265,8 +265,8 @@ def make_state_machine(factory: Callable[[], BlockStore]) -> type[RuleBasedState
             self.store.commit(batch)
             for cid in batch.deletes:
                 self.blocks.pop(cid, None)
-            for cid, data in batch.puts.items():
-                self.blocks[cid] = bytes(data)
+            for cid, stored in batch.puts.items():
+                self.blocks[cid] = bytes(stored)
             for (table, key), value in batch.meta.items():
                 if value is None:
                     self.meta.pop((table, key), None)
