@@ -2,7 +2,7 @@
 
 `serve(node, host, port) -> (server, bound_port)` starts them (with server reflection).
 Servicers are thin: validate, call the node, map hoard errors to their `grpc_status`.
-Stubs are generated from `proto/` on first use (`hoard.api.grpc.protos`).
+Stubs are compiled from `proto/` at build time (`setup.py`; `hoard.api.grpc.protos` loads them).
 """
 
 from hoard.api.grpc.protos import PROTO_FILES, load
