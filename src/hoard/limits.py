@@ -59,3 +59,16 @@ LOG_MAX_PENDING_FRAMES: Final = 4096
 #: `/hoard/logs/1` streams one peer may have open to a host at once, and all peers together.
 LOG_MAX_STREAMS_PER_PEER: Final = 8
 LOG_MAX_STREAMS: Final = 512
+
+# -- /hoard/transfer/1 (transfer/) ----------------------------------------------------------
+#: Largest encoded voucher or voucher result (a deal proposal or a payment voucher is a few KiB).
+TRANSFER_MAX_VOUCHER_BYTES: Final = 16 << 10
+#: Longest voucher (result) type identifier, and peer-ID text in a channel ID.
+TRANSFER_MAX_TYPE_ID: Final = 128
+TRANSFER_MAX_PEER_TEXT: Final = 128
+#: Channels a peer may have open with this node as responder (not finished), and all peers.
+TRANSFER_MAX_CHANNELS_PER_PEER: Final = 32
+TRANSFER_MAX_CHANNELS: Final = 512
+#: `/hoard/transfer/1` streams one peer may have open to this node at once, and all peers.
+TRANSFER_MAX_STREAMS_PER_PEER: Final = 64
+TRANSFER_MAX_STREAMS: Final = 1024

@@ -1,9 +1,10 @@
 """hoard's built-in voucher, its results, and the policy validator every node registers for it.
 
 The CLI and the gRPC API open transfers with `DefaultVoucher` unless told otherwise. The
-validator for it, `PolicyValidator`, follows the node's `TransferPolicy`: by default every
-push and every pull is accepted; a node can refuse pushes, refuse pulls, or accept only a
-list of peers. A refused request is answered with a `RejectionResult` naming the reason.
+validator for it, `PolicyValidator`, follows the node's `TransferPolicy`: by default pulls
+are accepted (a peer takes data this node serves anyway) and **pushes are refused** (a push
+stores a peer's data here); an operator accepts pushes explicitly (`hoard transfer policy
+--push accept`, persisted), and may refuse pulls or accept only a list of peers. A refused request is answered with a `RejectionResult` naming the reason.
 
 `RejectionResult` is also how any validator's reason travels: when a validator (or
 revalidator) rejects with an error and no voucher result of its own, the manager answers with
@@ -18,6 +19,7 @@ from typing import Any
 
 from hoard.errors import InvalidArgumentError, TransferError
 from hoard.ids.cid import CID
+from hoard.ids.peer import PeerId
 from hoard.transfer.selector import Selector
 from hoard.transfer.types import ChannelID
 from hoard.transfer.vouchers import Voucher, VoucherResult
@@ -41,7 +43,7 @@ class _Text:
         return cls(bytes(data).decode())
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.text == self.text  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.text == self.text
 
     def __hash__(self) -> int:
         return hash((type(self), self.text))
@@ -73,10 +75,11 @@ class TransferPolicy:
     """Which requests with the default voucher a node accepts.
 
     `push`/`pull`: accept requests that send us data / take data from us. `peers`: None for
-    any peer, else the only peers accepted (peer-ID text).
+    any peer, else the only peers accepted (peer-ID text). Pushes are refused unless an
+    operator turns them on: accepting them lets any peer store data on this node.
     """
 
-    push: bool = True
+    push: bool = False
     pull: bool = True
     peers: frozenset[str] | None = None
 
@@ -91,12 +94,22 @@ class TransferPolicy:
             raise InvalidArgumentError(f"transfer policy must be an object: {data!r}")
         peers = data.get("peers")
         if peers is not None and (not isinstance(peers, list) or not all(isinstance(p, str) for p in peers)):
-            raise InvalidArgumentError(f"transfer policy peers must be a list of peer IDs: {peers!r}")
+            raise InvalidArgumentError(f"transfer policy peers must be a list of peer IDs: {peers!r:.200}")
+        for peer in peers or ():
+            _check_peer(peer)
         for key in ("push", "pull"):
-            if not isinstance(data.get(key, True), bool):
+            if not isinstance(data.get(key, False), bool):
                 raise InvalidArgumentError(f"transfer policy {key} must be true or false")
-        return cls(bool(data.get("push", True)), bool(data.get("pull", True)),
+        return cls(bool(data.get("push", False)), bool(data.get("pull", True)),
                    None if peers is None else frozenset(peers))
+
+
+def _check_peer(text: str) -> None:
+    """A peer ID's bytes are a multihash: identity (an inlined key) or sha2-256."""
+    raw = PeerId(text).to_bytes()
+    if not ((len(raw) > 2 and raw[0] == 0x00 and raw[1] == len(raw) - 2)
+            or (len(raw) == 34 and raw[:2] == b"\x12\x20")):
+        raise InvalidArgumentError(f"invalid peer id in the transfer policy: {text!r:.80}", peer_id=text[:80])
 
 
 class PolicyValidator:

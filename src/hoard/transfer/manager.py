@@ -31,11 +31,23 @@ import trio
 from hoard.errors import HoardError, InvalidArgumentError, StateError, TransferError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
+from hoard.limits import (
+    TRANSFER_MAX_CHANNELS,
+    TRANSFER_MAX_CHANNELS_PER_PEER,
+    TRANSFER_MAX_STREAMS,
+    TRANSFER_MAX_STREAMS_PER_PEER,
+)
+from hoard.ratelog import violation
 from hoard.transfer import fsm
 from hoard.transfer import messages as m
 from hoard.transfer.builtin import RejectionResult
 from hoard.transfer.channel import (
-    ERR_DISCONNECTED, Channel, ChannelTransport, TransferLimits, channel_summary, parse_channel_id,
+    ERR_DISCONNECTED,
+    Channel,
+    ChannelTransport,
+    TransferLimits,
+    channel_summary,
+    parse_channel_id,
 )
 from hoard.transfer.datapath import Receiver, Sender
 from hoard.transfer.errors import ErrChannelNotFound, ErrInvalidTransition, ErrPause
@@ -45,9 +57,21 @@ from hoard.transfer.plan import ReceivePlan
 from hoard.transfer.selector import Selector, parse_selector
 from hoard.transfer.session import Session, Stream, Transport
 from hoard.transfer.storage import TransferStorage
-from hoard.transfer.types import ChannelID, ChannelState, EventCode, Status, TransferIDCounter
-from hoard.transfer.vouchers import EncodedVoucher, EncodedVoucherResult, TypeRegistry, Voucher, VoucherResult
-from hoard.transfer.wire import encode_have
+from hoard.transfer.types import (
+    ChannelID,
+    ChannelState,
+    EventCode,
+    Status,
+    TransferIDCounter,
+)
+from hoard.transfer.vouchers import (
+    EncodedVoucher,
+    EncodedVoucherResult,
+    TypeRegistry,
+    Voucher,
+    VoucherResult,
+)
+from hoard.transfer.wire import PROTOCOL, encode_have
 
 __all__ = ["ERR_DISCONNECTED", "Channel", "ChannelTransport", "Manager", "TransferLimits", "channel_summary",
            "parse_channel_id"]
@@ -83,6 +107,7 @@ class Manager(Flows):
         self._events = EventDispatcher()
         self._transport: Transport | None = None
         self._nursery: trio.Nursery | None = None
+        self._streams_by_peer: dict[str, int] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     def load(self) -> int:
@@ -106,11 +131,40 @@ class Manager(Flows):
                 ch.session = None
 
     async def handle_stream(self, stream: Stream, peer: PeerId | str) -> None:
-        """Serve a `/hoard/transfer/1` stream a peer opened (the protocol handler)."""
-        if self._nursery is None:
+        """Serve a `/hoard/transfer/1` stream a peer opened (the protocol handler).
+
+        A peer may have TRANSFER_MAX_STREAMS_PER_PEER streams open at once (all peers
+        TRANSFER_MAX_STREAMS); one beyond is reset at once.
+        """
+        peer = str(peer)
+        streams = self._streams_by_peer.get(peer, 0)
+        if self._nursery is None or streams >= TRANSFER_MAX_STREAMS_PER_PEER or \
+                sum(self._streams_by_peer.values()) >= TRANSFER_MAX_STREAMS:
+            if self._nursery is not None:
+                violation(log, peer, "too many %s streams (%d open from this peer); stream reset", PROTOCOL, streams)
             await stream.reset()
             return
-        await self._session(stream, str(peer)).run()
+        self._streams_by_peer[peer] = streams + 1
+        try:
+            await self._session(stream, peer).run()
+        finally:
+            left = self._streams_by_peer.pop(peer, 1) - 1
+            if left > 0:
+                self._streams_by_peer[peer] = left
+
+    def _validate(self, state: ChannelState, voucher: EncodedVoucher | None, *,
+                  is_restart: bool) -> tuple[BaseException | None, Any]:
+        """Refuse a new channel past TRANSFER_MAX_CHANNELS_PER_PEER open channels from its peer
+        (or TRANSFER_MAX_CHANNELS in all), before its voucher is even decoded."""
+        if not is_restart:
+            peer = state.initiator
+            open_ = [ch for ch in self._channels.values() if not ch.is_initiator and self.is_live(ch)]
+            mine = sum(1 for ch in open_ if ch.state.other_peer == peer)
+            if mine >= TRANSFER_MAX_CHANNELS_PER_PEER:
+                return TransferError(f"too many open channels from {peer} (at most {TRANSFER_MAX_CHANNELS_PER_PEER})"), None
+            if len(open_) >= TRANSFER_MAX_CHANNELS:
+                return TransferError(f"this node has too many open channels (at most {TRANSFER_MAX_CHANNELS})"), None
+        return super()._validate(state, voucher, is_restart=is_restart)
 
     def close(self) -> None:
         """Stop delivering events (after the node stopped). Idempotent."""

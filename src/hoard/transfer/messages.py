@@ -35,10 +35,21 @@ import cbor2
 
 from hoard.errors import HoardError, InvalidArgumentError
 from hoard.ids.cid import CID
+from hoard.limits import TRANSFER_MAX_PEER_TEXT, TRANSFER_MAX_TYPE_ID
 from hoard.transfer.errors import ErrPause, ErrResume
-from hoard.transfer.selector import BlockRange, Selector, parse_selector, selector_to_node
+from hoard.transfer.selector import (
+    BlockRange,
+    Selector,
+    parse_selector,
+    selector_to_node,
+)
 from hoard.transfer.types import ChannelID
-from hoard.transfer.vouchers import EncodedVoucher, EncodedVoucherResult, Voucher, VoucherResult
+from hoard.transfer.vouchers import (
+    EncodedVoucher,
+    EncodedVoucherResult,
+    Voucher,
+    VoucherResult,
+)
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -89,13 +100,13 @@ RESPONSE_TYPES: Final = frozenset({M.New, M.Update, M.Cancel, M.Complete, M.Vouc
 
 def _check_uint64(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _UINT64:
-        raise InvalidArgumentError(f"{what} must be an unsigned 64-bit integer: {value!r}")
+        raise InvalidArgumentError(f"{what} must be an unsigned 64-bit integer: {value!r:.100}")
     return value
 
 
 def _check_bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{what} must be a boolean: {value!r}")
+        raise InvalidArgumentError(f"{what} must be a boolean: {value!r:.100}")
     return value
 
 
@@ -105,7 +116,7 @@ def _check_type(value: Any, allowed: frozenset[MessageType], what: str) -> Messa
         if mtype in allowed:
             return mtype
     names = ", ".join(t.name for t in sorted(allowed))
-    raise InvalidArgumentError(f"{what} type must be one of {names}: {value!r}")
+    raise InvalidArgumentError(f"{what} type must be one of {names}: {value!r:.100}")
 
 
 @dataclass(frozen=True)
@@ -411,16 +422,18 @@ class _Fields:
     def bool(self, key: str) -> bool:
         return _check_bool(self.get(key), self.name(key))
 
-    def text(self, key: str) -> str:
+    def text(self, key: str, limit: int) -> str:
         value = self.get(key)
         if not isinstance(value, str):
-            raise InvalidArgumentError(f"{self.name(key)} must be a text string: {value!r}")
+            raise InvalidArgumentError(f"{self.name(key)} must be a text string: {value!r:.100}")
+        if len(value) > limit:
+            raise InvalidArgumentError(f"{self.name(key)} is {len(value)} characters (at most {limit})")
         return value
 
     def optional_bytes(self, key: str) -> bytes | None:
         value = self.get(key)
         if value is not None and not isinstance(value, bytes):
-            raise InvalidArgumentError(f"{self.name(key)} must be a byte string or null: {value!r}")
+            raise InvalidArgumentError(f"{self.name(key)} must be a byte string or null: {value!r:.100}")
         return value
 
     def optional_cid(self, key: str) -> CID | None:
@@ -429,13 +442,13 @@ class _Fields:
             return None
         if not (isinstance(value, cbor2.CBORTag) and value.tag == _CID_TAG and isinstance(value.value, bytes)
                 and value.value[:1] == b"\x00"):
-            raise InvalidArgumentError(f"{self.name(key)} must be a CID (tag 42) or null: {value!r}")
+            raise InvalidArgumentError(f"{self.name(key)} must be a CID (tag 42) or null: {value!r:.100}")
         return CID(value.value[1:])
 
 
-def _encoded(fields: _Fields, data_key: str, kind: type[EncodedVoucher] | type[EncodedVoucherResult]) -> Any:
+def _encoded(fields: _Fields, data_key: str, kind: type[EncodedVoucher | EncodedVoucherResult]) -> Any:
     data = fields.optional_bytes(data_key)
-    type_id = fields.text("VTyp")
+    type_id = fields.text("VTyp", TRANSFER_MAX_TYPE_ID)
     if (data is None) != (type_id == ""):
         raise InvalidArgumentError(f"invalid transfer message: {fields.where}.{data_key} and VTyp must be set together")
     return None if data is None else kind(type_id, data)
@@ -447,7 +460,8 @@ def _decode_request(node: Any) -> Request:
     chid = None
     if chid_node is not None:
         c = _Fields(chid_node, "Request.RestartChannel")
-        chid = ChannelID(c.text("Initiator"), c.text("Responder"), c.uint("ID"))
+        chid = ChannelID(c.text("Initiator", TRANSFER_MAX_PEER_TEXT), c.text("Responder", TRANSFER_MAX_PEER_TEXT),
+                         c.uint("ID"))
     return Request(
         type=_check_type(f.get("Type"), REQUEST_TYPES, "invalid transfer message: Request"),
         transfer_id=f.uint("XferID"),

@@ -15,6 +15,10 @@ Channel state and messages keep them encoded (`EncodedVoucher`: type id + bytes)
 channel state does; a `TypeRegistry` turns them back into objects. Validators follow Go's
 `RequestValidator`/`Revalidator` in snake_case; where Go returns `(result, err)` a validator
 returns the result or raises, and `ErrPause`/`ErrResume` carry a result in `.result`.
+
+An encoded voucher (result) is at most `TRANSFER_MAX_VOUCHER_BYTES` and its type identifier
+at most `TRANSFER_MAX_TYPE_ID` characters (hoard.limits): larger ones are refused, from peers
+and locally alike.
 """
 
 from __future__ import annotations
@@ -22,9 +26,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from hoard.errors import AlreadyExistsError, HoardError, InvalidArgumentError
+from hoard.limits import TRANSFER_MAX_TYPE_ID, TRANSFER_MAX_VOUCHER_BYTES
 
 if TYPE_CHECKING:
     from typing import Self
@@ -77,8 +90,14 @@ class _Encoded:
     def __post_init__(self) -> None:
         if not isinstance(self.type_id, str):
             raise InvalidArgumentError(f"type identifier must be a string: {self.type_id!r}")
+        if len(self.type_id) > TRANSFER_MAX_TYPE_ID:
+            raise InvalidArgumentError(f"type identifier of {len(self.type_id)} characters "
+                                       f"(at most {TRANSFER_MAX_TYPE_ID})")
         if not isinstance(self.data, (bytes, bytearray, memoryview)):
             raise InvalidArgumentError(f"encoded {self.type_id!r} must be bytes, got {type(self.data).__name__}")
+        if len(self.data) > TRANSFER_MAX_VOUCHER_BYTES:
+            raise InvalidArgumentError(f"encoded {self.type_id!r} is {len(self.data)} bytes "
+                                       f"(at most {TRANSFER_MAX_VOUCHER_BYTES})", type_id=self.type_id)
         object.__setattr__(self, "data", bytes(self.data))
 
     @classmethod
