@@ -72,14 +72,13 @@ def _varint(n: int) -> bytes:
 _Info = tuple[int, int, int]
 _V0_PREFIX: Final = bytes([SHA2_256, DIGEST_LEN])
 _V0_INFO: Final[_Info] = (0, DAG_PB, SHA2_256)
-_PREFIX: dict[tuple[int, int], bytes] = {}        # (codec, hash) -> CIDv1 prefix
+_KIND: dict[int, dict[int, tuple[bytes, _Info]]] = {}  # hash -> codec -> (CIDv1 prefix, info)
 _INFO_BY_PREFIX: dict[bytes, _Info] = {_V0_PREFIX: _V0_INFO}
-_INFO: dict[tuple[int, int], _Info] = {}
-for _codec in CODEC_NAMES:
-    for _hash_code in HASH_NAMES:
+for _hash_code in HASH_NAMES:
+    for _codec in CODEC_NAMES:
         _prefix = b"\x01" + _varint(_codec) + _varint(_hash_code) + _varint(DIGEST_LEN)
-        _PREFIX[(_codec, _hash_code)] = _prefix
-        _INFO[(_codec, _hash_code)] = _INFO_BY_PREFIX[_prefix] = (1, _codec, _hash_code)
+        _INFO_BY_PREFIX[_prefix] = (1, _codec, _hash_code)
+        _KIND.setdefault(_hash_code, {})[_codec] = (_prefix, _INFO_BY_PREFIX[_prefix])
 
 
 def _hash(hash_code: int, data: bytes | memoryview) -> bytes:
@@ -112,15 +111,16 @@ class CID:
     @classmethod
     def from_digest(cls, codec: int, digest: bytes, hash_code: int = BLAKE3) -> CID:
         """The CIDv1 of content of codec `codec` whose `hash_code` digest is `digest`."""
-        key = (codec, hash_code)
-        prefix = _PREFIX.get(key)
-        if prefix is None or len(digest) != DIGEST_LEN:
-            raise InvalidCidError(
-                f"cannot build a CID with codec 0x{codec:x}, hash 0x{hash_code:x} and a {len(digest)}-byte digest",
-                cid="")
+        try:
+            prefix, info = _KIND[hash_code][codec]
+        except KeyError:
+            raise InvalidCidError(f"cannot build a CID with codec 0x{codec:x} and hash 0x{hash_code:x}",
+                                  cid="") from None
+        if len(digest) != DIGEST_LEN:
+            raise InvalidCidError(f"a digest is {DIGEST_LEN} bytes, got {len(digest)}", cid="")
         obj = cls.__new__(cls)
         obj._bytes = prefix + digest
-        obj._info = _INFO[key]
+        obj._info = info
         obj._str = None
         return obj
 
@@ -138,7 +138,7 @@ class CID:
     @classmethod
     def of(cls, data: bytes | memoryview, codec: int = RAW, hash_code: int = BLAKE3) -> CID:
         """Hash `data` (BLAKE3 unless `hash_code` says sha2-256) and return its CIDv1."""
-        if (codec, hash_code) not in _PREFIX:
+        if codec not in _KIND.get(hash_code, {}):
             raise InvalidCidError(f"cannot build a CID with codec 0x{codec:x} and hash 0x{hash_code:x}", cid="")
         return cls.from_digest(codec, _hash(hash_code, data), hash_code)
 

@@ -141,7 +141,9 @@ def _peer(value: PeerId | str, what: str) -> str:
 
 def _cid_text(cid: CID) -> str:
     """The multibase base64url text form ("u..."): a valid CID string, and fast both ways."""
-    return "u" + base64.urlsafe_b64encode(cid.binary).decode()  # 36 bytes: 48 chars, no padding
+    if cid.version == 0:
+        return str(cid)  # a CIDv0 is never multibase-encoded: "Qm..."
+    return "u" + base64.urlsafe_b64encode(cid.binary).decode().rstrip("=")  # multibase base64url has no padding
 
 
 def _cid_from_text(text: Any) -> CID:
