@@ -22,8 +22,13 @@ LOCAL_CONFIG = {"api-port": 0, "grpc-port": 0, "listen-addrs": ["/ip4/127.0.0.1/
 class NodeProcess:
     """`hoard --json --data-dir D --config C node start`, started and stopped by the test."""
 
-    def __init__(self, root: Path, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: Path, config: dict[str, Any] | None = None, hoard: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """`hoard` is the command that runs hoard (default: this Python's `-m hoard.cli.main`); `env`
+        the environment (default: this process's)."""
         self.root = Path(root)
+        self.hoard = hoard or [sys.executable, "-m", "hoard.cli.main"]
+        self.env = dict(os.environ if env is None else env)
         self.data_dir = self.root / "data"
         self.config_path = self.root / "config.json"
         self.config = {**LOCAL_CONFIG, **(config or {})}
@@ -42,8 +47,8 @@ class NodeProcess:
 
     def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         """Run `hoard --data-dir D --config C ARGS` to completion."""
-        return subprocess.run([sys.executable, "-m", "hoard.cli.main", *self.cli_args(), *args],
-                              input=input, capture_output=True, timeout=timeout)
+        return subprocess.run([*self.hoard, *self.cli_args(), *args],
+                              input=input, capture_output=True, timeout=timeout, env=self.env, check=False)
 
     @property
     def api(self) -> str:
@@ -60,10 +65,10 @@ class NodeProcess:
     def start(self) -> NodeProcess:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**self.env, "PYTHONUNBUFFERED": "1"}
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hoard.cli.main", "--json", *self.cli_args(), "node",
-                                          "start"], stdout=subprocess.PIPE, stderr=err, env=env)
+            self.proc = subprocess.Popen([*self.hoard, "--json", *self.cli_args(), "node", "start"],
+                                         stdout=subprocess.PIPE, stderr=err, env=env)
         self.info = json.loads(self._first_line(START_TIMEOUT))
         return self
 
