@@ -1,4 +1,5 @@
-"""The wheel built from a clean copy of the checkout installs into a fresh venv and runs a node.
+"""The wheel built from a clean copy of the checkout installs into a fresh venv and runs a node;
+an editable install of the copy compiles the protos into its src/ and notices a changed .proto.
 
 A clean copy is the files git tracks (nothing generated, no egg-info, no untracked files).
 `python -m build` makes the sdist from it and the wheel from the sdist, as a release would;
@@ -115,3 +116,33 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_a_node(tmp_path: Path) -> Non
         assert cat.returncode == 0, cat.stderr.decode()
         assert cat.stdout == payload
     assert node.proc is not None and node.proc.returncode == 0
+
+
+def test_editable_install_compiles_the_protos_into_src_and_notices_a_changed_proto(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    _clean_copy(checkout)
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    env = _clean_env()
+    _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", str(checkout)],
+         INSTALL_TIMEOUT, env=env)
+    generated = checkout / "src" / Path(*GEN_PACKAGE.split("."))
+    assert (generated / "__init__.py").is_file()
+
+    probe = ("import hoard.api.grpc.protos as p\n"
+             "print(p.__file__)\n"
+             "for name in p.PROTO_FILES:\n"
+             "    messages, services = p.load(name)\n"
+             "    assert messages.DESCRIPTOR.name == name\n")
+    where = _run([python, "-c", probe], 60, env=env, cwd=tmp_path).stdout.strip()
+    assert Path(where).is_relative_to(checkout / "src"), where
+
+    edited = checkout / "proto" / PROTO_FILES[0]
+    edited.write_bytes(edited.read_bytes() + b"\n// edited\n")
+    stale = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+                           check=False)
+    assert stale.returncode != 0 and "pip install -e" in stale.stderr, stale.stderr[-2000:]
+    _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "-e", str(checkout)],
+         INSTALL_TIMEOUT, env=env)
+    _run([python, "-c", probe], 60, env=env, cwd=tmp_path)  # reinstalled: compiled from the new bytes
