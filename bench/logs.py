@@ -192,7 +192,7 @@ def child(config: str) -> None:
         if command["op"] == "create":
             log = node.log_create()
             logs[str(log.name)] = log
-            reply({"name": str(log.name), "key": str(node.core.logs.keydir / f"{log.name}.pem")})
+            reply({"name": str(log.name), "key": str(node.components.logs.keydir / f"{log.name}.pem")})
         elif command["op"] == "append":
             log = logs[command["name"]]
             data = os.urandom(command["size"])

@@ -84,7 +84,7 @@ def main() -> None:
                 handles[(str(log.name), mode)] = log
                 result = str(log.name)
             elif op == "key_path":
-                result = str(node.core.logs.keydir / f"{args[0]}.pem")
+                result = str(node.components.logs.keydir / f"{args[0]}.pem")
             elif op == "append":
                 log = handles[(args[0], args[1])]
                 results = []
@@ -125,7 +125,7 @@ def main() -> None:
 async def _providers(node, name):
     from hoard.logs.remote import provider_key
 
-    found = await node.core.network.find_providers(provider_key(hoard.parse_name(name)))
+    found = await node.components.net.network.find_providers(provider_key(hoard.parse_name(name)))
     return [str(p) for p in found]
 
 

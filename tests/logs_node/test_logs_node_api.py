@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 def test_create_append_read_and_the_key_in_the_data_dir(node, node_config):
     log = node.log_create({"SYN": "text/plain"})
     assert isinstance(log, Log) and log.mode == "ra" and log.nrecs == 0
-    key = node.core._repo.path / "keys" / f"{log.name}.pem"
+    key = Path(node.repo()) / "keys" / f"{log.name}.pem"
     assert key.is_file() and stat.S_IMODE(key.stat().st_mode) == 0o600
     assert log.metadata.get("SYN") == b"text/plain"
     first = log.append(b"one")
@@ -90,7 +91,7 @@ def test_open_errors(node, tmp_path):
     with pytest.raises(LogError) as err:
         node.log_open(str(log.name), "ra", signing_key=bytes(32))  # another key
     assert err.value.code == 403
-    (node.core._repo.path / "keys" / f"{log.name}.pem").unlink()
+    (Path(node.repo()) / "keys" / f"{log.name}.pem").unlink()
     with pytest.raises(LogError) as err:
         node.log_open(str(log.name), "ao")
     assert (err.value.code, err.value.gdp_stat) == (403, "SKEY_REQUIRED")

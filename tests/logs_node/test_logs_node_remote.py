@@ -7,6 +7,8 @@ to the host ends. Real node processes are in test_logs_node_processes.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import hoard
@@ -36,7 +38,7 @@ def pair(tmp_path_factory):
 
 
 def key_of(node, log):
-    return str(node.core._repo.path / "keys" / f"{log.name}.pem")
+    return str(Path(node.repo()) / "keys" / f"{log.name}.pem")
 
 
 def hosted(a, n=0, **metadata):
@@ -117,7 +119,7 @@ def test_unsubscribe_stops_a_remote_subscription(pair, collector):
     got = collector.wait_for(4)[1:]
     assert [e.type for e in got] == [EVENT_DATA, EVENT_DATA, EVENT_EOS]
     assert collector.queue.empty()  # nothing from the unsubscribed request
-    assert a.core.logs.host.active(log.name) == []  # the host ended it (in order, before the multiread)
+    assert a.components.logs.service.host.active(log.name) == []  # the host ended it (in order, before the multiread)
 
 
 def test_a_multiread_larger_than_the_flow_control_window_arrives_whole(pair, collector):

@@ -69,7 +69,7 @@ def test_download_of_a_single_block(node):
 
 
 def _block_cids(node, cid):
-    content = node.core.content
+    content = node.components.context.content
     return [str(c) for c, _ in content.iter_blocks(content.manifest(hoard.CID.parse(cid)))]
 
 
@@ -221,7 +221,7 @@ def test_cached_data_expires_via_maintenance(tmp_path):
     from hoard.content import Upload
 
     with hoard.Node({"data-dir": str(tmp_path / "e"), "block-ttl": 0.2, "block-mi": 0.05}) as node:
-        up = Upload(node.core.content, pinned=False)
+        up = Upload(node.components.context.content, pinned=False)
         up.write(os.urandom(100_000))
         cid = str(up.finish())
         assert [e["cid"] for e in node.list()] == [cid]

@@ -21,7 +21,7 @@ def main() -> None:
     if "--bench" in sys.argv:  # serve the raw-stream source protocol (benchmarks only)
         from hoard.net.rawbench import SOURCE_PROTOCOL, serve_source
 
-        node.core.protocol_handlers[SOURCE_PROTOCOL] = serve_source
+        node.components.net.serve({SOURCE_PROTOCOL: serve_source})
     node.start()
     out_lock = threading.Lock()
 
@@ -61,12 +61,12 @@ def main() -> None:
 
 
 async def _served(node):
-    stats = node.core.network.server_stats()
+    stats = node.components.net.network.server_stats()
     return {"blocks": stats.blocks_sent, "bytes": stats.bytes_sent}
 
 
 async def _raw_stream(node, peer_id, nbytes):
-    result = await node.core.network.measure_raw_stream(peer_id, nbytes)
+    result = await node.components.net.network.measure_raw_stream(peer_id, nbytes)
     return {"bytes": result.bytes, "seconds": result.seconds}
 
 
@@ -94,10 +94,10 @@ def _dt_ops():
 
 def _corrupt(node, cid_text):
     """Overwrite every data block of a dataset with other bytes, bypassing all checks."""
-    content = node.core.content
+    content = node.components.context.content
     manifest = content.manifest(hoard.CID.parse(cid_text))
-    env = node.core.store._env
-    with env.begin(write=True, db=node.core.store._blocks) as txn:
+    env = node.components.context.store._env
+    with env.begin(write=True, db=node.components.context.store._blocks) as txn:
         for block, size in content.iter_blocks(manifest):
             txn.put(block.binary, os.urandom(size))
     return True

@@ -1,4 +1,4 @@
-"""The node operations the REST API is built on (node/api_fetches.py), on an embedded node:
+"""The node operations the REST API is built on (node/components/fetch.py, data.py), on an embedded node:
 background fetches with progress, read streams from any offset, uploads with metadata."""
 
 import os
@@ -76,7 +76,7 @@ def partly_stored(node, data, blocks_present):
     upload.write(data)
     cid = upload.finish()
     manifest = side.manifest(cid)
-    store = node.core.store
+    store = node.components.context.store
     for block in [cid, *iter_index_nodes(manifest.index, side.store.get)]:
         store.put(block, side.store.get(block))
     for block, _size in list(side.iter_blocks(manifest))[:blocks_present]:
@@ -103,7 +103,7 @@ def test_a_fetch_runner_feeds_progress_and_can_be_cancelled(node):
         fed.append(fetch.id)
         await trio.sleep_forever()  # a fetch waiting on the network
 
-    network_runner, node.core.fetch_runner = node.core.fetch_runner, runner
+    network_runner, node.components.fetch.runner = node.components.fetch.runner, runner
     try:
         download_id = node.fetch_start(cid)["downloadId"]
         wait_for(lambda: fed)
@@ -115,7 +115,7 @@ def test_a_fetch_runner_feeds_progress_and_can_be_cancelled(node):
         with pytest.raises(NotFoundError):
             node.fetch_cancel(download_id, cid)
     finally:
-        node.core.fetch_runner = network_runner
+        node.components.fetch.runner = network_runner
 
 
 def test_a_failing_runner_ends_the_fetch_with_its_error(node):
@@ -132,12 +132,12 @@ def test_without_a_runner_a_dataset_not_stored_cannot_be_fetched(node):
     from hoard.errors import StateError
 
     cid = partly_stored(node, os.urandom(100_000), 1)
-    network_runner, node.core.fetch_runner = node.core.fetch_runner, None
+    network_runner, node.components.fetch.runner = node.components.fetch.runner, None
     try:
         with pytest.raises(StateError):
             node.fetch_start(cid)
     finally:
-        node.core.fetch_runner = network_runner
+        node.components.fetch.runner = network_runner
 
 
 @pytest.mark.parametrize("offset, length", [(0, None), (0, 10), (65535, 2), (65536, 65536), (199_999, None),

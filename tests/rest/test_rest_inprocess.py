@@ -35,7 +35,7 @@ def test_an_abandoned_download_closes_its_node_stream(served):
         with http.stream("GET", f"/data/{cid}") as response:
             pieces = response.iter_raw(1 << 20)
             next(pieces)
-    assert wait_until(lambda: not node.core._streams), node.core._streams
+    assert wait_until(lambda: not node.components.data.open_streams), node.components.data.open_streams
     assert len(http.get(f"/data/{cid}").content) == 30 << 20
 
 
@@ -50,7 +50,7 @@ def test_an_abandoned_upload_cancels_its_session(served):
 
     with pytest.raises((ConnectionAbortedError, httpx.HTTPError)):
         http.post("/data", content=body(), headers={"content-length": str(100 << 20)})
-    assert wait_until(lambda: not node.core.sessions.uploads and http.get("/space").json() == before)
+    assert wait_until(lambda: not node.components.data.sessions.uploads and http.get("/space").json() == before)
 
 
 def test_server_stops_and_the_port_is_free_again(tmp_path):

@@ -211,5 +211,5 @@ def blocks(node, cid: str) -> list[str]:
     """The data block CIDs of a stored dataset, in order."""
     from hoard.ids.cid import CID
 
-    content = node.core.content
+    content = node.components.context.content
     return [str(c) for c, _ in content.iter_blocks(content.manifest(CID.parse(cid)))]

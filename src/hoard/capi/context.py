@@ -117,7 +117,7 @@ class Context:
         try:
             node = Node(config)
             try:  # the worker's identity and loop token, learnt on the worker itself
-                token, ident = node.core.worker.submit(worker_handle).result()
+                token, ident = node.components.context.worker.submit(worker_handle).result()
             except BaseException:
                 node.close()
                 raise

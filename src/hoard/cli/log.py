@@ -93,9 +93,7 @@ class EmbeddedLogs:
 
     def info(self, name: str) -> dict[str, Any]:
         log = self.node.log_open(name, "ro")
-        from hoard.logs.keys import key_path
-
-        writable = key_path(self.node.core.logs.keydir, log.name).is_file()
+        writable = self.node.components.logs.writable(log.name)
         return _info(str(log.name), log.nrecs, list(log.metadata), writable)
 
     def list(self) -> list[dict[str, Any]]:

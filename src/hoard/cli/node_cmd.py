@@ -46,7 +46,7 @@ def start(ctx: Ctx) -> None:
         grpc_server, grpc_port = serve_grpc(hoard_node, hoard_node.config.api_bindaddr, hoard_node.config.grpc_port)
         info["grpcAddr"] = format_address(hoard_node.config.api_bindaddr, grpc_port)
         # --- end gRPC server ---
-        hoard_node.core._repo.write_runtime_info(info)
+        hoard_node.write_runtime_info(info)
         ctx.emit(info, "\n".join([f"peer id: {info['peerId']}", *(f"listening: {a}" for a in info["addrs"]),
                                   f"api: {info['api']}", f"grpc: {info['grpcAddr']}",
                                   f"repo: {info['repo']}", "node running; Ctrl-C to stop"]))

@@ -107,6 +107,11 @@ class Config:
     grpc_port: int = 8090
     repo_kind: str = "lmdb"
     agent_string: str = "hoard"
+    # REST/gRPC safety (hoard.api.rest.security, docs/security.md)
+    api_cors_origin: list[str] = field(default_factory=list)
+    api_allowed_hosts: list[str] = field(default_factory=list)
+    api_token: str | None = None
+    api_token_file: str | None = None
 
     _KEYS = {
         "data-dir": ("data_dir", lambda k, v: Path(_text(k, v)).expanduser()),
@@ -123,6 +128,10 @@ class Config:
         "grpc-port": ("grpc_port", _port),
         "repo-kind": ("repo_kind", lambda k, v: _choice(k, v, ("lmdb", "memory"))),
         "agent-string": ("agent_string", _text),
+        "api-cors-origin": ("api_cors_origin", _str_list),
+        "api-allowed-hosts": ("api_allowed_hosts", _str_list),
+        "api-token": ("api_token", _text),
+        "api-token-file": ("api_token_file", _text),
     }
 
     @classmethod
@@ -189,4 +198,4 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-__all__ = ["Config", "LOG_LEVELS", "parse_duration", "parse_size"]
+__all__ = ["LOG_LEVELS", "Config", "parse_duration", "parse_size"]

@@ -1,37 +1,86 @@
-"""`Node` (blocking) and `AsyncNode` (asyncio): the public faces of a NodeCore.
+"""`Node` (blocking) and `AsyncNode` (asyncio or trio): the typed faces of a node.
 
-Both are generated from the `@api` coroutines of NodeCore, so they offer exactly the same
-operations with the same signatures and docstrings: a `Node` method dispatches to the worker
-and waits; an `AsyncNode` method dispatches and awaits the future from asyncio. Subsystems
-that add operations (logs, blobs, files, transfer) add `@api` coroutines to NodeCore mixins.
+Both are declared in source: every operation is a method with its signature and docstring.
+A `Node` method dispatches the operation to the node's worker (a thread running a trio loop,
+node/runtime.py) and waits for the result; an `AsyncNode` method dispatches it and awaits the
+worker's future from the caller's loop. `AsyncNode` (node/async_node.py) is generated from
+this module by `python -m hoard.node.codegen`, so the two cannot drift; a test checks it is
+up to date.
+
+The operations themselves belong to the node's components (node/components/); the facade
+only names them. Between the `# -- operations` markers below, every method body is a single
+`return self._call(component operation, arguments...)` or `return self._now(function)`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import builtins
 import concurrent.futures
 import functools
-import inspect
-from typing import Any
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, Self, TypeVar
 
-from hoard.errors import StateError
-from hoard.node.config import Config
-from hoard.node.compose import NodeCore
-from hoard.node.core import API_NAMES
+from hoard.blobs import BlobDigest, BlobStat
+from hoard.errors import InvalidArgumentError, StateError
+from hoard.files import FileBlock, FileInfo, FileWrite
+from hoard.ids.cid import CID
+from hoard.logs import Event, Log, LogName
+from hoard.logs.metadata import MetadataInput
+from hoard.node import info
+from hoard.node.composition import Components, compose
+from hoard.node.config import LOG_LEVELS, Config
+from hoard.node.context import NodeContext
+from hoard.node.lifecycle import Lifecycle
 from hoard.node.repo import Repo
 from hoard.node.runtime import Worker
+from hoard.node.streams import NodeStream
+from hoard.transfer.events import Subscriber, Unsubscribe
+from hoard.transfer.manager import ChannelTransport
+from hoard.transfer.selector import Selector
+from hoard.transfer.types import ChannelID, ChannelState, Status
+from hoard.transfer.vouchers import EncodedVoucher, EncodedVoucherResult, Voucher, VoucherResult
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_LEVELS = {"TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "NOTICE": 25, "WARN": logging.WARNING,
+           "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
+logging.addLevelName(5, "TRACE")
+logging.addLevelName(25, "NOTICE")
 
 
-class _NodeBase:
-    """Creation and teardown shared by Node and AsyncNode."""
+def set_log_level(level: str) -> None:
+    """Set the level of hoard's loggers: TRACE, DEBUG, INFO, NOTICE, WARN, ERROR or FATAL."""
+    if not isinstance(level, str) or level.upper() not in LOG_LEVELS:
+        raise InvalidArgumentError(f"Failed to set log level: invalid level {level!r} (one of {', '.join(LOG_LEVELS)})")
+    logging.getLogger("hoard").setLevel(_LEVELS[level.upper()])
+
+
+def on_loop(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """`fn` as a coroutine function, so a plain call runs on the worker's loop (where the state
+    it touches lives)."""
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        return fn(*args, **kwargs)
+
+    return call
+
+
+class NodeBase:
+    """Creation, teardown and dispatch shared by `Node` and `AsyncNode`."""
 
     def __init__(self, config: Config | dict[str, Any] | str | None = None) -> None:
         self.config = Config.coerce(config)
         self._worker = Worker(name=f"hoard-{self.config.data_dir.name}")
         self._repo = Repo(self.config)
         try:
+            set_log_level(self.config.log_level)
             self._worker.start()
-            self._core = NodeCore(self.config, self._repo, self._worker)
+            self._components = compose(NodeContext(self.config, self._repo, self._worker))
+            self._lifecycle = Lifecycle(self._components)
         except BaseException:
             self._worker.shutdown()
             self._repo.close()
@@ -39,60 +88,76 @@ class _NodeBase:
         self._closed = False
 
     @property
-    def core(self) -> NodeCore:
+    def components(self) -> Components:
+        """The node's components (node/composition.py): for embedding code that extends the
+        node; the operations above are the supported surface. StateError once closed."""
         if self._closed:
             raise StateError("node is closed")
-        return self._core
+        return self._components
 
-    def submit(self, name: str, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
-        """Dispatch operation `name` to the worker; returns its Future at once (the "ack").
+    _c = components
 
-        This is how every frontend (REST, C ABI, ...) reaches the node without blocking.
-        """
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    @property
+    def started(self) -> bool:
+        """Whether the node is started (its network and services run)."""
+        return not self._closed and self._lifecycle.started
+
+    def _submit(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[T]:
+        """Dispatch `fn(*args, **kwargs)` to the worker; returns its Future at once (the "ack")."""
         if self._closed:
             raise StateError("node is closed")
-        method = getattr(self._core, name)
-        return self._worker.submit(functools.partial(method, *args, **kwargs))
+        return self._worker.submit(functools.partial(fn, *args, **kwargs))
+
+    def _now(self, fn: Callable[[], T]) -> T:
+        """`fn()` in the caller's thread (for operations that touch no node state)."""
+        if self._closed:
+            raise StateError("node is closed")
+        return fn()
 
     def _close_sync(self) -> None:
         if self._closed:
             return
         try:
             if not self._worker.in_worker:
-                self._worker.call(self._core.close)
+                self._worker.call(self._lifecycle.close)
         finally:
             self._closed = True
             self._worker.shutdown()
             self._repo.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
+    def submit(self, operation: str, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        """Dispatch operation `operation` by name (transitional, for the frontends not yet on the
+        typed surface); returns its Future at once."""
+        c = self.components
+        table: dict[str, Callable[..., Awaitable[Any]]] = {
+            "start": self._lifecycle.start, "stop": self._lifecycle.stop,
+            "version": on_loop(info.version), "revision": on_loop(info.revision),
+            "repo": on_loop(self._repo_path), "log_level": on_loop(set_log_level),
+            "peer_id": c.net.peer_id, "spr": c.net.spr, "debug": c.net.debug, "connect": c.net.connect,
+            "peer_debug": c.net.peer_debug, "peers": c.net.peers,
+            "download_manifest": c.fetch.download_manifest, "fetch": c.fetch.fetch, "fetch_start": c.fetch.fetch_start,
+            "fetch_progress": c.fetch.fetch_progress, "fetch_cancel": c.fetch.fetch_cancel, "fetches": c.fetch.fetches,
+            **{name: getattr(c.data, name) for name in (
+                "upload_init", "upload_open", "upload_chunk", "upload_finalize", "upload_cancel", "upload_file",
+                "download_init", "download_chunk", "download_stream", "download_cancel", "list", "space", "delete",
+                "exists", "verify", "stream_open", "stream_read", "stream_close")},
+        }
+        return self._submit(table[operation], *args, **kwargs)
+
+    def _repo_path(self) -> str:
+        return str(self._repo.path)
+
+    def write_runtime_info(self, details: dict[str, Any]) -> None:
+        """Write `data-dir/node.json` (pid + `details`: API addresses) for the CLI to find."""
+        self._repo.write_runtime_info(details)
 
 
-def _sync_method(name: str):
-    target = getattr(NodeCore, name)
-
-    @functools.wraps(target)
-    def method(self: Node, *args: Any, **kwargs: Any) -> Any:
-        return self.submit(name, *args, **kwargs).result()
-
-    method.__signature__ = inspect.signature(target)  # type: ignore[attr-defined]
-    return method
-
-
-def _async_method(name: str):
-    target = getattr(NodeCore, name)
-
-    @functools.wraps(target)
-    async def method(self: AsyncNode, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.wrap_future(self.submit(name, *args, **kwargs))
-
-    method.__signature__ = inspect.signature(target)  # type: ignore[attr-defined]
-    return method
-
-
-class Node(_NodeBase):
+class Node(NodeBase):
     """A hoard node with a blocking API. `Node(config)` opens the repo (no network yet).
 
     `config` is a `Config`, a dict of Logos option names, a JSON string, or a path to a JSON
@@ -100,36 +165,341 @@ class Node(_NodeBase):
     to release everything. Methods may be called from any thread except hoard's own.
     """
 
+    def __init__(self, config: Config | dict[str, Any] | str | None = None) -> None:
+        super().__init__(config)
+        self.data_transfer = DataTransfer(self)
+
+    def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._submit(fn, *args, **kwargs).result()
+
     def close(self) -> None:
         """Stop the node, cancel open sessions, release the repo. Idempotent."""
         self._close_sync()
 
-    def __enter__(self) -> Node:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- operations (AsyncNode is generated from here to the end marker) -------------------
+    def start(self) -> None:
+        """Start the node's network and services. Start again after stop works."""
+        return self._call(self._lifecycle.start)
 
-class AsyncNode(_NodeBase):
-    """The same operations as `Node`, as asyncio coroutines (`await node.upload_file(...)`)."""
+    def stop(self) -> None:
+        """Stop the network and services; data and sessions stay. Idempotent."""
+        return self._call(self._lifecycle.stop)
 
-    async def close(self) -> None:
-        """Stop the node, cancel open sessions, release the repo. Idempotent."""
-        await asyncio.get_running_loop().run_in_executor(None, self._close_sync)
+    def version(self) -> str:
+        """hoard's version string."""
+        return self._now(info.version)
 
-    async def __aenter__(self) -> AsyncNode:
-        return self
+    def revision(self) -> str:
+        """The source revision (short git hash) this hoard was built from."""
+        return self._now(info.revision)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    def repo(self) -> str:
+        """The data-dir path."""
+        return self._now(self._repo_path)
+
+    def log_level(self, level: str) -> None:
+        """Set the log level at run time: TRACE, DEBUG, INFO, NOTICE, WARN, ERROR or FATAL."""
+        return self._now(lambda: set_log_level(level))
+
+    def peer_id(self) -> str:
+        """The libp2p peer ID."""
+        return self._call(self._c.net.peer_id)
+
+    def spr(self) -> str:
+        """The node's signed peer record, `spr:...`, with its current addresses."""
+        return self._call(self._c.net.spr)
+
+    def debug(self) -> dict[str, Any]:
+        """`{id, addrs, spr, announceAddresses, table: {localNode, nodes}}` (Logos shape)."""
+        return self._call(self._c.net.debug)
+
+    def connect(self, peer_id: str, addrs: builtins.list[str] | None = None) -> None:
+        """Connect to a peer: dial `addrs` (multiaddrs) if given, else find it in the DHT."""
+        return self._call(self._c.net.connect, peer_id, addrs)
+
+    def peer_debug(self, peer_id: str) -> dict[str, Any]:
+        """`{peerId, seqNo, addresses}` of a known peer ("peer not found." otherwise)."""
+        return self._call(self._c.net.peer_debug, peer_id)
+
+    def peers(self) -> builtins.list[str]:
+        """Peer IDs of the currently connected peers."""
+        return self._call(self._c.net.peers)
+
+    def upload_init(self, filepath: str, chunk_size: int = 0) -> str:
+        """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
+        return self._call(self._c.data.upload_init, filepath, chunk_size)
+
+    def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0) -> str:
+        """Open an upload session for bytes pushed with `upload_chunk`, with the dataset's
+        `filename` and `mimetype` given explicitly; returns its id."""
+        return self._call(self._c.data.upload_open, filename, mimetype, chunk_size)
+
+    def upload_chunk(self, session_id: str, data: bytes) -> None:
+        """Append bytes to an upload session."""
+        return self._call(self._c.data.upload_chunk, session_id, data)
+
+    def upload_finalize(self, session_id: str) -> str:
+        """Finish an upload; returns the manifest CID. Durable when it returns."""
+        return self._call(self._c.data.upload_finalize, session_id)
+
+    def upload_cancel(self, session_id: str) -> None:
+        """Cancel an upload and remove what it stored (no error for an unknown session)."""
+        return self._call(self._c.data.upload_cancel, session_id)
+
+    def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> str:
+        """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
+        return self._call(self._c.data.upload_file, session_id, on_progress)
+
+    def download_init(self, cid: str | CID, chunk_size: int = 0, local: bool = True) -> str:
+        """Open a download session for `cid` ("" or "Download session already exists.")."""
+        return self._call(self._c.data.download_init, cid, chunk_size, local)
+
+    def download_chunk(self, cid: str | CID) -> bytes:
+        """The next chunk of an open download; b"" at the end."""
+        return self._call(self._c.data.download_chunk, cid)
+
+    def download_stream(self, cid: str | CID, filepath: str | None = None, chunk_size: int = 0, local: bool = True,
+                        on_progress: Callable[[bytes], None] | None = None) -> int:
+        """Stream the whole content to `filepath` and/or `on_progress(chunk)`; returns bytes."""
+        return self._call(self._c.data.download_stream, cid, filepath, chunk_size, local, on_progress)
+
+    def download_cancel(self, cid: str | CID) -> None:
+        """Close a download session (no error if there is none)."""
+        return self._call(self._c.data.download_cancel, cid)
+
+    def download_manifest(self, cid: str | CID) -> dict[str, Any]:
+        """The manifest JSON of a dataset: from the local store, else from the network."""
+        return self._call(self._c.fetch.download_manifest, cid)
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        """Every stored dataset: `[{"cid", "manifest"}]`."""
+        return self._call(self._c.data.list)
+
+    def space(self) -> dict[str, int]:
+        """`{totalBlocks, quotaMaxBytes, quotaUsedBytes, quotaReservedBytes}`."""
+        return self._call(self._c.data.space)
+
+    def delete(self, cid: str | CID) -> None:
+        """Delete a dataset (manifest CID) or a single unreferenced block."""
+        return self._call(self._c.data.delete, cid)
+
+    def exists(self, cid: str | CID) -> bool:
+        """Whether the block (or manifest) is in the local store."""
+        return self._call(self._c.data.exists, cid)
+
+    def verify(self, cid: str | CID) -> dict[str, Any]:
+        """Re-read a dataset (or block) from disk and check every block against its CID."""
+        return self._call(self._c.data.verify, cid)
+
+    def fetch(self, cid: str | CID) -> dict[str, Any]:
+        """Fetch a dataset into the local store in the background; returns its manifest JSON at once."""
+        return self._call(self._c.fetch.fetch, cid)
+
+    def fetch_start(self, cid: str | CID) -> dict[str, Any]:
+        """Start fetching a dataset in the background; `{cid, manifest, downloadId}` at once."""
+        return self._call(self._c.fetch.fetch_start, cid)
+
+    def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> dict[str, Any]:
+        """`{active, received, total, bytes}` of a fetch; `{"active": false}` for an unknown id."""
+        return self._call(self._c.fetch.fetch_progress, download_id, cid)
+
+    def fetch_cancel(self, download_id: int, cid: str | CID | None = None) -> None:
+        """Cancel an active fetch (NotFoundError if there is no active fetch with that id)."""
+        return self._call(self._c.fetch.fetch_cancel, download_id, cid)
+
+    def fetches(self) -> builtins.list[dict[str, Any]]:
+        """Every fetch still remembered (active ones, then recent finished ones), newest first."""
+        return self._call(self._c.fetch.fetches)
+
+    def stream_open(self, cid: str | CID, offset: int = 0, length: int | None = None,
+                    local: bool = True) -> dict[str, Any]:
+        """Open a read stream from byte `offset`: `{id, size, offset, length, filename, mimetype}`."""
+        return self._call(self._c.data.stream_open, cid, offset, length, local)
+
+    def stream_read(self, stream_id: str, n: int = 1 << 20) -> bytes:
+        """Up to `n` more bytes of a read stream; b"" at its end."""
+        return self._call(self._c.data.stream_read, stream_id, n)
+
+    def stream_close(self, stream_id: str) -> None:
+        """Close a read stream (no error if it is already closed)."""
+        return self._call(self._c.data.stream_close, stream_id)
+
+    def blob_put(self, source: bytes | os.PathLike[str] | Iterable[bytes],
+                 on_progress: Callable[[int], None] | None = None) -> BlobStat:
+        """Store a blob (bytes, a file path or an iterable of pieces); its digest, size, manifest."""
+        return self._call(self._c.blobs.put, source, on_progress)
+
+    def blob_stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
+        """A blob's size, manifest CID and (with `chunks`) chunk list. NotFoundError if absent."""
+        return self._call(self._c.blobs.stat, digest, chunks)
+
+    def blob_read(self, digest: str | bytes | BlobDigest) -> NodeStream[bytes]:
+        """The bytes of a blob (or one chunk) as a stream of pieces. NotFoundError if absent."""
+        return self._call(self._c.blobs.read, digest)
+
+    def file_write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
+        """Write one block of file `ino` at `index` (or append); `crc32` checked if given."""
+        return self._call(self._c.files.write, ino, data, index, crc32)
+
+    def file_stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
+        """Append `blocks` to file `ino` in order, as one new version."""
+        return self._call(self._c.files.stream_write, ino, blocks)
+
+    def file_read(self, ino: int, start: int | None = None, end: int | None = None,
+                  version: int | None = None) -> NodeStream[FileBlock]:
+        """The blocks start..end (inclusive) of file `ino` at `version`, as a stream."""
+        return self._call(self._c.files.read, ino, start, end, version)
+
+    def file_stat(self, ino: int, version: int | None = None) -> FileInfo:
+        """File `ino` at `version` (default: the latest): blocks, bytes, next index, time."""
+        return self._call(self._c.files.stat, ino, version)
+
+    def log_create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
+        """Create a log hosted by this node; returns it open "ra"."""
+        return self._call(self._c.logs.create, metadata, name)
+
+    def log_open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
+        """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra"."""
+        return self._call(self._c.logs.open, name, mode, signing_key)
+
+    def event_next(self, log: Log | None = None, timeout: float | None = None) -> Event | None:
+        """The next event of a log request made without a callback; None on timeout."""
+        return self._call(self._c.logs.event_next, log, timeout)
+
+    def parse_name(self, value: str | bytes | LogName) -> LogName:
+        """A log name from its printable form, raw 32 bytes, or any other string (SHA-256)."""
+        return self._call(self._c.logs.parse_name, value)
+
+    def log_list(self) -> builtins.list[dict[str, Any]]:
+        """The logs this node hosts: `[{"name", "nrecs"}]`, in name order."""
+        return self._call(self._c.logs.list)
+
+    def transfer_open(self, peer: str, cid: str, direction: str = "pull", selector: Any = None,
+                      voucher: Any = None, addrs: builtins.list[str] | None = None) -> dict[str, Any]:
+        """Open a data-transfer channel with `peer` for `cid`; returns its state."""
+        return self._call(self._c.transfer.open, peer, cid, direction, selector, voucher, addrs)
+
+    def transfer_channels(self) -> builtins.list[dict[str, Any]]:
+        """Every channel this node knows (finished ones too), oldest first."""
+        return self._call(self._c.transfer.channels)
+
+    def transfer_channel(self, chid: str) -> dict[str, Any]:
+        """One channel's state ("<initiator>-<responder>-<id>")."""
+        return self._call(self._c.transfer.channel, chid)
+
+    def transfer_pause(self, chid: str) -> dict[str, Any]:
+        """Pause a channel (our side); returns its state."""
+        return self._call(self._c.transfer.pause, chid)
+
+    def transfer_resume(self, chid: str) -> dict[str, Any]:
+        """Resume a channel (our side); returns its state."""
+        return self._call(self._c.transfer.resume, chid)
+
+    def transfer_cancel(self, chid: str) -> dict[str, Any]:
+        """Cancel a channel; returns its state."""
+        return self._call(self._c.transfer.cancel, chid)
+
+    def transfer_restart(self, chid: str) -> dict[str, Any]:
+        """Restart an interrupted channel; returns its state."""
+        return self._call(self._c.transfer.restart, chid)
+
+    def transfer_send_voucher(self, chid: str, voucher: Any = None) -> dict[str, Any]:
+        """Send a further voucher on a channel we initiated; returns its state."""
+        return self._call(self._c.transfer.send_voucher, chid, voucher)
+
+    def transfer_policy(self, push: bool | None = None, pull: bool | None = None,
+                        peers: builtins.list[str] | None = None, any_peer: bool = False) -> dict[str, Any]:
+        """The default voucher's policy `{push, pull, peers}`; arguments change it (persisted)."""
+        return self._call(self._c.transfer.policy, push, pull, peers, any_peer)
 
 
-def install_api(names: list[str] | None = None) -> None:
-    """(Re)generate Node and AsyncNode methods from NodeCore's @api coroutines."""
-    for name in names or API_NAMES:
-        setattr(Node, name, _sync_method(name))
-        setattr(AsyncNode, name, _async_method(name))
+class DataTransfer:
+    """`node.data_transfer`: the transfer manager's API (go-data-transfer's `Manager`), run on
+    the node's worker. Call it from any thread except hoard's own (validators and revalidators
+    run there, so they must not call it; subscribers run on the events thread and may)."""
 
+    def __init__(self, node: Node) -> None:
+        self._node = node
 
-install_api()
+    def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._node._call(fn, *args, **kwargs)
+
+    # -- operations (AsyncDataTransfer is generated from here to the end marker) -----------
+    def register_voucher_type(self, voucher_cls: type[Voucher], validator: Any) -> None:
+        """Validate requests carrying `voucher_cls` with `validator` (a RequestValidator)."""
+        return self._call(on_loop(self._node._c.transfer.manager.register_voucher_type), voucher_cls, validator)
+
+    def register_revalidator(self, voucher_cls: type[Voucher], revalidator: Any) -> None:
+        """Revalidate running channels with vouchers of `voucher_cls` (a Revalidator)."""
+        return self._call(on_loop(self._node._c.transfer.manager.register_revalidator), voucher_cls, revalidator)
+
+    def register_voucher_result_type(self, result_cls: type[VoucherResult]) -> None:
+        """Make results of `result_cls` decodable (`decode_voucher_result`)."""
+        return self._call(on_loop(self._node._c.transfer.manager.register_voucher_result_type), result_cls)
+
+    def register_transport_configurer(self, voucher_cls: type[Voucher],
+                                      configurer: Callable[[ChannelID, Voucher, ChannelTransport], None]) -> None:
+        """Run `configurer(chid, voucher, transport)` for each channel opened or accepted with `voucher_cls`."""
+        return self._call(on_loop(self._node._c.transfer.manager.register_transport_configurer), voucher_cls,
+                          configurer)
+
+    def decode_voucher(self, encoded: EncodedVoucher) -> Voucher:
+        """A voucher object from its encoding, with any registry that knows its type."""
+        return self._call(on_loop(self._node._c.transfer.manager.decode_voucher), encoded)
+
+    def decode_voucher_result(self, encoded: EncodedVoucherResult) -> VoucherResult:
+        """A voucher result object from its encoding (its type must be registered)."""
+        return self._call(on_loop(self._node._c.transfer.manager.decode_voucher_result), encoded)
+
+    def subscribe_to_events(self, subscriber: Subscriber) -> Unsubscribe:
+        """Call `subscriber(event, channel_state)` for every event, on the events thread."""
+        return self._call(on_loop(self._node._c.transfer.manager.subscribe_to_events), subscriber)
+
+    def channel_state(self, chid: ChannelID | str) -> ChannelState:
+        """The channel's current state; ErrChannelNotFound when unknown."""
+        return self._call(on_loop(self._node._c.transfer.manager.channel_state), chid)
+
+    def transfer_channel_status(self, chid: ChannelID | str) -> Status:
+        """The channel's status; `Status.ChannelNotFoundError` when unknown (as Go)."""
+        return self._call(on_loop(self._node._c.transfer.manager.transfer_channel_status), chid)
+
+    def in_progress_channels(self) -> dict[ChannelID, ChannelState]:
+        """Every channel this node knows, finished ones included (as Go's InProgressChannels)."""
+        return self._call(on_loop(self._node._c.transfer.manager.in_progress_channels))
+
+    def open_push_data_channel(self, to: str, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
+                               selector: Selector | dict[str, Any] = None) -> ChannelID:
+        """Send `base_cid` (the blocks `selector` chooses) to `to`, who validates `voucher`."""
+        return self._call(self._node._c.transfer.manager.open_push_data_channel, to, voucher, base_cid, selector)
+
+    def open_pull_data_channel(self, to: str, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
+                               selector: Selector | dict[str, Any] = None) -> ChannelID:
+        """Ask `to` for `base_cid` (the blocks `selector` chooses); `to` validates `voucher`."""
+        return self._call(self._node._c.transfer.manager.open_pull_data_channel, to, voucher, base_cid, selector)
+
+    def send_voucher(self, chid: ChannelID | str, voucher: Voucher | EncodedVoucher) -> None:
+        """Send a further voucher on a channel we initiated."""
+        return self._call(self._node._c.transfer.manager.send_voucher, chid, voucher)
+
+    def close_data_transfer_channel(self, chid: ChannelID | str) -> None:
+        """Cancel a channel (both sides)."""
+        return self._call(self._node._c.transfer.manager.close_data_transfer_channel, chid)
+
+    def pause_data_transfer_channel(self, chid: ChannelID | str) -> None:
+        """Pause a channel (our side)."""
+        return self._call(self._node._c.transfer.manager.pause_data_transfer_channel, chid)
+
+    def resume_data_transfer_channel(self, chid: ChannelID | str) -> None:
+        """Resume a channel (our side)."""
+        return self._call(self._node._c.transfer.manager.resume_data_transfer_channel, chid)
+
+    def restart_data_transfer_channel(self, chid: ChannelID | str) -> None:
+        """Restart an interrupted channel."""
+        return self._call(self._node._c.transfer.manager.restart_data_transfer_channel, chid)
+    # -- end of operations --

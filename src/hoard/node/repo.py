@@ -78,6 +78,7 @@ class Repo:
 def read_runtime_info(data_dir: Path) -> dict[str, Any] | None:
     """What a running node wrote about itself, or None."""
     try:
-        return json.loads((Path(data_dir) / RUNTIME_FILE).read_text())
+        info = json.loads((Path(data_dir) / RUNTIME_FILE).read_text())
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) else None

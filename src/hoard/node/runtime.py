@@ -72,7 +72,7 @@ class Worker:
                 return
             try:
                 result = await fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 if isinstance(exc, trio.Cancelled):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -56,7 +56,7 @@ class DownloadSession:
 class Sessions:
     """The node's open upload and download sessions."""
 
-    def __init__(self, content: ContentStore, open_reader: Callable[[CID, bool], "trio.abc.AsyncResource"]) -> None:
+    def __init__(self, content: ContentStore, open_reader: Callable[[CID, bool], Awaitable[Reader]]) -> None:
         self.content = content
         self.open_reader = open_reader
         self.uploads: dict[str, UploadSession] = {}

@@ -22,7 +22,6 @@ from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
 from hoard.errors import LogError, StateError
 from hoard.logs import EVENT_CREATED, EVENT_EOS, EVENT_SHUTDOWN, Datum, Event, Log, parse_name
-from hoard.logs.keys import key_path
 
 messages, services = load("hoard/v1/logs.proto")
 
@@ -88,7 +87,7 @@ class LogServicer(services.LogServiceServicer):
 
     def _info(self, handle: Log) -> Any:
         metadata = [messages.MetadataEntry(id=i, value=v) for i, v in handle.metadata]
-        writable = key_path(self.node.core.logs.keydir, handle.name).is_file()
+        writable = self.node.components.logs.writable(handle.name)
         return messages.LogInfo(name=str(handle.name), nrecs=handle.nrecs, metadata=metadata,
                                 public_key=handle.public_key, writable=writable)
 

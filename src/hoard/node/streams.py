@@ -1,13 +1,13 @@
-"""Blob operations (tvix castore semantics) on the node, and `NodeStream`, the pull handle
-that streaming reads (blobs, hugo files) return.
+"""Streams between a caller and the node: `NodeStream` (items produced on the node, pulled by
+the caller), `ReadAhead` (a caller's iterable consumed ahead in a thread) and `byte_pieces`.
 
-Long byte streams never sit in memory: `blob_put` consumes its source piece by piece in a
-node thread, and `blob_read` returns a `NodeStream` whose pulls each read a few MiB ahead.
+Long byte streams never sit in memory: a blob put consumes its source piece by piece in a
+node thread, and a blob or file read returns a `NodeStream` whose pulls each read a few MiB
+ahead. Used by the blobs and files components.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import os
 import queue
@@ -19,9 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from hoard.blobs import BlobDigest, BlobService, BlobStat
 from hoard.errors import InvalidArgumentError, NotFoundError
-from hoard.node.core import api
+from hoard.node.aio import wait_future
 from hoard.node.runtime import Worker
 
 T = TypeVar("T")
@@ -35,7 +34,7 @@ READ_AHEAD = 8  # pieces a put receives ahead of storing them (≤ 8 messages of
 class NodeStream(Generic[T]):
     """Items produced on the node, pulled by the caller.
 
-    Iterate it (`for item in stream`, blocking; any thread but hoard's own) or, from asyncio,
+    Iterate it (`for item in stream`, blocking; any thread but hoard's own) or, from asyncio or trio,
     `async for item in stream`. Items are read in steps of about STEP_BYTES run on the node's
     worker, and the next step runs while the caller handles the current one, so reading
     overlaps sending and memory stays within two steps. Errors arrive as hoard errors from
@@ -100,7 +99,7 @@ class NodeStream(Generic[T]):
         while not self._buffer:
             if self._done and self._next is None:
                 raise StopAsyncIteration
-            self._refill(await asyncio.wrap_future(self._pending()))
+            self._refill(await wait_future(self._pending()))
         return self._buffer.popleft()
 
     def close(self) -> None:
@@ -122,15 +121,21 @@ class NodeStream(Generic[T]):
         self.close()
 
 
-async def run_long(core: Any, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn` in a node thread that may wait on a client stream for long.
+class LongCalls:
+    """Node threads that may wait on a client stream for long (a put fed by a slow client).
 
-    Such threads have their own limiter, so slow clients never starve the node's other work.
+    They have their own limiter, so slow clients never starve the node's other work.
     """
-    limiter = getattr(core, "_long_streams", None)
-    if limiter is None:
-        limiter = core._long_streams = trio.CapacityLimiter(LONG_STREAMS)
-    return await trio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+    def __init__(self, limit: int = LONG_STREAMS) -> None:
+        self._limiter: trio.CapacityLimiter | None = None
+        self._limit = limit
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` in such a thread and await its result."""
+        if self._limiter is None:  # created on the worker's loop, at first use
+            self._limiter = trio.CapacityLimiter(self._limit)
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
 
 _END = object()
@@ -177,10 +182,11 @@ class ReadAhead(Generic[T]):
         if item is _END or isinstance(item, _Failure):
             self._finished = True
             self._thread.join()
-            if item is _END:
-                raise StopIteration
-            raise item.exc
-        return item
+            if isinstance(item, _Failure):
+                raise item.exc
+            raise StopIteration
+        result: T = item
+        return result
 
     def close(self) -> None:
         if self._finished:
@@ -191,7 +197,7 @@ class ReadAhead(Generic[T]):
             self._items.get_nowait()
 
 
-def byte_pieces(source: object, on_progress: Callable[[int], None] | None = None) -> Iterator[bytes | memoryview]:
+def byte_pieces(source: object, on_progress: Callable[[int], None] | None = None) -> Iterator[bytes | bytearray | memoryview]:
     """The pieces of a bytes-like value, a file (os.PathLike) or an iterable of bytes-like pieces."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         pieces: Iterable[Any] = [source]
@@ -203,7 +209,7 @@ def byte_pieces(source: object, on_progress: Callable[[int], None] | None = None
     else:
         pieces = source
 
-    def checked() -> Iterator[bytes | memoryview]:
+    def checked() -> Iterator[bytes | bytearray | memoryview]:
         for piece in pieces:
             if not isinstance(piece, (bytes, bytearray, memoryview)):
                 raise InvalidArgumentError(f"blob pieces must be bytes, got {type(piece).__name__}")
@@ -222,46 +228,3 @@ def _file_pieces(path: Path) -> Iterator[bytes]:
     with fh:
         while piece := fh.read(FILE_PIECE):
             yield piece
-
-
-class BlobsApi:
-    """Node mixin: castore blobs. A blob is a dataset found by the BLAKE3 of its content."""
-
-    blobs: BlobService
-
-    def init_subsystem(self) -> None:
-        self.blobs = BlobService(self.content)  # type: ignore[attr-defined]
-
-    @api
-    async def blob_put(self, source: bytes | os.PathLike[str] | Iterable[bytes],
-                       on_progress: Callable[[int], None] | None = None) -> BlobStat:
-        """Store a blob (FastCDC 128/256/512 KiB chunks); returns its digest, size and manifest CID.
-
-        `source` is bytes, a file path (`pathlib.Path`), or an iterable of byte pieces, consumed
-        in a node thread as it goes (memory stays bounded). `on_progress(n)` is called from that
-        thread per piece. The blob is also a dataset (listed, downloadable by its manifest CID).
-        """
-        pieces = ReadAhead(byte_pieces(source, on_progress))
-        try:
-            return await run_long(self, self.blobs.put, pieces)
-        finally:
-            pieces.close()
-
-    @api
-    async def blob_stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
-        """A blob's size, manifest CID and (with `chunks`) chunk list: `()` for a single chunk.
-
-        `digest` is 32 bytes, `b3:<base64>` or hex. NotFoundError if absent.
-        """
-        parsed = BlobDigest.parse(digest)
-        return await trio.to_thread.run_sync(self.blobs.stat, parsed, chunks)
-
-    @api
-    async def blob_read(self, digest: str | bytes | BlobDigest) -> NodeStream[bytes]:
-        """The bytes of a blob, or of one chunk by its digest, as a stream of pieces (≤ 1 MiB).
-
-        NotFoundError (raised here, not on the first pull) if absent.
-        """
-        parsed = BlobDigest.parse(digest)
-        pieces = await trio.to_thread.run_sync(self.blobs.read, parsed)
-        return NodeStream(self.worker, pieces, len)  # type: ignore[attr-defined]

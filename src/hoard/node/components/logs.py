@@ -1,4 +1,4 @@
-"""Logs on the node: GDP-style signed append-only logs, local and remote.
+"""The logs component: GDP-style signed append-only logs, local and remote.
 
 One `LogService` per node, created with the node on its store, writer keys in
 `data-dir/keys`, closed with the node. It works whether or not the node is started; remote
@@ -6,8 +6,8 @@ logs need the network:
 
 * the node serves the logs it hosts on `/hoard/logs/1` (`LogServer`), and while started
   advertises each of them in the DHT under `provider_key(name)` (at start, after
-  `log_create`, and every hour);
-* `log_open` of a name the node does not host asks `RemoteLogs.locate`: the peer that served
+  `create`, and every hour);
+* `open` of a name the node does not host asks `RemoteLogs.locate`: the peer that served
   it before, then the DHT providers of its key, then the connected peers, each asked to open
   it; the first that has it serves the handle (a `RemoteLogBackend`, one per peer).
 
@@ -19,10 +19,11 @@ node's worker thread. Here every blocking call runs in a trio worker thread
 
 from __future__ import annotations
 
+import builtins
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -33,7 +34,9 @@ from hoard.logs import Event, Log, LogName, LogService, parse_name
 from hoard.logs.metadata import MetadataInput
 from hoard.logs.remote import ClientConn, LogServer, RemoteLogBackend, provider_key
 from hoard.logs.wire import LOGS_PROTOCOL
-from hoard.node.core import api
+from hoard.node.component import StreamHandler
+from hoard.node.components.net import NetComponent
+from hoard.node.context import NodeContext
 
 log = logging.getLogger("hoard.node.logs")
 
@@ -47,8 +50,9 @@ class RemoteLogs:
     """The node's client side of `/hoard/logs/1`: a `RemoteLogBackend` per peer, and the
     `remote` hook its LogService calls for names it does not host."""
 
-    def __init__(self, core: Any) -> None:
-        self._core = core
+    def __init__(self, net: NetComponent, hosted_names: Callable[[], builtins.list[LogName]]) -> None:
+        self._net = net
+        self._hosted_names = hosted_names
         self._backends: dict[str, RemoteLogBackend] = {}
         self._hints: dict[LogName, str] = {}
         self._lock = threading.Lock()
@@ -71,9 +75,9 @@ class RemoteLogs:
 
     async def _provide_forever(self) -> None:
         while True:
-            network = self._core.network
+            network = self._net.network
             if network is not None:
-                names = await trio.to_thread.run_sync(self._core.logs.host.logs.names)
+                names = await trio.to_thread.run_sync(self._hosted_names)
                 for name in names:
                     await network.provide(provider_key(name))
             await trio.sleep(REPROVIDE_INTERVAL)
@@ -92,7 +96,7 @@ class RemoteLogs:
             raise LogError("the node is closed", status=503) from exc
 
     async def _open_conn(self, peer: str) -> ClientConn:
-        network = self._core.network
+        network = self._net.network
         nursery = self._nursery
         if network is None or nursery is None:
             raise LogError("the node is not started: remote logs need the network", status=503)
@@ -113,8 +117,8 @@ class RemoteLogs:
             return found
 
     # -- locating -------------------------------------------------------------------------
-    async def _candidates(self, name: LogName) -> list[str]:
-        network = self._core.network
+    async def _candidates(self, name: LogName) -> builtins.list[str]:
+        network = self._net.network
         if network is None:
             return []
         found: list[str] = []
@@ -128,7 +132,7 @@ class RemoteLogs:
 
     def locate(self, name: LogName) -> RemoteLogBackend | None:
         """The backend of a peer hosting `name`, or None (LogService's `remote` hook; blocking)."""
-        if self._core.network is None or self._nursery is None:
+        if self._net.network is None or self._nursery is None:
             return None
         hint = self._hints.get(name)
         tried: set[str] = set()
@@ -143,7 +147,7 @@ class RemoteLogs:
                 try:
                     backend.probe(name)
                 except LogError as exc:
-                    if exc.code in (404, 502, 503, 504):
+                    if exc.http_status in (404, 502, 503, 504):
                         log.debug("peer %s does not serve log %s: %s", peer, name, exc.message)
                         continue
                     raise
@@ -161,53 +165,44 @@ class RemoteLogs:
             backend.close()
 
 
-class LogsNetService:
-    """While the node is started: holds the client streams' nursery and advertises logs."""
+
+class LogsComponent:
+    """Logs: create, open (local or remote), events; serves `/hoard/logs/1`."""
 
     name = "logs"
 
-    def __init__(self, remote: RemoteLogs) -> None:
-        self._remote = remote
+    def __init__(self, context: NodeContext, net: NetComponent) -> None:
+        self._net = net
+        self.keydir = context.repo.keys_dir
+        self.service = LogService(context.store, context.repo.keys_dir, remote=self._locate)
+        self.remote = RemoteLogs(net, self.service.host.logs.names)
+        self.server = LogServer(self.service.host)
+        self.protocols: Mapping[str, StreamHandler] = {LOGS_PROTOCOL: self.server.handle}
 
-    async def run(self, core: Any, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self._remote.run(task_status)
+    def _locate(self, name: LogName) -> RemoteLogBackend | None:
+        return self.remote.locate(name)
 
+    async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """While started: hold the client streams' nursery and advertise the hosted logs."""
+        await self.remote.run(task_status)
 
-class LogsApi:
-    """Logs: create, open (local or remote), events."""
+    async def aclose(self) -> None:
+        self.remote.close()
+        await trio.to_thread.run_sync(self.service.close)
 
-    logs: LogService
-    remote_logs: RemoteLogs
-    log_server: LogServer
-
-    def init_subsystem(self) -> None:
-        core: Any = self
-        if not hasattr(core, "protocol_handlers"):
-            raise StateError("LogsApi must come before NetApi in NodeCore's bases")
-        self.remote_logs = RemoteLogs(core)
-        self.logs = LogService(core.store, core._repo.keys_dir, remote=self.remote_logs.locate)
-        self.log_server = LogServer(self.logs.host)
-        core.protocol_handlers[LOGS_PROTOCOL] = self.log_server.handle
-        core.services.append(LogsNetService(self.remote_logs))
-
-    async def close_subsystem(self) -> None:
-        self.remote_logs.close()
-        await trio.to_thread.run_sync(self.logs.close)
-
-    @api
-    async def log_create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
+    async def create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
         """Create a log hosted by this node; returns it open "ra". Its Ed25519 writer key is
         kept in `data-dir/keys/<name>.pem`. `metadata`: GDP metadata entries (a dict or
         (id, value) pairs; ids as ints or FourCC strings). `name`: create it under this name
         (else it is named SHA-256 of its metadata). While started, it is advertised in the DHT
         (this waits up to 3 s for the peers closest to its key to take the record)."""
-        created = await trio.to_thread.run_sync(functools.partial(self.logs.log_create, metadata, name=name))
+        created = await trio.to_thread.run_sync(functools.partial(self.service.log_create, metadata, name=name))
         await self._advertise(created.name)
         return created
 
     async def _advertise(self, name: LogName) -> None:
         """Announce a new log in the DHT: wait for it up to ANNOUNCE_WAIT, else finish in the background."""
-        network = getattr(self, "network", None)
+        network = self._net.network
         if network is None:
             return
         with trio.move_on_after(ANNOUNCE_WAIT) as scope:
@@ -215,31 +210,33 @@ class LogsApi:
         if scope.cancelled_caught:
             await network.provide(provider_key(name))
 
-    @api
-    async def log_open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
+    async def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
         """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra". Writing
         needs the writer key: `signing_key` (a key, 32-byte seed, PEM bytes or PEM path), else
         `data-dir/keys/<name>.pem`. LogError 404 if no one hosts it, 403 without the key."""
-        return await trio.to_thread.run_sync(self.logs.log_open, name, mode, signing_key)
+        return await trio.to_thread.run_sync(self.service.log_open, name, mode, signing_key)
 
-    @api
     async def event_next(self, log: Log | None = None, timeout: float | None = None) -> Event | None:
         """The next event of a log request made without a callback (of `log` only, if given);
         waits up to `timeout` seconds (None: until there is one); None on timeout."""
-        return await trio.to_thread.run_sync(self.logs.event_next, log, timeout, abandon_on_cancel=True)
+        return await trio.to_thread.run_sync(self.service.event_next, log, timeout, abandon_on_cancel=True)
 
-    @api
     async def parse_name(self, value: str | bytes | LogName) -> LogName:
         """A log name from its 43-character printable form, raw 32 bytes, or any other string
         (named by its SHA-256), as GDP's `gdp_parse_name`."""
         return parse_name(value)
 
-    @api
-    async def log_list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         """The logs this node hosts: `[{"name", "nrecs"}]`, in name order."""
-        store = self.logs.host.logs
+        store = self.service.host.logs
 
-        def run() -> list[dict[str, Any]]:
+        def run() -> builtins.list[dict[str, Any]]:
             return [{"name": str(n), "nrecs": store.nrecs(n)} for n in store.names()]
 
         return await trio.to_thread.run_sync(run)
+
+    def writable(self, name: LogName) -> bool:
+        """Whether this node holds the writer key of log `name` (in `data-dir/keys`)."""
+        from hoard.logs.keys import key_path
+
+        return key_path(self.keydir, name).is_file()

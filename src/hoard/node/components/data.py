@@ -1,0 +1,287 @@
+"""The data component: the Logos storage operations on the local store.
+
+Uploads and downloads (Logos sessions, node/sessions.py), uploads with explicit metadata, read
+streams, and the store's datasets (list, space, exists, delete, verify). While the node is
+started it expires cached datasets every `block-mi` (maintenance).
+
+Data the node does not store is read through the fetch component (`local=False`).
+
+**Read streams.** `stream_open` / `stream_read` / `stream_close` read a dataset (or a single
+block) from any byte offset, in bounded memory. Unlike download sessions (one per CID, the
+Logos contract) any number of streams may read the same CID at once, which an HTTP server
+needs. A stream over data that is not local (`local=False`) reads from the network, from
+offset 0 only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import trio
+
+from hoard.content import LocalReader
+from hoard.content.manifest import is_dag
+from hoard.errors import HoardError, InvalidArgumentError, NotFoundError
+from hoard.ids.cid import CID
+from hoard.node.component import StreamHandler
+from hoard.node.components.fetch import FetchComponent
+from hoard.node.context import NodeContext
+from hoard.node.params import is_int, parse_cid
+from hoard.node.sessions import Reader, Sessions
+
+log = logging.getLogger("hoard")
+
+MAX_READ = 16 << 20  # largest stream_read
+STREAM_IDLE = 600.0  # a read stream unused this long is closed
+
+
+class LocalStreamReader:
+    """Async adapter over LocalReader: large reads run in a thread."""
+
+    def __init__(self, reader: LocalReader) -> None:
+        self._reader = reader
+        self.size, self.filename, self.mimetype = reader.size, reader.filename, reader.mimetype
+
+    @property
+    def remaining(self) -> int:
+        return self._reader.remaining
+
+    async def read(self, n: int) -> bytes:
+        if min(n, self._reader.remaining) <= 256 << 10:
+            return self._reader.read(n)
+        return await trio.to_thread.run_sync(self._reader.read, n)
+
+    async def aclose(self) -> None:
+        self._reader.close()
+
+
+class _Stream(Protocol):
+    size: int
+    filename: str | None
+    mimetype: str | None
+
+    @property
+    def remaining(self) -> int: ...
+
+    async def read(self, n: int) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _NetworkStream:
+    """A read stream over a network reader, capped at `length`."""
+
+    def __init__(self, reader: Reader, length: int | None, filename: str | None, mimetype: str | None) -> None:
+        self._reader = reader
+        self.size = reader.size
+        self.remaining = reader.size if length is None else min(length, reader.size)
+        self.filename, self.mimetype = filename, mimetype
+
+    async def read(self, n: int) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        data = await self._reader.read(min(n, self.remaining))
+        self.remaining -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        await self._reader.aclose()
+
+
+class DataComponent:
+    """Uploads, downloads, read streams and the local datasets (see the module docstring)."""
+
+    name = "data"
+    protocols: Mapping[str, StreamHandler] = {}
+
+    def __init__(self, context: NodeContext, fetch: FetchComponent) -> None:
+        self._context = context
+        self._fetch = fetch
+        self.sessions = Sessions(context.content, self.open_reader)
+        self._streams: dict[str, tuple[_Stream, list[float]]] = {}
+        self._stream_ids = itertools.count(1)
+
+    async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Maintenance: expire cached datasets every `block-mi`."""
+        task_status.started()
+        while True:
+            await trio.sleep(context.config.block_mi)
+            expired = await trio.to_thread.run_sync(context.content.expire)
+            if expired:
+                log.info("expired %d cached dataset(s)", len(expired))
+
+    async def aclose(self) -> None:
+        await self.sessions.close()
+        for stream, _ in list(self._streams.values()):
+            await stream.aclose()
+        self._streams.clear()
+
+    @property
+    def open_streams(self) -> int:
+        """How many read streams are open."""
+        return len(self._streams)
+
+    async def open_reader(self, cid: CID, local: bool) -> Reader:
+        """A reader of `cid`: from the local store, else (unless `local`) from the network."""
+        try:
+            return LocalStreamReader(await trio.to_thread.run_sync(LocalReader, self._context.content, cid))
+        except Exception:
+            if local:
+                raise
+        return await self._fetch.open_network_reader(cid)
+
+    # -- uploads -----------------------------------------------------------------------
+    async def upload_init(self, filepath: str, chunk_size: int = 0) -> str:
+        """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
+        return self.sessions.upload_init(filepath, chunk_size)
+
+    async def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0) -> str:
+        """Open an upload session for bytes pushed with `upload_chunk`; returns its id.
+
+        The dataset's `filename` and `mimetype` are given explicitly (None: none).
+        `chunk_size` (0 = 65536) is the block size. Finish with `upload_finalize`.
+        """
+        for key, value in (("filename", filename), ("mimetype", mimetype)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidArgumentError(f"Failed to init upload: {key} must be a string, got {value!r}")
+        session_id = self.sessions.upload_init("", chunk_size)
+        upload = self.sessions.uploads[session_id].upload
+        upload.filename, upload.mimetype = filename or None, mimetype or None
+        return session_id
+
+    async def upload_chunk(self, session_id: str, data: bytes) -> None:
+        """Append bytes to an upload session."""
+        await self.sessions.upload_chunk(session_id, data)
+
+    async def upload_finalize(self, session_id: str) -> str:
+        """Finish an upload; returns the manifest CID. Durable when it returns."""
+        cid = await self.sessions.upload_finalize(session_id)
+        await self._context.events.dataset_stored(CID.parse(cid))
+        return cid
+
+    async def upload_cancel(self, session_id: str) -> None:
+        """Cancel an upload and remove what it stored (no error for an unknown session)."""
+        await self.sessions.upload_cancel(session_id)
+
+    async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> str:
+        """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
+        cid = await self.sessions.upload_file(session_id, on_progress)
+        await self._context.events.dataset_stored(CID.parse(cid))
+        return cid
+
+    # -- downloads ---------------------------------------------------------------------
+    async def download_init(self, cid: str | CID, chunk_size: int = 0, local: bool = True) -> str:
+        """Open a download session for `cid` ("" or "Download session already exists.")."""
+        return await self.sessions.download_init(parse_cid(cid, "download"), chunk_size, local)
+
+    async def download_chunk(self, cid: str | CID) -> bytes:
+        """The next chunk of an open download; b"" at the end."""
+        return await self.sessions.download_chunk(parse_cid(cid, "download chunk"))
+
+    async def download_stream(self, cid: str | CID, filepath: str | None = None, chunk_size: int = 0,
+                              local: bool = True, on_progress: Callable[[bytes], None] | None = None) -> int:
+        """Stream the whole content to `filepath` and/or `on_progress(chunk)`; returns bytes."""
+        return await self.sessions.download_stream(parse_cid(cid, "download stream"), filepath, chunk_size, local,
+                                                   on_progress)
+
+    async def download_cancel(self, cid: str | CID) -> None:
+        """Close a download session (no error if there is none)."""
+        await self.sessions.download_cancel(parse_cid(cid, "cancel download"))
+
+    # -- the local datasets ------------------------------------------------------------
+    async def list(self) -> builtins.list[dict[str, Any]]:
+        """Every stored dataset: `[{"cid", "manifest"}]`."""
+        content = self._context.content
+
+        def run() -> builtins.list[dict[str, Any]]:
+            return [{"cid": str(d.cid), "manifest": content.manifest(d.cid).to_json()} for d in content.datasets()]
+
+        return await trio.to_thread.run_sync(run)
+
+    async def space(self) -> dict[str, int]:
+        """`{totalBlocks, quotaMaxBytes, quotaUsedBytes, quotaReservedBytes}`."""
+        result: dict[str, int] = self._context.content.space().to_json()
+        return result
+
+    async def delete(self, cid: str | CID) -> None:
+        """Delete a dataset (manifest CID) or a single unreferenced block."""
+        await trio.to_thread.run_sync(self._context.content.delete, parse_cid(cid, "delete"))
+
+    async def exists(self, cid: str | CID) -> bool:
+        """Whether the block (or manifest) is in the local store."""
+        return self._context.store.has(parse_cid(cid, "check existence"))
+
+    async def verify(self, cid: str | CID) -> dict[str, Any]:
+        """Re-read a dataset (or block) from disk and check every block against its CID."""
+        from hoard.node.maintenance import verify_dataset
+
+        return await trio.to_thread.run_sync(verify_dataset, self._context.content, parse_cid(cid, "verify"))
+
+    # -- read streams ------------------------------------------------------------------
+    async def stream_open(self, cid: str | CID, offset: int = 0, length: int | None = None,
+                          local: bool = True) -> dict[str, Any]:
+        """Open a read stream over a dataset (manifest CID) or block, from byte `offset`.
+
+        Reads at most `length` bytes (None: to the end). Returns `{id, size, offset, length,
+        filename, mimetype}` where `size` is the whole content's size and `length` what the
+        stream will deliver. `local=False` also reads data that is not stored locally
+        (from the network, when it runs), from offset 0 only.
+        """
+        parsed = parse_cid(cid, "download")
+        if not is_int(offset) or offset < 0 or (length is not None and (not is_int(length) or length < 0)):
+            raise InvalidArgumentError(f"Failed to download: bad range offset={offset!r} length={length!r}")
+        stream: _Stream
+        try:
+            stream = LocalStreamReader(
+                await trio.to_thread.run_sync(LocalReader, self._context.content, parsed, offset, length))
+        except NotFoundError:
+            if local:
+                raise
+            if offset:
+                raise InvalidArgumentError("Failed to download: a network stream starts at offset 0") from None
+            meta: dict[str, Any] = {}
+            if is_dag(parsed):
+                try:
+                    meta = await self._fetch.download_manifest(parsed)
+                except HoardError:
+                    pass
+            reader = await self.open_reader(parsed, False)
+            stream = _NetworkStream(reader, length, meta.get("filename"), meta.get("mimetype"))
+        await self._close_idle_streams()
+        stream_id = str(next(self._stream_ids))
+        self._streams[stream_id] = (stream, [trio.current_time()])
+        return {"id": stream_id, "size": stream.size, "offset": offset, "length": stream.remaining,
+                "filename": stream.filename, "mimetype": stream.mimetype}
+
+    async def stream_read(self, stream_id: str, n: int = 1 << 20) -> bytes:
+        """Up to `n` more bytes of a read stream; b"" at its end."""
+        entry = self._streams.get(str(stream_id))
+        if entry is None:
+            raise NotFoundError(f"Failed to read: no stream {stream_id}", stream=str(stream_id))
+        if not is_int(n) or n < 1:
+            raise InvalidArgumentError(f"Failed to read: bad size {n!r}")
+        stream, touched = entry
+        touched[0] = trio.current_time()
+        try:
+            return await stream.read(min(n, MAX_READ))
+        except BaseException:
+            self._streams.pop(str(stream_id), None)
+            await stream.aclose()
+            raise
+
+    async def _close_idle_streams(self) -> None:
+        now = trio.current_time()
+        for stream_id, (stream, touched) in list(self._streams.items()):
+            if now - touched[0] > STREAM_IDLE:
+                del self._streams[stream_id]
+                await stream.aclose()
+
+    async def stream_close(self, stream_id: str) -> None:
+        """Close a read stream (no error if it is already closed)."""
+        entry = self._streams.pop(str(stream_id), None)
+        if entry is not None:
+            await entry[0].aclose()

@@ -1,0 +1,332 @@
+"""The fetch component: reading what the node does not store, and background fetches.
+
+Reading data the node does not have (`download_*(..., local=False)`, streams, `fetch`):
+1. providers: the DHT providers of the manifest CID, plus connected peers as a fallback;
+2. the manifest block, then the block-index nodes level by level, each verified;
+3. the data blocks through a `BlockStream` (several peers, verified, bounded window, in order).
+A download streams them without storing; a fetch stores them as pending blocks and commits
+the dataset as cached (unpinned, expires after `block-ttl`) when complete.
+
+**Background fetches.** `fetch_start(cid)` gets the dataset's manifest (locally, or from the
+network) and fetches the dataset into the local store in the background; it returns
+`{cid, manifest, downloadId}` at once (the Logos `POST /data/{cid}/network`). Each fetch is a
+`Fetch` record with `{active, received, total, bytes}` progress that `fetch_progress` reports
+and `fetch_cancel` stops. A dataset already stored completes at once with full progress.
+The fetch itself is `runner(cid, manifest_json, fetch)` (by default `fetch_dataset`); a node
+without a runner cannot fetch what it does not store (StateError).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from hoard.content.index import IndexTree
+from hoard.content.manifest import Manifest, is_dag
+from hoard.errors import HoardError, IntegrityError, NotFoundError, StateError
+from hoard.ids.cid import CID
+from hoard.ids.peer import PeerId
+from hoard.node.component import StreamHandler, idle
+from hoard.node.components.net import NetComponent
+from hoard.node.context import NodeContext
+from hoard.node.params import is_int, parse_cid
+
+log = logging.getLogger("hoard.node.fetch")
+
+FETCH_BATCH_BYTES = 8 << 20  # fetched blocks are written in batches of about this size
+KEEP_FINISHED = 64  # finished fetches kept for progress queries
+
+
+@dataclass
+class Fetch:
+    """One background fetch. `advance()` is how a fetcher reports verified blocks stored."""
+
+    id: int
+    cid: CID
+    manifest: dict[str, Any]
+    total: int
+    total_bytes: int
+    received: int = 0
+    bytes: int = 0
+    active: bool = True
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+    def advance(self, blocks: int = 1, nbytes: int = 0) -> None:
+        """Count `blocks` more blocks (`nbytes` bytes) received and stored."""
+        self.received = min(self.received + blocks, self.total)
+        self.bytes = min(self.bytes + nbytes, self.total_bytes)
+
+    def complete(self) -> None:
+        self.received, self.bytes = self.total, self.total_bytes
+
+    def progress(self) -> dict[str, Any]:
+        """`{active, received, total, bytes}` (+ `error` when it failed or was cancelled)."""
+        out: dict[str, Any] = {"active": self.active, "received": self.received, "total": self.total,
+                               "bytes": self.bytes}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"downloadId": self.id, "cid": str(self.cid), "filename": self.manifest.get("filename"),
+                "datasetSize": self.total_bytes, "started": self.started, **self.progress()}
+
+
+FetchRunner = Callable[[CID, dict[str, Any], Fetch], Awaitable[None]]
+
+
+class NetworkReader:
+    """A download's reader over a BlockStream: bytes in order as blocks arrive."""
+
+    def __init__(self, size: int, stream: Any, single: bytes | None = None) -> None:
+        self.size = size
+        self._stream = stream
+        self._buf = memoryview(single if single is not None else b"")
+        self._entered = False
+
+    async def read(self, n: int) -> bytes:
+        parts: list[memoryview] = []
+        got = 0
+        while got < n:
+            if not self._buf:
+                if self._stream is None:
+                    break
+                if not self._entered:
+                    await self._stream.__aenter__()
+                    self._entered = True
+                try:
+                    _cid, data = await self._stream.__anext__()
+                except StopAsyncIteration:
+                    await self.aclose()
+                    break
+                self._buf = memoryview(data)
+            take = self._buf[: n - got]
+            parts.append(take)
+            got += len(take)
+            self._buf = self._buf[len(take):]
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.aclose()
+
+
+class FetchComponent:
+    """Network reads, manifests from the network, and background fetches (module docstring)."""
+
+    name = "fetch"
+    protocols: Mapping[str, StreamHandler] = {}
+
+    def __init__(self, context: NodeContext, net: NetComponent) -> None:
+        self._context = context
+        self._net = net
+        self.runner: FetchRunner | None = self.fetch_dataset  # None: cannot fetch (tests)
+        self._fetches: dict[int, Fetch] = {}
+        self._ids = itertools.count(1)
+
+    async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await idle(task_status)
+
+    async def aclose(self) -> None:
+        for record in list(self._fetches.values()):
+            record.scope.cancel()
+
+    # -- manifests ---------------------------------------------------------------------
+    async def download_manifest(self, cid: str | CID) -> dict[str, Any]:
+        """The manifest JSON of a dataset: from the local store, else from the network."""
+        return (await self.manifest(parse_cid(cid, "download manifest"))).to_json()
+
+    async def manifest(self, cid: CID) -> Manifest:
+        """A dataset's manifest: local if stored (or the node is stopped), else from providers."""
+        content = self._context.content
+        if not is_dag(cid) or self._context.store.has(cid) or self._net.network is None:
+            return await trio.to_thread.run_sync(content.manifest, cid)
+        providers = await self._providers(cid)
+        return Manifest.decode(await self._fetch_one(cid, providers), cid)
+
+    async def _providers(self, cid: CID) -> list[PeerId]:
+        network = self._net.require("find providers")
+        try:
+            found = await network.find_providers(cid)
+        except Exception as exc:  # noqa: BLE001 - fall back to connected peers
+            log.debug("provider lookup for %s failed: %r", cid, exc)
+            found = []
+        seen = set(found)
+        return found + [p for p in network.connected_peers() if p not in seen and not network.penalties.is_banned(p)]
+
+    async def _fetch_one(self, cid: CID, providers: list[PeerId]) -> bytes:
+        return (await self._fetch_many([cid], providers))[0]
+
+    async def _fetch_many(self, cids: list[CID], providers: list[PeerId]) -> list[bytes]:
+        network = self._net.require("fetch")
+        if not providers:
+            raise NotFoundError(f"no peer provides {cids[0]}", cid=str(cids[0]))
+        out: list[bytes] = []
+        async with network.fetch_blocks(cids, providers) as stream:
+            async for _cid, data in stream:
+                out.append(data)
+        return out
+
+    async def _index(self, manifest: Manifest, providers: list[PeerId]) -> tuple[IndexTree, list[tuple[CID, bytes]]]:
+        """The dataset's block index (each distinct node read once, from the store or from peers,
+        checked against its parent) and its node blocks. Bounded by the distinct nodes."""
+        tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
+        nodes: list[tuple[CID, bytes]] = []
+        while level := tree.frontier():
+            local = await trio.to_thread.run_sync(self._context.store.get_many, level)
+            missing = [c for c, d in zip(level, local, strict=True) if d is None]
+            fetched = dict(zip(missing, await self._fetch_many(missing, providers), strict=True)) if missing else {}
+            for cid, data in zip(level, local, strict=True):
+                got = data if data is not None else fetched[cid]
+                nodes.append((cid, got))
+                tree.add(cid, got)
+        return tree, nodes
+
+    # -- network reads -----------------------------------------------------------------
+    async def open_network_reader(self, cid: CID) -> NetworkReader:
+        """A reader of `cid` (dataset or block) from the network, verified block by block."""
+        network = self._net.require("download from the network")
+        providers = await self._providers(cid)
+        if not is_dag(cid):
+            data = await self._fetch_one(cid, providers)
+            return NetworkReader(len(data), None, data)
+        manifest = await self.manifest(cid)
+        tree, _ = await self._index(manifest, providers)
+        return NetworkReader(manifest.dataset_size, network.fetch_blocks(tree.blocks_view(), providers))
+
+    async def fetch_dataset(self, cid: CID, manifest_json: dict[str, Any], record: Fetch) -> None:
+        """Pull a whole dataset into the local store (cached), reporting progress to `record`."""
+        content, store = self._context.content, self._context.store
+        network = self._net.require("fetch")
+        providers = await self._providers(cid)
+        manifest_bytes = store.get(cid) or await self._fetch_one(cid, providers)
+        manifest = Manifest.decode(manifest_bytes, cid)
+        if manifest.encode()[0] != cid:
+            raise IntegrityError(f"manifest {cid} is not in hoard's canonical form", cid=str(cid))
+        tree, nodes = await self._index(manifest, providers)
+        entries = list(tree.unique_blocks().items())  # each distinct block is fetched once
+        present = store.get_many([c for c, _ in entries]) if len(entries) <= 4096 else None
+        wanted: list[CID] = []
+        for i, (block, size) in enumerate(entries):
+            have = present[i] is not None if present is not None else store.has(block)
+            if have:
+                record.advance(1, size)
+            else:
+                wanted.append(block)
+        held: list[CID] = []
+        batch: list[tuple[CID, bytes]] = []
+        batch_bytes = 0
+        try:
+            if wanted:
+                async with network.fetch_blocks(wanted, providers) as stream:
+                    async for block, data in stream:
+                        batch.append((block, data))
+                        batch_bytes += len(data)
+                        if batch_bytes >= FETCH_BATCH_BYTES:
+                            await self._store_batch(batch, held, record)
+                            batch, batch_bytes = [], 0
+                if batch:
+                    await self._store_batch(batch, held, record)
+            await trio.to_thread.run_sync(content.commit_dataset, manifest, nodes, [c for c, _ in entries], held, False)
+            held = []
+        finally:
+            if held:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(content.abandon, held)
+        await self._context.events.dataset_stored(cid)
+
+    async def _store_batch(self, batch: list[tuple[CID, bytes]], held: list[CID], record: Fetch) -> None:
+        await trio.to_thread.run_sync(self._context.content.write_pending, batch)
+        held.extend(c for c, _ in batch)
+        record.advance(len(batch), sum(len(d) for _, d in batch))
+
+    # -- background fetches ------------------------------------------------------------
+    async def fetch(self, cid: str | CID) -> dict[str, Any]:
+        """Fetch a dataset into the local store in the background; returns its manifest JSON at once.
+
+        Progress: `fetches()` / `fetch_progress(id)`; cancel: `fetch_cancel(id)`.
+        """
+        manifest: dict[str, Any] = (await self.fetch_start(cid))["manifest"]
+        return manifest
+
+    async def fetch_start(self, cid: str | CID) -> dict[str, Any]:
+        """Start fetching a dataset into the local store in the background.
+
+        Returns `{cid, manifest, downloadId}` once the manifest is known (locally or from the
+        network); follow the fetch with `fetch_progress(downloadId)` and stop it with
+        `fetch_cancel(downloadId)`. A dataset already stored completes at once.
+        """
+        parsed = parse_cid(cid, "fetch")
+        manifest = (await self.manifest(parsed)).to_json()
+        stored = self._context.content.dataset_info(parsed) is not None
+        runner = self.runner
+        if not stored and runner is None:
+            raise StateError(f"Failed to fetch: {parsed} is not stored and this node has no network to fetch it from",
+                             cid=str(parsed))
+        record = Fetch(next(self._ids), parsed, manifest, int(manifest.get("blockCount", 0)),
+                       int(manifest.get("datasetSize", 0)))
+        self._fetches[record.id] = record
+        self._forget_finished()
+        if stored:
+            record.complete()
+            record.active = False
+        else:
+            assert runner is not None
+            self._context.worker.spawn(functools.partial(self._run_fetch, record, runner))
+        return {"cid": str(parsed), "manifest": manifest, "downloadId": record.id}
+
+    async def _run_fetch(self, record: Fetch, runner: FetchRunner) -> None:
+        try:
+            with record.scope:
+                await runner(record.cid, record.manifest, record)
+                record.complete()
+        except HoardError as exc:
+            record.error = exc.message
+        except Exception as exc:  # noqa: BLE001 - a fetch failure is reported, not raised
+            record.error = f"fetch failed: {exc}"
+        finally:
+            if record.scope.cancelled_caught and record.error is None:
+                record.error = "cancelled"
+            record.active = False
+
+    def _forget_finished(self) -> None:
+        finished = [f for f in self._fetches.values() if not f.active]
+        for record in finished[: max(len(finished) - KEEP_FINISHED, 0)]:
+            del self._fetches[record.id]
+
+    def _record(self, download_id: int, cid: str | CID | None, op: str) -> Fetch | None:
+        wanted = parse_cid(cid, op) if cid is not None else None
+        record = self._fetches.get(int(download_id)) if is_int(download_id) else None
+        if record is not None and wanted is not None and wanted != record.cid:
+            return None
+        return record
+
+    async def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> dict[str, Any]:
+        """`{active, received, total, bytes}` of a fetch; `{"active": false}` for an unknown id.
+
+        With `cid`, the fetch must be of that CID (as the Logos REST path names both).
+        """
+        record = self._record(download_id, cid, "get download progress")
+        return record.progress() if record is not None else {"active": False}
+
+    async def fetch_cancel(self, download_id: int, cid: str | CID | None = None) -> None:
+        """Cancel an active fetch (NotFoundError if there is no active fetch with that id)."""
+        record = self._record(download_id, cid, "cancel download")
+        if record is None or not record.active:
+            raise NotFoundError(f"Background download not found: {download_id}", download_id=str(download_id))
+        record.error = "cancelled"
+        record.scope.cancel()
+
+    async def fetches(self) -> list[dict[str, Any]]:
+        """Every fetch still remembered (active ones, then recent finished ones), newest first."""
+        return [f.to_json() for f in sorted(self._fetches.values(), key=lambda f: (not f.active, -f.id))]
