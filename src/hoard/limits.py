@@ -72,3 +72,19 @@ TRANSFER_MAX_CHANNELS: Final = 512
 #: `/hoard/transfer/1` streams one peer may have open to this node at once, and all peers.
 TRANSFER_MAX_STREAMS_PER_PEER: Final = 64
 TRANSFER_MAX_STREAMS: Final = 1024
+
+# -- REST API (api/rest/security.py, api/rest/server.py) ------------------------------------
+#: Uploads (`POST /data`) served at once; more are answered 503 with Retry-After.
+REST_MAX_UPLOADS: Final = 8
+#: Smallest `blockSize` a REST upload may ask for (0 still means the default, 65536).
+REST_MIN_BLOCK_SIZE: Final = 4096
+#: Seconds a client has to send a request's headers (from connecting, or after the last answer).
+REST_HEADER_TIMEOUT: Final = 10.0
+#: Seconds an upload body may stall between two pieces before the request is dropped.
+REST_BODY_IDLE_TIMEOUT: Final = 30.0
+#: Seconds an idle keep-alive connection is kept open.
+REST_KEEP_ALIVE: Final = 5
+#: Connections (and requests in progress) at once; more are answered 503.
+REST_MAX_CONNECTIONS: Final = 256
+#: Largest request head (request line and headers).
+REST_MAX_HEADER_BYTES: Final = 16 << 10

@@ -91,9 +91,10 @@ class _Upload:
 class RemoteNode:
     """A running node, reached through its REST API at `url`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.url = api_base(url)
-        self._client = httpx.Client(base_url=self.url, timeout=TIMEOUT, follow_redirects=False)
+        auth = {} if token is None else {"authorization": f"Bearer {token}"}  # the node's api-token
+        self._client = httpx.Client(base_url=self.url, timeout=TIMEOUT, follow_redirects=False, headers=auth)
         self._uploads: dict[str, _Upload] = {}
         self._ids = itertools.count()
         self._info: dict[str, Any] | None = None

@@ -63,9 +63,10 @@ def open_node(ctx: Ctx, start: bool = False) -> Iterator[Any]:
     """
     url = ctx.api or running_api(ctx)
     if url:
+        from hoard.api.auth import load_token
         from hoard.cli.remote import RemoteNode
 
-        with RemoteNode(url) as remote:
+        with RemoteNode(url, load_token(load_config(ctx))) as remote:
             yield remote
     else:
         with embedded_node(ctx, start) as node:

@@ -12,15 +12,22 @@ import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
+from hoard.api.auth import HEADER, bearer
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.server import MAX_RECEIVE_BYTES, MAX_SEND_BYTES
 from hoard.blobs import BlobDigest, BlobStat, ChunkMeta
-from hoard.errors import (HoardError, IntegrityError, InvalidArgumentError, NotFoundError, QuotaExceededError,
-                          StateError)
+from hoard.errors import (
+    HoardError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    QuotaExceededError,
+    StateError,
+)
 from hoard.files import CrcMismatchError, FileBlock, FileWrite
 
 castore, castore_rpc = load("tvix/castore/v1/rpc_blobstore.proto")
@@ -74,22 +81,63 @@ def _file(path: Path) -> Iterator[bytes]:
             yield piece
 
 
-class GrpcClient:
-    """Blob and file operations against the gRPC API at `address` (host:port). Close it after."""
+class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
+    def __init__(self, details: Any, metadata: list[tuple[str, str]]) -> None:
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
 
-    def __init__(self, address: str) -> None:
+
+class _TokenAuth(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+                 grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
+    """Adds `authorization: Bearer <token>` to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._pair = (HEADER, bearer(token))
+
+    def _details(self, details: Any) -> _Details:
+        return _Details(details, [*(details.metadata or ()), self._pair])
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+
+def with_token(channel: grpc.Channel, token: str | None) -> grpc.Channel:
+    """`channel`, sending the node's API token (api-token) with every call when one is given."""
+    return channel if token is None else grpc.intercept_channel(channel, _TokenAuth(token))
+
+
+class GrpcClient:
+    """Blob and file operations against the gRPC API at `address` (host:port). Close it after.
+
+    `token`: the node's API token (`hoard.api.auth.load_token(config)`), if it requires one.
+    """
+
+    def __init__(self, address: str, token: str | None = None) -> None:
         self.address = address
-        self._channel = grpc.insecure_channel(address, options=[
+        self._channel = with_token(grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", MAX_SEND_BYTES),
             ("grpc.max_send_message_length", MAX_RECEIVE_BYTES),
-        ])
+        ]), token)
         self._blobs = castore_rpc.BlobServiceStub(self._channel)
         self._files = hugo_rpc.StorageServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> GrpcClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

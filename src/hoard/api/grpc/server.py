@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from hoard.api.auth import HEADER, load_token, token_matches
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import StateError
 
@@ -49,8 +50,9 @@ def serve(node: Any, host: str = "127.0.0.1", port: int = 0, *, max_workers: int
     before closing the node.
     """
     modules = [importlib.import_module(name) for name in (services or SERVICE_MODULES)]
+    token = load_token(getattr(node, "config", None))  # api-token / api-token-file: every call carries it
     server = grpc.server(ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hoard-grpc"),
-                         options=server_options())
+                         options=server_options(), interceptors=[TokenInterceptor(token)] if token else [])
     for module in modules:
         module.add(server, node)
     _add_reflection(server, [m.SERVICE_NAME for m in modules])
@@ -63,6 +65,32 @@ def serve(node: Any, host: str = "127.0.0.1", port: int = 0, *, max_workers: int
         raise StateError(f"cannot serve gRPC on {address}", address=address)
     server.start()
     return server, bound
+
+
+class TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Refuses (UNAUTHENTICATED) every call without `authorization: Bearer <token>` metadata."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        metadata = details.invocation_metadata or ()
+        if any(key == HEADER and token_matches(self.token, value) for key, value in metadata):
+            return continuation(details)
+        handler = continuation(details)
+        if handler is None:
+            return None
+
+        def deny(_request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "this node requires an API token (api-token)")
+
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(deny)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(deny)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(deny)
+        return grpc.unary_unary_rpc_method_handler(deny)
 
 
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"

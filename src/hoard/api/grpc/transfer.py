@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import queue
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
@@ -162,15 +162,17 @@ class TransferClient:
     Methods return `Channel` messages (or lists of them); `events` yields `TransferEvent`s.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, token: str | None = None) -> None:
+        from hoard.api.grpc.client import with_token
+
         self.address = address
-        self._channel = grpc.insecure_channel(address)
+        self._channel = with_token(grpc.insecure_channel(address), token)  # token: the node's api-token
         self._stub = services.TransferServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> TransferClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

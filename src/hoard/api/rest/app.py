@@ -17,10 +17,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hoard.api.auth import load_token
 from hoard.api.rest.bridge import NodeBridge, error_response
 from hoard.api.rest.page import page_router
 from hoard.api.rest.routes_data import data_router
 from hoard.api.rest.routes_node import node_router
+from hoard.api.rest.security import SecurityMiddleware
 from hoard.errors import HoardError, InvalidArgumentError
 from hoard.node.info import version
 
@@ -51,6 +53,9 @@ def create_app(node: Any) -> FastAPI:
             app.include_router(router, prefix=alias, include_in_schema=False)
     app.include_router(page_router(bridge, BASE))
     _install_error_handlers(app)
+    config = getattr(node, "config", None)  # Host, Origin, token and upload bounds: security.py
+    app.add_middleware(SecurityMiddleware, allowed_hosts=list(getattr(config, "api_allowed_hosts", None) or ()),
+                       cors_origins=list(getattr(config, "api_cors_origin", None) or ()), token=load_token(config))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

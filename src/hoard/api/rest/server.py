@@ -12,17 +12,65 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hoard.api.rest.app import BASE, create_app
 from hoard.errors import InvalidArgumentError, StateError
+from hoard.limits import (
+    REST_HEADER_TIMEOUT,
+    REST_KEEP_ALIVE,
+    REST_MAX_CONNECTIONS,
+    REST_MAX_HEADER_BYTES,
+)
 
 log = logging.getLogger("hoard.rest")
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a header timeout: a connection that has not sent a whole
+    request head within REST_HEADER_TIMEOUT seconds (of connecting, or of its last answer) is
+    closed, so slow clients cannot hold connections (uvicorn only times out idle ones)."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the request head is complete
+            self._cancel_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(REST_HEADER_TIMEOUT, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -70,7 +118,9 @@ class RestServer:
         sock = self._bind()
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(create_app(self.node), log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
+                                timeout_graceful_shutdown=2, http=_Protocol, timeout_keep_alive=REST_KEEP_ALIVE,
+                                limit_concurrency=REST_MAX_CONNECTIONS,
+                                h11_max_incomplete_event_size=REST_MAX_HEADER_BYTES)
         self._server = _Server(config)
         self._thread = threading.Thread(target=self._run, args=(sock,), name=f"hoard-rest-{self.port}", daemon=True)
         self._thread.start()
@@ -103,7 +153,7 @@ class RestServer:
         assert self._server is not None
         try:
             asyncio.run(self._server.serve(sockets=[sock]))
-        except BaseException as exc:  # noqa: BLE001 - reported by start()/logged
+        except BaseException as exc:
             self._failure = exc
             log.exception("REST API server failed")
         finally:
@@ -120,7 +170,7 @@ class RestServer:
             self._thread.join(STOP_TIMEOUT)
         self._thread = None
 
-    def __enter__(self) -> RestServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
