@@ -13,7 +13,8 @@ HoardError                      code           gRPC               HTTP  exit
 ├── LogError                    log            (by GDP status)     (by status) 9
 ├── StateError                  state          FAILED_PRECONDITION 409   10
 ├── CancelledError              cancelled      CANCELLED           499   11
-└── RepoLockedError             locked         UNAVAILABLE         423   12
+├── RepoLockedError             locked         UNAVAILABLE         423   12
+└── RepoDamagedError            damaged        DATA_LOSS           500   13
 ```
 
 Foreign exceptions are translated at each boundary with `map_exceptions` and raised `from`
@@ -39,6 +40,7 @@ __all__ = [
     "NotFoundError",
     "PeerError",
     "QuotaExceededError",
+    "RepoDamagedError",
     "RepoLockedError",
     "StateError",
     "TransferError",
@@ -181,6 +183,15 @@ class RepoLockedError(HoardError):
     grpc_status = "UNAVAILABLE"
     http_status = 423
     exit_code = 12
+
+
+class RepoDamagedError(HoardError):
+    """The repo's files are damaged (truncated, not what they claim): the node will not start on them."""
+
+    code = "damaged"
+    grpc_status = "DATA_LOSS"
+    http_status = 500
+    exit_code = 13
 
 
 @contextlib.contextmanager

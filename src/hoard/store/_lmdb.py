@@ -17,12 +17,13 @@ import os
 import struct
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import lmdb
 
-from hoard.errors import InvalidArgumentError, StateError
+from hoard.errors import InvalidArgumentError, RepoDamagedError, StateError
 from hoard.ids.cid import CID
 from hoard.store.base import Batch, BlockStore, StoreStats
 
@@ -46,6 +47,77 @@ def _map_ranges(path: str) -> list[tuple[int, int]]:
     return ranges
 
 
+_META = struct.Struct("<II")  # mm_magic, mm_version at offset 16 of a meta page
+_META_TAIL = struct.Struct("<QQ")  # mm_last_pg, mm_txnid at offset 136 (64-bit LMDB 0.9)
+_MAGIC = 0xBEEFC0DE
+
+
+def _private(path: Path, mode: int) -> None:
+    """Tighten `path` to `mode` (repo files 0600, directories 0700) if it is ours and looser."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o777 & ~mode:
+            path.chmod(mode)
+    except OSError:
+        pass
+
+
+def check_data_file(path: Path) -> None:
+    """Refuse (RepoDamagedError) an LMDB data file that is truncated or not LMDB at all.
+
+    The two meta pages at the start of `data.mdb` name the page size and the last page in
+    use; a file shorter than that would map pages that do not exist and the process would die
+    with SIGBUS on the first read of them. A missing file is a new store (fine); an empty
+    or shorter-than-its-metas one is damage.
+    """
+    file = path / "data.mdb"
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            head = fh.read(64 << 10 | 256)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise RepoDamagedError(f"cannot read the store file {file}: {exc.strerror}", path=str(file)) from exc
+    advice = "Restore it from a backup (or move the directory away to start an empty store)."
+    if size == 0:
+        raise RepoDamagedError(f"the store file {file} is empty (truncated). {advice}", path=str(file))
+    metas: list[tuple[int, int, int]] = []
+    psize = struct.unpack_from("<I", head, 40)[0] if len(head) >= 44 else 0
+    for offset in (0, psize):
+        if psize and offset + 152 <= len(head):
+            magic, _version = _META.unpack_from(head, offset + 16)
+            if magic == _MAGIC:
+                last_pg, txnid = _META_TAIL.unpack_from(head, offset + 136)
+                metas.append((txnid, last_pg, psize))
+    if not metas or psize not in (1 << n for n in range(9, 17)):
+        raise RepoDamagedError(f"the store file {file} is not an LMDB file (no valid meta page). {advice}",
+                               path=str(file))
+    _txnid, last_pg, psize = max(metas)
+    need = (last_pg + 1) * psize
+    if size < need:
+        raise RepoDamagedError(f"the store file {file} is truncated: {size} bytes, but its last committed "
+                               f"transaction uses {need}. {advice}", path=str(file))
+
+
+def _check_tables(env: lmdb.Environment) -> None:
+    """A quick look at every named database: its root and both ends (lmdb.Error if damaged)."""
+    with env.begin() as txn:
+        names = [key for key, _ in txn.cursor()]
+    for name in names:
+        try:
+            db = env.open_db(name, create=False)
+        except lmdb.IncompatibleError:
+            continue
+        with env.begin(db=db) as txn:
+            txn.stat(db)
+            cursor = txn.cursor()
+            if cursor.first():
+                cursor.key()
+            if cursor.last():
+                cursor.key()
+
+
 class LmdbBlockStore(BlockStore):
     """Blocks and metadata in an LMDB environment at `path` (a directory)."""
 
@@ -54,16 +126,26 @@ class LmdbBlockStore(BlockStore):
 
     def __init__(self, path: str | os.PathLike[str], map_size: int = _MAP_SIZE) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private(self.path, 0o700)
+        check_data_file(self.path)  # before LMDB maps it: a truncated file would SIGBUS later
         try:
             self._env = lmdb.open(
                 str(self.path), map_size=map_size, max_dbs=64, sync=False, metasync=False,
-                readahead=False, max_readers=256, writemap=False,
+                readahead=False, max_readers=256, writemap=False, mode=0o600,
             )
         except lmdb.Error as exc:
             raise InvalidArgumentError(f"cannot open store at {self.path}: {exc}", path=str(self.path)) from exc
-        self._blocks = self._env.open_db(b"blocks")
-        self._stats_db = self._env.open_db(b"stats")
+        for name in ("data.mdb", "lock.mdb"):
+            _private(self.path / name, 0o600)
+        try:
+            _check_tables(self._env)
+            self._blocks = self._env.open_db(b"blocks")
+            self._stats_db = self._env.open_db(b"stats")
+        except lmdb.Error as exc:
+            self._env.close()
+            raise RepoDamagedError(f"the store at {self.path} is damaged: {exc}. Restore it from a backup "
+                                   "(or move it away to start an empty one).", path=str(self.path)) from exc
         self._tables: dict[str, object] = {}
         self._tables_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -89,7 +171,7 @@ class LmdbBlockStore(BlockStore):
         for start, end in self._ranges:
             _libc.madvise(start, end - start, mmap.MADV_DONTNEED)
 
-    def _table(self, name: str):
+    def _table(self, name: str) -> Any:
         db = self._tables.get(name)
         if db is None:
             with self._tables_lock:
@@ -112,7 +194,7 @@ class LmdbBlockStore(BlockStore):
             self._account(len(data))
         return data
 
-    def get_many(self, cids) -> list[bytes | None]:
+    def get_many(self, cids: Iterable[CID]) -> list[bytes | None]:
         self._check_open()
         with self._env.begin(db=self._blocks) as txn:
             blocks = [txn.get(c.binary) for c in cids]
