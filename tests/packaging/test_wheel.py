@@ -6,7 +6,8 @@ A clean copy is the files git tracks (nothing generated, no egg-info, no untrack
 the wheel goes into a new venv with its dependencies from the package index (pip's cache and
 the index's own wheels make this quick). That venv's `hoard` then starts a daemon on
 127.0.0.1, and an upload and a download (REST) and a blob put and cat (gRPC, the build-time
-compiled modules) go through it; the bytes must come back unchanged.
+compiled modules) go through it; the bytes must come back unchanged. Last, `hoard capi build`
+compiles the C ABI from the installed package.
 
 Slow (about a minute when pip's cache is warm), bounded at 8 minutes; it runs in CI.
 """
@@ -116,6 +117,10 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_a_node(tmp_path: Path) -> Non
         assert cat.returncode == 0, cat.stderr.decode()
         assert cat.stdout == payload
     assert node.proc is not None and node.proc.returncode == 0
+
+    capi = tmp_path / "capi"  # the C ABI builds from the installed package (libstorage.h is package data)
+    _run([str(bin_dir / "hoard"), "capi", "build", str(capi)], 180, env=env, cwd=tmp_path)
+    assert (capi / "libstorage.h").is_file() and (capi / "libstorage.so").is_file()
 
 
 def test_editable_install_compiles_the_protos_into_src_and_notices_a_changed_proto(tmp_path: Path) -> None:
