@@ -71,3 +71,14 @@ def test_a_node_refuses_to_start_on_a_truncated_repo_with_a_clear_exit(tmp_path:
     assert done.returncode == RepoDamagedError.exit_code, done.stderr
     assert b"truncated" in done.stderr and b"Traceback" not in done.stderr
     assert not (data_dir / "node.json").exists()
+
+
+def test_a_node_repo_keeps_keys_and_store_private(tmp_path: Path) -> None:
+    import hoard
+
+    data_dir = tmp_path / "data"
+    (data_dir / "keys").mkdir(parents=True, mode=0o755)  # as an older hoard made it
+    with hoard.Node({"data-dir": str(data_dir)}):
+        assert stat.S_IMODE((data_dir / "keys").stat().st_mode) == 0o700
+        repo_files = [p for p in (data_dir / "repo").iterdir() if p.is_file()]
+        assert repo_files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in repo_files)

@@ -32,8 +32,9 @@ class Repo:
         self.config = config
         self.path = config.data_dir.resolve()
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            (self.path / "keys").mkdir(exist_ok=True)
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (self.path / "keys").mkdir(mode=0o700, exist_ok=True)
+            (self.path / "keys").chmod(0o700)  # private even in a repo created before it was enforced
         except OSError as exc:
             raise InvalidArgumentError(f"cannot create data-dir {self.path}: {exc.strerror}", path=str(self.path)) from exc
         if not os.access(self.path, os.W_OK):
@@ -55,7 +56,9 @@ class Repo:
     def write_runtime_info(self, info: dict[str, Any]) -> None:
         path = self.path / RUNTIME_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), **info}))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private, like every repo file
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"pid": os.getpid(), **info}))
         os.replace(tmp, path)
 
     def clear_runtime_info(self) -> None:
