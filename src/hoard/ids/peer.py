@@ -46,9 +46,10 @@ def _is_libp2p_id(value: object) -> bool:
 class PeerId:
     """A libp2p peer ID (base58 text form, e.g. `12D3KooW...`)."""
 
-    __slots__ = ("_bytes",)
+    __slots__ = ("_bytes", "_text")
 
     def __init__(self, value: str | bytes | ID | PeerId) -> None:
+        self._text: str | None = None
         if isinstance(value, PeerId):
             self._bytes: bytes = value._bytes
         elif isinstance(value, (bytes, bytearray)):
@@ -83,7 +84,9 @@ class PeerId:
         return self._bytes
 
     def __str__(self) -> str:
-        return base58.b58encode(self._bytes).decode()
+        if self._text is None:
+            self._text = base58.b58encode(self._bytes).decode()
+        return self._text
 
     def __repr__(self) -> str:
         return f"PeerId({str(self)!r})"
