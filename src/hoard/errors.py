@@ -149,7 +149,7 @@ class LogError(HoardError):
     exit_code = 9
 
     _GRPC_BY_STATUS = {400: "INVALID_ARGUMENT", 402: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED",
-                       404: "NOT_FOUND", 409: "ALREADY_EXISTS", 503: "UNAVAILABLE"}
+                       404: "NOT_FOUND", 409: "ALREADY_EXISTS", 503: "UNAVAILABLE", 507: "RESOURCE_EXHAUSTED"}
 
     def __init__(self, message: str, status: int = 500, **fields: Any) -> None:
         super().__init__(message, status=status, **fields)

@@ -167,9 +167,12 @@ class MemoryNet:
         peer.manager.close()
 
     async def restart(self, peer: Peer) -> Peer:
-        """A new manager on the crashed peer's store (as a node started again on its data dir)."""
+        """A new manager on the crashed peer's store (as a node started again on its data dir):
+        the content store is opened again on the same blocks, so its crash recovery runs."""
         del self.peers[peer.peer_id]
-        return await self.add(peer.name, peer.content, peer.peer_id)
+        old = peer.content
+        content = ContentStore(old.store, old.quota, old.block_ttl)
+        return await self.add(peer.name, content, peer.peer_id)
 
 
 class MemoryTransport:

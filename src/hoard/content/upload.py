@@ -28,9 +28,13 @@ class Upload:
     """One dataset being written. Not thread-safe: one writer at a time."""
 
     def __init__(self, content: ContentStore, chunker: Chunker | None = None,
-                 filename: str | None = None, mimetype: str | None = None, pinned: bool = True) -> None:
+                 filename: str | None = None, mimetype: str | None = None, pinned: bool = True,
+                 reserve: int = 0) -> None:
+        """`reserve`: the expected size, when known (a file, a Content-Length). It is admitted
+        against the quota now (QuotaExceededError before any data) and kept for this upload."""
         check_name(filename, mimetype)  # a name a manifest may not carry is refused before any data
         self.content = content
+        self._session = content.ingest.session(reserve=max(reserve, 0))
         self.chunker = chunker or FixedChunker()
         self.filename = filename
         self.mimetype = mimetype
@@ -38,7 +42,6 @@ class Upload:
         self.size = 0
         self._hasher = blake3.blake3()
         self._entries: list[tuple[CID, int]] = []
-        self._held: list[CID] = []
         self._pending: list[tuple[CID, bytes]] = []
         self._pending_bytes = 0
         self._closed = False
@@ -78,8 +81,7 @@ class Upload:
         self._flush(wait=True)
 
     def _commit(self, pending: list[tuple[CID, bytes]]) -> None:
-        self.content.write_pending(pending)
-        self._held.extend(cid for cid, _ in pending)  # write_pending took a hold on each
+        self._session.write(pending)
         if self.on_block is not None:
             for cid, data in pending:
                 self.on_block(cid, len(data))
@@ -111,11 +113,10 @@ class Upload:
             filename=self.filename, mimetype=self.mimetype,
         )
         try:
-            cid = self.content.commit_dataset(manifest, nodes, [c for c, _ in self._entries], self._held, self.pinned)
+            cid = self._session.commit_dataset(manifest, nodes, pinned=self.pinned)
         except BaseException:
             self.cancel()
             raise
-        self._held = []
         self._closed = True
         return cid
 
@@ -131,8 +132,7 @@ class Upload:
                 inflight.result()
             except BaseException:  # noqa: BLE001, S110 - cancelling anyway; what it stored is dropped below
                 pass
-        held, self._held = self._held, []
-        self.content.abandon(held)
+        self._session.abandon()
 
 
 # One committer thread for all uploads: LMDB serialises write transactions anyway.

@@ -4,9 +4,9 @@ A file is an inode number. `write` puts one block at an index (creating or overw
 or appends it; `stream_write` appends many blocks as one version. Each block is a raw hoard
 block (CID = BLAKE3 of its bytes), stored once however many files and versions use it: the
 content store's refcounts and pending accounting (and so its quota) cover file blocks exactly
-as they cover datasets. A write stores its blocks first (as pending, quota-checked), then
-commits the new version's entries and the block references in one atomic batch, so a
-failed or rejected write changes nothing.
+as they cover datasets. A write goes through the ingest path (`hoard.content.ingest`): its
+blocks are stored first (pending, quota-checked), then the new version's entries and the
+block references commit in one atomic batch, so a failed or rejected write changes nothing.
 
 Everything here is blocking (LMDB, hashing); the node runs it in threads.
 """
@@ -17,21 +17,39 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Optional
 
-from hoard.content import ContentStore
+from hoard.content import ContentStore, IngestSession
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
-from hoard.files.model import (BLOCKS, HEAD, HEADS, MAX_U64, U64, VERSION, VERSIONS, WINDOW_BITS, WINDOWS,
-                               BlockRef, CrcMismatchError, FileBlock, FileInfo, FileWrite, Head, block_key,
-                               check_u64, decode_entry, encode_entry, window_key)
+from hoard.files.model import (
+    BLOCKS,
+    HEAD,
+    HEADS,
+    MAX_U64,
+    U64,
+    VERSION,
+    VERSIONS,
+    WINDOW_BITS,
+    WINDOWS,
+    BlockRef,
+    CrcMismatchError,
+    FileBlock,
+    FileInfo,
+    FileWrite,
+    Head,
+    block_key,
+    check_u64,
+    decode_entry,
+    encode_entry,
+    window_key,
+)
 from hoard.ids.cid import CID
 from hoard.store.base import Batch
 
 BATCH_BYTES = 8 << 20  # stream writes store their blocks in batches of about this size
 READ_BATCH_BYTES = 4 << 20  # reads fetch about this much per store transaction
 
-_Item = tuple[Optional[int], CID, int, int]  # (index or None to append, cid, len, crc32)
+_Item = tuple[int | None, CID, int, int]  # (index or None to append, cid, len, crc32)
 
 
 def _check_block(data: object) -> bytes:
@@ -66,12 +84,9 @@ class FileStore:
         if crc32 is not None and crc32 != actual:
             raise CrcMismatchError(f"crc32 mismatch, expected {crc32}, actual {actual}", expected=crc32, actual=actual)
         cid = CID.of(data)
-        self.content.write_pending([(cid, data)])
-        try:
-            return self._commit(ino, [(index, cid, len(data), actual)], [cid])
-        except BaseException:
-            self.content.abandon([cid])
-            raise
+        with self.content.ingest.session() as session:  # ended by the commit; abandoned on an error
+            session.write([(cid, data)])
+            return self._commit(ino, [(index, cid, len(data), actual)], session)
 
     def stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
         """Append `blocks` in order as one new version; returns their indices.
@@ -81,10 +96,9 @@ class FileStore:
         """
         check_u64("ino", ino)
         items: list[_Item] = []
-        held: list[CID] = []
         pending: list[tuple[CID, bytes]] = []
         pending_bytes = 0
-        try:
+        with self.content.ingest.session() as session:  # ended by the commit; abandoned on an error
             for data in blocks:
                 data = _check_block(data)
                 cid = CID.of(data)
@@ -92,21 +106,16 @@ class FileStore:
                 pending.append((cid, data))
                 pending_bytes += len(data)
                 if pending_bytes >= BATCH_BYTES:
-                    self.content.write_pending(pending)
-                    held.extend(c for c, _ in pending)
+                    session.write(pending)
                     pending, pending_bytes = [], 0
-            if pending:
-                self.content.write_pending(pending)
-                held.extend(c for c, _ in pending)
+            session.write(pending)
             if not items:
+                session.abandon()
                 head = self._head(ino) or Head()
                 return FileWrite(ino, (), head.version)
-            return self._commit(ino, items, held)
-        except BaseException:
-            self.content.abandon(held)
-            raise
+            return self._commit(ino, items, session)
 
-    def _commit(self, ino: int, items: list[_Item], held: list[CID]) -> FileWrite:
+    def _commit(self, ino: int, items: list[_Item], session: IngestSession) -> FileWrite:
         with self._lock:
             head = self._head(ino) or Head()
             version = head.version + 1
@@ -138,7 +147,7 @@ class FileStore:
             batch.meta_put(HEADS, key, HEAD.pack(version, next_index, blocks, size, head.entries + len(items)))
             batch.meta_put(VERSIONS, key + U64.pack(version),
                            VERSION.pack(time.time(), len(items), next_index, blocks, size))
-            self.content.commit_refs(batch, [cid for _, cid, _, _ in items], held)
+            session.commit_refs(batch, [cid for _, cid, _, _ in items])
             return FileWrite(ino, tuple(indices), version)
 
     # -- reads ---------------------------------------------------------------------

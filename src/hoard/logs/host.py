@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hoard.content.ingest import Ingest
 from hoard.errors import LogError
 from hoard.logs.events import EVENT_EOS, EVENT_SHUTDOWN, STAT_EOS, STAT_SHUTDOWN
 from hoard.logs.metadata import Metadata
@@ -119,8 +120,9 @@ class LogHost:
 
     def __init__(self, store: BlockStore | LogStore, *, clock: Callable[[], int] = time.time_ns,
                  max_skew_ns: int = DEFAULT_MAX_SKEW_NS, max_batch: int = 4096, chunk: int = 256,
-                 cache_bytes: int = 32 << 20) -> None:
-        self.logs = store if isinstance(store, LogStore) else LogStore(store, clock=clock, max_skew_ns=max_skew_ns)
+                 cache_bytes: int = 32 << 20, quota: Ingest | None = None) -> None:
+        self.logs = store if isinstance(store, LogStore) else LogStore(store, clock=clock, max_skew_ns=max_skew_ns,
+                                                                       quota=quota)
         self._max_batch = max_batch
         self._chunk = chunk
         self._recent = _RecentRecords(cache_bytes)

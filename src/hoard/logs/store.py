@@ -7,7 +7,11 @@ Tables (keys and values are bytes; one BlockStore commit per call, so each is al
     records   name (32) || recno u64 BE -> record encoding (records.Datum.encode)
 
 The tail row is written in the same commit as the records it describes, so `nrecs` and the
-chain head are never ahead of or behind the records. Appends are committed with
+chain head are never ahead of or behind the records. With a `quota` (the node's content
+ingest), records count against the storage quota: each record's key and encoding are
+admitted by `Ingest.admit` before the commit, and the count commits with them; a record that
+does not fit is refused with LogError 507 (insufficient storage), as is every record after it in the
+same call, and nothing of theirs is written. Appends are committed with
 `durable=True`: when `append`/`append_many` returns, the records are on stable storage.
 
 There is no separate timestamp index: the hosting checks keep timestamps non-decreasing in
@@ -29,10 +33,12 @@ import hashlib
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from hoard.errors import HoardError, LogError
+from hoard.content.ingest import LOGS_ACCOUNT, Admission, Ingest
+from hoard.errors import HoardError, LogError, QuotaExceededError
 from hoard.logs.metadata import PUB, Metadata, decode_pub
 from hoard.logs.names import LogName
 from hoard.logs.records import ZERO_HASH, Datum, Verifier, record_ts
@@ -79,7 +85,7 @@ class LogInfo:
 
 
 class _Entry:
-    __slots__ = ("metadata", "verifier", "tail")
+    __slots__ = ("metadata", "tail", "verifier")
 
     def __init__(self, metadata: Metadata, verifier: Verifier, tail: Tail) -> None:
         self.metadata = metadata
@@ -95,16 +101,29 @@ def _not_found(name: LogName) -> LogError:
     return LogError(f"no log named {name}", status=404, gdp_stat="NOTFOUND", log=str(name))
 
 
+def _no_room(name: LogName, datum: Datum, reason: str) -> LogError:
+    return LogError(f"record {datum.recno} of log {name} refused: {reason}", status=507, recno=datum.recno)
+
+
 class LogStore:
     """Logs in a BlockStore. Thread-safe: reads run concurrently, appends are serialised."""
 
     def __init__(self, store: BlockStore, *, clock: Callable[[], int] = time.time_ns,
-                 max_skew_ns: int = DEFAULT_MAX_SKEW_NS) -> None:
+                 max_skew_ns: int = DEFAULT_MAX_SKEW_NS, quota: Ingest | None = None) -> None:
+        """`quota`: the content store's ingest (same BlockStore), whose storage quota the records
+        count against; None: logs are not accounted (a store used for logs alone)."""
         self._store = store
         self._clock = clock
         self._max_skew_ns = max_skew_ns
         self._entries: dict[LogName, _Entry] = {}
         self._lock = threading.RLock()
+        self._quota = quota
+        if quota is not None:
+            quota.ensure_account(LOGS_ACCOUNT, self._measure)
+
+    def _measure(self) -> int:
+        """Bytes of every stored record, as `append_many` counts them (once per store)."""
+        return sum(len(key) + len(value) for key, value in self._store.meta_iter(TABLE_RECORDS))
 
     # -- logs ---------------------------------------------------------------------
     def create(self, name: LogName, metadata: Metadata) -> LogInfo:
@@ -134,7 +153,7 @@ class LogStore:
         metadata = Metadata.parse(raw_md)
         raw_tail = self._store.meta_get(TABLE_TAILS, name.raw)
         tail = Tail.unpack(raw_tail) if raw_tail is not None else Tail(0)
-        entry = _Entry(metadata, Verifier(decode_pub(metadata.get(PUB, b""))), tail)
+        entry = _Entry(metadata, Verifier(decode_pub(metadata.get(PUB) or b"")), tail)
         with self._lock:
             return self._entries.setdefault(name, entry)
 
@@ -226,6 +245,14 @@ class LogStore:
                             status=400, gdp_stat="BAD_TIMESTAMP", recno=datum.recno)
         return None
 
+    @contextmanager
+    def _admission(self) -> Iterator[Admission | None]:
+        if self._quota is None:
+            yield None
+        else:
+            with self._quota.admit(LOGS_ACCOUNT) as room:
+                yield room
+
     def append(self, name: LogName, datum: Datum) -> Datum:
         """Check and durably commit one record; raise the check's LogError if it fails."""
         (result,) = self.append_many([(name, datum)])
@@ -257,10 +284,14 @@ class LogStore:
         if sig_errors is None:
             sig_errors = self.verify_many(items)
         results: list[Datum | LogError] = []
-        with self._lock:
+        with self._lock, self._admission() as room:
             batch = Batch()
             tails: dict[LogName, Tail] = {}
+            full: str | None = None  # why the quota refused a record: every later one is refused too
             for (name, datum), sig_error in zip(items, sig_errors):
+                if full is not None:
+                    results.append(_no_room(name, datum, full))
+                    continue
                 try:
                     tail = tails.get(name) or self._entry(name).tail
                 except LogError as exc:
@@ -270,8 +301,16 @@ class LogStore:
                 if error is not None:
                     results.append(error)
                     continue
+                key = _record_key(name, datum.recno)
                 encoded = datum.encode()
-                batch.meta_put(TABLE_RECORDS, _record_key(name, datum.recno), encoded)
+                if room is not None:
+                    try:
+                        room.take(len(key) + len(encoded))  # the storage quota, checked by the ingest
+                    except QuotaExceededError as exc:
+                        full = exc.message
+                        results.append(_no_room(name, datum, full))
+                        continue
+                batch.meta_put(TABLE_RECORDS, key, encoded)
                 tails[name] = Tail(datum.recno, hashlib.sha256(encoded).digest(), datum.ts)
                 results.append(datum)
             if not tails:
@@ -279,7 +318,10 @@ class LogStore:
             for name, tail in tails.items():
                 batch.meta_put(TABLE_TAILS, name.raw, tail.pack())
             try:
-                self._store.commit(batch, durable=True)
+                if room is not None:
+                    room.commit(batch, durable=True)  # the records and the quota's count together
+                else:
+                    self._store.commit(batch, durable=True)
             except HoardError as exc:
                 failure = LogError(f"could not commit records: {exc.message}", status=500, gdp_stat="PHYSIO_ERROR")
                 return [failure if isinstance(r, Datum) else r for r in results]

@@ -393,7 +393,7 @@ class Flows:
         if receiver.plan.is_dataset and ch.state.selector is None:
             base = ch.state.base_cid
             try:
-                await trio.to_thread.run_sync(self.storage.commit_dataset, base)
+                await trio.to_thread.run_sync(self.storage.commit_dataset, ch.state.channel_id, base)
             except HoardError as exc:
                 self.transport_failed(ch, session, f"cannot commit dataset {base}: {exc.message}")
                 return

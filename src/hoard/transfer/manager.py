@@ -22,6 +22,7 @@ cancel, a voucher, RestartExistingChannelRequest) go on a short stream of their 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import trio
 
 from hoard.errors import HoardError, InvalidArgumentError, StateError, TransferError
+from hoard.framing import ProtocolError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.limits import (
@@ -146,7 +148,10 @@ class Manager(Flows):
             return
         self._streams_by_peer[peer] = streams + 1
         try:
-            await self._session(stream, peer).run()
+            session = self._session(stream, peer)
+            await session.run()
+            if isinstance(session.error, ProtocolError):
+                violation(log, peer, "broke %s: %s; stream reset", PROTOCOL, session.error.message)
         finally:
             left = self._streams_by_peer.pop(peer, 1) - 1
             if left > 0:
@@ -250,8 +255,9 @@ class Manager(Flows):
         self._changed(ch, code)
         if fsm.follow_up(before, code) is E.CleanupComplete:
             self._cleanup(ch)
-            ch.state = fsm.apply(ch.state, E.CleanupComplete)
-            self._changed(ch, E.CleanupComplete)
+            if not self._settle_received(ch):
+                ch.state = fsm.apply(ch.state, E.CleanupComplete)
+                self._changed(ch, E.CleanupComplete)
 
     def try_fire(self, ch: Channel, code: EventCode, **args: Any) -> bool:
         """`fire`, logging (not raising) a refused transition, as Go's state machine does."""
@@ -302,6 +308,32 @@ class Manager(Flows):
         """Entering Cancelling/Failing/Completing: end the channel's stream once queued frames are out."""
         if ch.session is not None:
             ch.session.finish()
+
+    def _settle_received(self, ch: Channel) -> bool:
+        """Cleanup of a recipient: its received blocks are kept (Completing) or reclaimed (Failing,
+        Cancelling) by `storage.end_channel`. When there are some and the manager runs, that
+        happens in a thread and CleanupComplete follows it (True); else at once (False)."""
+        if ch.state.recipient != self.peer:
+            return False
+        chid, keep = ch.state.channel_id, ch.state.status is S.Completing
+        nursery = self._nursery
+        if nursery is not None and self.storage.holds_blocks(chid):
+            nursery.start_soon(self._settle_then_complete, ch, keep)
+            return True
+        try:
+            self.storage.end_channel(chid, keep=keep)
+        except HoardError as exc:  # the blocks stay pending: load or expiry settles them later
+            log.warning("channel %s: settling its received blocks failed: %s", chid, exc.message)
+        return False
+
+    async def _settle_then_complete(self, ch: Channel, keep: bool) -> None:
+        chid = ch.state.channel_id
+        try:
+            await trio.to_thread.run_sync(functools.partial(self.storage.end_channel, chid, keep=keep))
+        except HoardError as exc:
+            log.warning("channel %s: settling its received blocks failed: %s", chid, exc.message)
+        if fsm.is_cleaning_up(ch.state.status):  # unless an event moved it on meanwhile
+            self.fire(ch, E.CleanupComplete)
 
     def is_live(self, ch: Channel) -> bool:
         status = ch.state.status

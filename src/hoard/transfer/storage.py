@@ -16,9 +16,18 @@ transfer-config    key                               -> JSON (the default vouche
 CID lists are appended in chunks, never rewritten, so recording progress costs what it
 adds. Received blocks and the chunk that records them are written in **one** commit
 (`store_blocks`): after a crash the channel never claims a block the store lacks, and a
-restart's do-not-send list is exact. Received blocks are stored as plain blocks (no
-reference, no pending marker: `ContentStore.recover` leaves them); a complete dataset is then
-committed as a pinned dataset (`commit_dataset`), which references them.
+restart's do-not-send list is exact.
+
+Received blocks enter through the ingest path (`hoard.content.ingest`): each channel has an
+ingest session owned by `transfer/<chid>`, so its blocks are *pending*, count against the
+quota while the transfer runs (a batch that does not fit is refused and fails the channel)
+and are held durably under the channel. When the channel ends (`end_channel`, from the
+manager's cleanup): a committed dataset references them; a completed transfer of no dataset
+(a raw block, a range) keeps them as plain blocks; a failed or cancelled one has them
+reclaimed. A channel interrupted by a crash or a lost peer keeps them (it can resume);
+`load_channels` settles the channels that ended before a crash could settle them, and the
+content store's maintenance (`expire`) reclaims the blocks of a channel that has received
+nothing for `abandon_after` (by default `block-ttl`): it is abandoned.
 """
 
 from __future__ import annotations
@@ -30,13 +39,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from hoard.content.index import load_index
+from hoard.content.ingest import IngestSession
 from hoard.content.repo import ContentStore
-from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError
+from hoard.errors import StateError
 from hoard.ids.cid import CID
 from hoard.store.base import Batch
 from hoard.transfer.cidset import CidSet
-from hoard.transfer.types import ChannelID, ChannelState
+from hoard.transfer.types import ChannelID, ChannelState, Status
 
 __all__ = ["CHANNELS_TABLE", "CIDS_TABLE", "CONFIG_TABLE", "ContentStorage", "TransferStorage"]
 
@@ -59,10 +68,18 @@ class TransferStorage(Protocol):
         """Which blocks the store holds."""
 
     def store_blocks(self, chid: ChannelID, blocks: list[tuple[CID, bytes]]) -> None:
-        """Store received (verified) blocks and record them as received by `chid`, atomically."""
+        """Store received (verified) blocks and record them as received by `chid`, atomically.
+        QuotaExceededError (nothing stored) when they do not fit."""
 
-    def commit_dataset(self, manifest_cid: CID) -> None:
-        """Commit a dataset all of whose blocks are stored (pinned)."""
+    def commit_dataset(self, chid: ChannelID, manifest_cid: CID) -> None:
+        """Verify and commit (pinned) a dataset `chid` received, all of whose blocks are stored."""
+
+    def holds_blocks(self, chid: ChannelID) -> bool:
+        """Whether `chid` holds received blocks not settled yet (`end_channel` has work to do)."""
+
+    def end_channel(self, chid: ChannelID, *, keep: bool) -> None:
+        """The channel ended: keep what it received (completed) or reclaim it (failed, cancelled).
+        Later `store_blocks` for it are refused."""
 
     def load_channels(self) -> list[ChannelState]:
         """Every persisted channel."""
@@ -94,6 +111,16 @@ def _unpack_cids(data: bytes) -> list[CID]:
     return out
 
 
+OWNER_PREFIX = "transfer/"
+_ENDED_KEEP = frozenset({Status.Completed, Status.Completing})
+_ENDED_RECLAIM = frozenset({Status.Failed, Status.Failing, Status.Cancelled, Status.Cancelling})
+
+
+def owner(chid: ChannelID) -> str:
+    """The ingest owner holding a channel's received blocks."""
+    return OWNER_PREFIX + str(chid)
+
+
 def header(state: ChannelState) -> dict[str, Any]:
     """`state.to_dict()` without the CID lists (those are stored in chunks)."""
     empty = CidSet()
@@ -109,6 +136,8 @@ class ContentStorage:
         self._lock = threading.Lock()
         self._next_seq: dict[tuple[bytes, str], int] = defaultdict(int)
         self._unsynced = 0
+        self._sessions: dict[ChannelID, IngestSession] = {}  # receiving channels' ingest sessions
+        self._ended: set[ChannelID] = set()
 
     # -- blocks ------------------------------------------------------------------------
     def get_many(self, cids: Sequence[CID]) -> list[bytes | None]:
@@ -117,23 +146,27 @@ class ContentStorage:
     def has_many(self, cids: Sequence[CID]) -> list[bool]:
         return [self.store.has(c) for c in cids]
 
+    def _session(self, chid: ChannelID) -> IngestSession:
+        """The channel's ingest session (taking over its durable holds after a restart). Under _lock."""
+        if chid in self._ended:
+            raise StateError(f"channel {chid} has ended: it stores nothing more", chid=str(chid))
+        session = self._sessions.get(chid)
+        if session is None or session.closed:  # closed: abandoned by expiry, then resumed
+            session = self._sessions[chid] = self.content.ingest.session(owner=owner(chid))
+        return session
+
     def store_blocks(self, chid: ChannelID, blocks: list[tuple[CID, bytes]]) -> None:
         if not blocks:
             return
-        batch = Batch()
-        for cid, data in blocks:
-            batch.put(cid, data)  # a block the store holds already is not rewritten (nor counted)
-        new_bytes = sum(len(d) for d in batch.puts.values())
-        if new_bytes > self.content.available():  # near the quota: count only what is new
-            new_bytes = sum(len(d) for c, d in batch.puts.items() if not self.store.has(c))
-        if new_bytes and new_bytes > self.content.available():
-            used = self.store.stats().bytes
-            raise QuotaExceededError(
-                f"storage quota exceeded: {used} bytes used of {self.content.quota}, {new_bytes} more needed",
-                quota=self.content.quota, used=used, needed=new_bytes)
         with self._lock:
+            session = self._session(chid)
+            batch = Batch()
             self._append(batch, chid, "r", [c for c, _ in blocks])
-            self.store.commit(batch)
+            try:
+                new_bytes = session.write(blocks, extra=batch)  # the quota is checked here
+            except BaseException:
+                self._next_seq[(_chid_key(chid), "r")] -= 1  # that chunk was not written
+                raise
             self._unsynced += new_bytes
             sync = self._unsynced >= SYNC_BYTES
             if sync:
@@ -143,20 +176,21 @@ class ContentStorage:
             # goes on), so the dataset's durable commit at the end has little left to write.
             self.store.sync()
 
-    def commit_dataset(self, manifest_cid: CID) -> None:
+    def commit_dataset(self, chid: ChannelID, manifest_cid: CID) -> None:
         manifest = self.content.manifest(manifest_cid)
-        if manifest.encode()[0] != manifest_cid:
-            raise InvalidArgumentError(f"manifest {manifest_cid} is not in hoard's canonical form",
-                                       cid=str(manifest_cid))
-        tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, self.store.get_many)
-        node_cids = tree.node_cids()
-        nodes = list(zip(node_cids, self.store.get_many(node_cids)))
-        blocks = list(tree.unique_blocks())
-        missing = [c for c in blocks if not self.store.has(c)]
-        if missing:
-            raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
-                                cid=str(manifest_cid))
-        self.content.commit_dataset(manifest, nodes, blocks, [], pinned=True)  # type: ignore[arg-type]
+        with self._lock:
+            session = self._session(chid)
+        session.commit_dataset(manifest, None, pinned=True, cid=manifest_cid)  # verifies, then commits
+
+    def holds_blocks(self, chid: ChannelID) -> bool:
+        session = self._sessions.get(chid)
+        return (session is not None and not session.closed) or self.content.ingest.has_owner(owner(chid))
+
+    def end_channel(self, chid: ChannelID, *, keep: bool) -> None:
+        with self._lock:
+            self._ended.add(chid)
+            self._sessions.pop(chid, None)
+        self.content.ingest.release_owner(owner(chid), keep=keep)
 
     # -- channels ----------------------------------------------------------------------
     def _append(self, batch: Batch, chid: ChannelID, kind: str, cids: list[CID]) -> None:
@@ -196,7 +230,25 @@ class ContentStorage:
                 for kind, seq in seqs.items():
                     self._next_seq[(key, kind)] = seq
             states.append(state)
+        self._settle_ended(states)
         return states
+
+    def _settle_ended(self, states: list[ChannelState]) -> None:
+        """Settle the received blocks of channels that ended before a crash let them (and of
+        owners no channel record names): completed ones keep them, the others lose them."""
+        ingest = self.content.ingest
+        by_owner = {owner(s.channel_id): s for s in states if s.recipient == s.self_peer}
+        for name in ingest.owners():
+            if not name.startswith(OWNER_PREFIX):
+                continue
+            state = by_owner.get(name)
+            if state is None or state.status in _ENDED_RECLAIM:
+                ingest.release_owner(name, keep=False)
+            elif state.status in _ENDED_KEEP:
+                ingest.release_owner(name, keep=True)
+        for state in states:
+            if state.status in _ENDED_KEEP or state.status in _ENDED_RECLAIM:
+                self._ended.add(state.channel_id)
 
     # -- config ------------------------------------------------------------------------
     def get_config(self, key: str) -> Any:

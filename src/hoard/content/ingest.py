@@ -1,0 +1,564 @@
+"""The one ingest path: every way data enters the store goes pending → verify → commit, and
+the storage quota is checked in one place (`Ingest._admit`).
+
+```python
+session = content.ingest.session(reserve=n)                 # an upload, a fetch, a file write
+session = content.ingest.session(owner="transfer/<chid>")   # a transfer channel: survives a restart
+session.write(blocks)                       # quota checked, then stored *pending*, held by the session
+cid = session.commit_dataset(manifest, index_nodes)   # verify (index whole, every block there), commit
+session.commit_refs(batch, cids)            # or: references of another holder (hugo file versions)
+session.keep()                              # or: keep the blocks, unreferenced (a transfer of no dataset)
+session.abandon()                           # or: reclaim every block only this session held
+```
+
+**Quota.** Used space is the bytes of every stored block (committed or pending), plus the
+bytes of accounted metadata (log records: `admit()`), plus the reservations of open sessions
+(`session(reserve=n)`: space promised before the data arrives, released as it is written or
+when the session ends). `_admit` refuses with QuotaExceededError *before* anything is stored.
+
+**Holds.** A session holds what it wrote (in memory: a dataset delete or another session's
+abandon never removes a block a live session holds). A session with an `owner` also holds
+its pending blocks **durably**: the CIDs are recorded under the owner, in the same commit as
+the blocks, and the block's pending marker counts its durable holders.
+
+**Crash safety.** Blocks and their pending markers commit together; a dataset's manifest,
+index, references and the clearing of its markers commit together, durably. On open,
+`recover()` reclaims every pending block nobody holds durably (the writes of a crashed
+upload, fetch or file write). Durable holds are left for their owner to settle (a transfer
+channel that can resume keeps its blocks) and are reclaimed by `expire_owners` once the
+owner has not written for `abandon_after` seconds. With blocks and catalog in different
+stores (issue 13), blocks are put first and the catalog commit follows: a crash leaves at
+most blocks without a marker, never a marker or a dataset without its block.
+
+Tables (in the BlockStore's metadata; the Catalog's, once the store is split):
+
+```
+pending   block CID            -> size u32 BE [durable holders u32 BE]
+holds     owner 0x00 seq u32   -> (cidlen u8, cid)*     the blocks an owner holds, in chunks
+owners    owner                -> CBOR {"touched": unix time of its last write}
+counters  b"pending"           -> blocks u64, bytes u64  (pending blocks)
+          b"logs"              -> bytes u64               (accounted log records)
+```
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
+
+import cbor2
+
+from hoard.content.index import load_index
+from hoard.content.manifest import Manifest
+from hoard.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    QuotaExceededError,
+    StateError,
+)
+from hoard.ids.cid import CID
+from hoard.store.base import Batch
+
+if TYPE_CHECKING:
+    from hoard.content.repo import ContentStore
+
+__all__ = ["Admission", "Ingest", "IngestSession", "Space"]
+
+PENDING = "pending"
+HOLDS = "holds"
+OWNERS = "owners"
+COUNTERS = "counters"
+LOGS_ACCOUNT = b"logs"
+ACCOUNTS = (LOGS_ACCOUNT,)
+
+_U32 = struct.Struct(">I")
+_MARK = struct.Struct(">II")
+_PAIR = struct.Struct(">QQ")
+_U64 = struct.Struct(">Q")
+
+Blocks = Sequence[tuple[CID, "bytes | memoryview"]]
+
+
+@dataclass(frozen=True)
+class Space:
+    """The Logos `space` figures: committed blocks and bytes, and bytes promised or pending."""
+
+    total_blocks: int
+    quota_max_bytes: int
+    quota_used_bytes: int
+    quota_reserved_bytes: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"totalBlocks": self.total_blocks, "quotaMaxBytes": self.quota_max_bytes,
+                "quotaUsedBytes": self.quota_used_bytes, "quotaReservedBytes": self.quota_reserved_bytes}
+
+
+def _unmark(raw: bytes) -> tuple[int, int]:
+    """(size, durable holders) of a pending marker (a 4-byte marker has no durable holder)."""
+    return (_U32.unpack(raw)[0], 0) if len(raw) == _U32.size else _MARK.unpack(raw)
+
+
+def _pack_cids(cids: Iterable[CID]) -> bytes:
+    return b"".join(bytes((len(c.binary),)) + c.binary for c in cids)
+
+
+def _unpack_cids(data: bytes) -> Iterator[CID]:
+    pos = 0
+    while pos < len(data):
+        n = data[pos]
+        yield CID(data[pos + 1:pos + 1 + n])
+        pos += 1 + n
+
+
+def _owner_key(owner: str) -> bytes:
+    key = owner.encode()
+    if not key or b"\x00" in key or len(key) > 200:
+        raise InvalidArgumentError(f"bad ingest owner name {owner!r}")
+    return key
+
+
+class Ingest:
+    """Quota, pending blocks and holds of one ContentStore (see the module docstring). Thread-safe."""
+
+    def __init__(self, content: ContentStore, quota: int, abandon_after: float) -> None:
+        self.content = content
+        self.store = content.store
+        self.quota = quota
+        self.abandon_after = abandon_after
+        self._lock: threading.RLock = content._lock  # one lock with dataset commits and deletes
+        self._live: Counter[CID] = Counter()  # in-memory holds of open sessions
+        self._reserved = 0  # bytes promised to open sessions, not written yet
+        self._sessions: dict[str, IngestSession] = {}  # open durable sessions by owner
+
+    # -- the quota: the one check --------------------------------------------------------
+    def _room(self) -> int:
+        """Bytes that may still be stored (negative when over). Call under the lock."""
+        used = self.store.stats().bytes + sum(self._account(a) for a in ACCOUNTS)
+        return self.quota - used - self._reserved
+
+    def _admit(self, needed: int, room: int | None = None) -> None:
+        """Refuse `needed` more bytes unless they fit. The only quota check. Under the lock."""
+        if needed <= 0:
+            return
+        room = self._room() if room is None else room
+        if needed > room:
+            raise QuotaExceededError(
+                f"storage quota exceeded: {needed} more bytes needed but only {max(room, 0)} of "
+                f"{self.quota} are free", quota=self.quota, needed=needed, available=max(room, 0))
+
+    def check(self, nbytes: int) -> None:
+        """Refuse (QuotaExceededError) `nbytes` that would not fit now; reserves nothing.
+
+        For an early answer only (a declared upload size): the bytes themselves are admitted
+        when written. Prefer `session(reserve=nbytes)`, which also keeps the room.
+        """
+        with self._lock:
+            self._admit(nbytes)
+
+    def free(self) -> int:
+        """Bytes that may still be stored."""
+        with self._lock:
+            return self._room()
+
+    def _account(self, name: bytes) -> int:
+        raw = self.store.meta_get(COUNTERS, name)
+        return _U64.unpack(raw)[0] if raw else 0
+
+    def _pending_counters(self) -> tuple[int, int]:
+        raw = self.store.meta_get(COUNTERS, b"pending")
+        return _PAIR.unpack(raw) if raw else (0, 0)
+
+    def space(self) -> Space:
+        with self._lock:
+            stats = self.store.stats()
+            p_blocks, p_bytes = self._pending_counters()
+            accounted = sum(self._account(a) for a in ACCOUNTS)
+            return Space(stats.blocks - p_blocks, self.quota, stats.bytes - p_bytes + accounted,
+                         p_bytes + self._reserved)
+
+    # -- accounted metadata (log records) ------------------------------------------------
+    @contextmanager
+    def admit(self, account: bytes = LOGS_ACCOUNT) -> Iterator[Admission]:
+        """Hold the quota while a caller builds a metadata batch whose bytes count (log records).
+
+        `take(n)` refuses (QuotaExceededError) what does not fit; `commit(batch)` commits the
+        batch with the account's counter, so the bytes and the count land together.
+        """
+        if account not in ACCOUNTS:
+            raise InvalidArgumentError(f"unknown quota account {account!r}")
+        with self._lock:
+            yield Admission(self, account, self._room())
+
+    def ensure_account(self, account: bytes, measure: Callable[[], int]) -> None:
+        """Start counting `account` (once per store): its counter is set to `measure()`."""
+        with self._lock:
+            if self.store.meta_get(COUNTERS, account) is None:
+                self.store.commit(Batch().meta_put(COUNTERS, account, _U64.pack(measure())), durable=True)
+
+    # -- sessions -------------------------------------------------------------------------
+    def session(self, owner: str | None = None, reserve: int = 0) -> IngestSession:
+        """A new ingest session; with `owner`, its pending blocks are held durably under that name
+        (an existing owner's holds are taken over, from disk or from an open session of the
+        same owner, which is closed: a channel resuming after a restart).
+
+        `reserve` bytes are admitted now (QuotaExceededError: nothing happened) and kept for
+        this session's writes until it ends.
+        """
+        key = None if owner is None else _owner_key(owner)
+        with self._lock:
+            previous = None if owner is None else self._sessions.get(owner)
+            if previous is not None:
+                previous._close()  # taken over: its durable holds pass to the new session
+            if reserve:
+                self._admit(reserve)
+                self._reserved += reserve
+            session = IngestSession(self, owner, key, reserve)
+            if owner is not None:
+                self._sessions[owner] = session
+            return session
+
+    def has_owner(self, owner: str) -> bool:
+        return self.store.meta_get(OWNERS, _owner_key(owner)) is not None
+
+    def owners(self) -> dict[str, float]:
+        """Every durable owner with the time of its last write."""
+        return {k.decode(): float(cbor2.loads(v)["touched"]) for k, v in self.store.meta_iter(OWNERS)}
+
+    def release_owner(self, owner: str, *, keep: bool) -> int:
+        """End an owner's holds (an open session of it is closed): its pending blocks are kept as
+        plain blocks (`keep`) or reclaimed unless someone else holds them. Returns the blocks
+        removed. Idempotent; a no-op for an unknown owner."""
+        with self._lock:
+            session = self._sessions.get(owner)
+            if session is not None and not session.closed:
+                session._end(keep=keep)
+                return session.removed
+            batch = Batch()
+            removed = self._end_durable(batch, _owner_key(owner), keep)
+            if batch:
+                self.store.commit(batch, durable=True)
+            return removed
+
+    def expire_owners(self, now: float | None = None) -> list[str]:
+        """Reclaim the holds of owners that have not written for `abandon_after` seconds."""
+        now = time.time() if now is None else now
+        stale = [o for o, touched in self.owners().items() if touched + self.abandon_after <= now]
+        for owner in stale:
+            self.release_owner(owner, keep=False)
+        return stale
+
+    # -- recovery -------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Reclaim pending blocks nobody holds durably (a crashed process's writes). Returns how
+        many blocks were deleted. The pending counters are recounted."""
+        with self._lock:
+            batch = Batch()
+            removed = kept_blocks = kept_bytes = 0
+            for key, raw in self.store.meta_iter(PENDING):
+                size, durable = _unmark(raw)
+                cid = CID(key)
+                if durable > 0 and self.store.has(cid):
+                    kept_blocks += 1
+                    kept_bytes += size
+                    continue
+                batch.meta_delete(PENDING, key)
+                if self.content._refs(cid) == 0 and self.store.has(cid):
+                    batch.delete(cid)
+                    removed += 1
+            batch.meta_put(COUNTERS, b"pending", _PAIR.pack(kept_blocks, kept_bytes))
+            self.store.commit(batch, durable=True)
+            return removed
+
+    # -- primitives (under the lock) ------------------------------------------------------
+    def _meta(self, batch: Batch, table: str, key: bytes) -> bytes | None:
+        """A metadata value as `batch` will leave it."""
+        if (table, key) in batch.meta:
+            return batch.meta[(table, key)]
+        return self.store.meta_get(table, key)
+
+    def _mark(self, batch: Batch, cid: CID) -> tuple[int, int] | None:
+        raw = self._meta(batch, PENDING, cid.binary)
+        return None if raw is None else _unmark(raw)
+
+    def _put_mark(self, batch: Batch, cid: CID, size: int, holders: int) -> None:
+        batch.meta_put(PENDING, cid.binary, _MARK.pack(size, holders) if holders else _U32.pack(size))
+
+    def _counters(self, batch: Batch) -> tuple[int, int]:
+        raw = self._meta(batch, COUNTERS, b"pending")
+        return _PAIR.unpack(raw) if raw else (0, 0)
+
+    def _set_counters(self, batch: Batch, blocks: int, nbytes: int) -> None:
+        batch.meta_put(COUNTERS, b"pending", _PAIR.pack(max(blocks, 0), max(nbytes, 0)))
+
+    def _write(self, blocks: Blocks, session: IngestSession, extra: Batch | None) -> int:
+        with self._lock:
+            batch = extra if extra is not None else Batch()
+            durable = session.owner_key is not None
+            new_bytes = new_blocks = 0
+            holds: list[CID] = []
+            marks: dict[CID, tuple[int, int]] = {}
+            for cid, data in blocks:
+                if cid in batch.puts or self.store.has(cid):
+                    mark = marks.get(cid) or self._mark(batch, cid)
+                    if mark is None or not durable:
+                        continue  # committed already, or pending: held in memory below
+                else:
+                    batch.put(cid, data)
+                    new_bytes += len(data)
+                    new_blocks += 1
+                    mark = (len(data), 0)
+                if durable:
+                    mark = (mark[0], mark[1] + 1)
+                    holds.append(cid)
+                marks[cid] = mark
+            from_reserve = min(new_bytes, session.reserved)
+            self._admit(new_bytes - from_reserve)
+            for cid, (size, holders) in marks.items():
+                self._put_mark(batch, cid, size, holders)
+            if new_blocks:
+                p_blocks, p_bytes = self._counters(batch)
+                self._set_counters(batch, p_blocks + new_blocks, p_bytes + new_bytes)
+            if holds:
+                session._record(batch, holds)
+            if batch:
+                self.store.commit(batch)
+            session.reserved -= from_reserve
+            self._reserved -= from_reserve
+            self._live.update(cid for cid, _ in blocks)
+            session.held.extend(cid for cid, _ in blocks)
+            return new_bytes
+
+    def _release_live(self, cids: Iterable[CID]) -> None:
+        for cid in cids:
+            self._live[cid] -= 1
+            if self._live[cid] <= 0:
+                del self._live[cid]
+
+    def _settle(self, batch: Batch, cids: Iterable[CID]) -> None:
+        """Clear the pending markers of `cids` (now referenced, or kept as plain blocks)."""
+        p_blocks, p_bytes = self._counters(batch)
+        for cid in set(cids):
+            mark = self._mark(batch, cid)
+            if mark is not None:
+                batch.meta_delete(PENDING, cid.binary)
+                p_blocks -= 1
+                p_bytes -= mark[0]
+        self._set_counters(batch, p_blocks, p_bytes)
+
+    def _reclaim(self, batch: Batch, drops: Counter[CID]) -> int:
+        """Drop durable holds (`drops`: CID -> holds to drop; 0 for an in-memory hold) and delete
+        the pending blocks nobody holds any more. Returns how many blocks go."""
+        p_blocks, p_bytes = self._counters(batch)
+        removed = 0
+        for cid, n in drops.items():
+            mark = self._mark(batch, cid)
+            if mark is None:
+                continue  # referenced or kept since, or gone already
+            size, holders = mark[0], max(mark[1] - n, 0)
+            if holders == 0 and cid not in self._live:
+                batch.meta_delete(PENDING, cid.binary)
+                p_blocks -= 1
+                p_bytes -= size
+                if self.content._refs(cid) == 0:  # else a dataset took it meanwhile: it stays
+                    batch.delete(cid)
+                    removed += 1
+            elif holders != mark[1]:
+                self._put_mark(batch, cid, size, holders)
+        self._set_counters(batch, p_blocks, p_bytes)
+        return removed
+
+    def _owner_holds(self, key: bytes) -> tuple[Counter[CID], list[bytes]]:
+        holds: Counter[CID] = Counter()
+        rows = []
+        for row, chunk in self.store.meta_iter(HOLDS, key + b"\x00"):
+            rows.append(row)
+            holds.update(_unpack_cids(chunk))
+        return holds, rows
+
+    def _end_durable(self, batch: Batch, key: bytes, keep: bool) -> int:
+        """End an owner's durable holds in `batch`: keep (settle) or reclaim its blocks."""
+        holds, rows = self._owner_holds(key)
+        for row in rows:
+            batch.meta_delete(HOLDS, row)
+        batch.meta_delete(OWNERS, key)
+        if keep:
+            self._settle(batch, holds)
+            return 0
+        return self._reclaim(batch, holds)
+
+
+class Admission:
+    """Room for accounted metadata, held under the ingest lock (see `Ingest.admit`)."""
+
+    def __init__(self, ingest: Ingest, account: bytes, room: int) -> None:
+        self._ingest = ingest
+        self._account = account
+        self._room = room
+        self.taken = 0
+
+    def take(self, nbytes: int) -> None:
+        """Count `nbytes` more; QuotaExceededError (nothing counted) if they do not fit."""
+        self._ingest._admit(nbytes, self._room - self.taken)
+        self.taken += nbytes
+
+    def commit(self, batch: Batch, durable: bool = True) -> None:
+        """Commit `batch` with the account's counter grown by what was taken."""
+        ingest = self._ingest
+        batch.meta_put(COUNTERS, self._account, _U64.pack(ingest._account(self._account) + self.taken))
+        ingest.store.commit(batch, durable=durable)
+
+
+class IngestSession:
+    """One writer's pending blocks (see `Ingest.session`). One thread at a time."""
+
+    def __init__(self, ingest: Ingest, owner: str | None, owner_key: bytes | None, reserved: int) -> None:
+        self.ingest = ingest
+        self.owner = owner
+        self.owner_key = owner_key
+        self.reserved = reserved
+        self.held: list[CID] = []  # in-memory holds, with repeats (released one for one)
+        self.closed = False
+        self.removed = 0  # blocks reclaimed when it ended
+        self._seq: int | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.closed:
+            self.abandon()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            what = f"ingest session of {self.owner}" if self.owner else "ingest session"
+            raise StateError(f"the {what} has ended")
+
+    def _record(self, batch: Batch, cids: list[CID]) -> None:
+        """Append durable holds on `cids` (and touch the owner) in `batch`. Under the lock."""
+        key = self.owner_key
+        assert key is not None
+        if self._seq is None:
+            rows = [row for row, _ in self.ingest.store.meta_iter(HOLDS, key + b"\x00")]
+            self._seq = _U32.unpack(rows[-1][-4:])[0] + 1 if rows else 0
+        batch.meta_put(HOLDS, key + b"\x00" + _U32.pack(self._seq), _pack_cids(cids))
+        batch.meta_put(OWNERS, key, cbor2.dumps({"touched": time.time()}))
+        self._seq += 1
+
+    # -- pending --------------------------------------------------------------------------
+    def write(self, blocks: Blocks, extra: Batch | None = None) -> int:
+        """Store verified blocks as pending, held by this session; returns the bytes newly stored.
+
+        The caller has checked each block against its CID. Blocks already stored are not
+        rewritten (nor counted). Raises QuotaExceededError, storing nothing (`extra`, the
+        caller's metadata rows to commit with the blocks, included), when they do not fit in
+        this session's reservation plus the free quota.
+        """
+        self._check_open()
+        if not blocks and extra is None:
+            return 0
+        return self.ingest._write(blocks, self, extra)
+
+    # -- endings --------------------------------------------------------------------------
+    def commit_dataset(self, manifest: Manifest, index_nodes: Iterable[tuple[CID, bytes]] | None = None, *,
+                       pinned: bool = True, cid: CID | None = None) -> CID:
+        """Verify and commit a dataset whose blocks are stored; ends the session. Durable.
+
+        Verify: the manifest is canonical (its CID is `cid` when given); the index (from
+        `index_nodes`, else from the store) is whole and consistent (`load_index`); every
+        block it names is stored. Raises IntegrityError / NotFoundError (nothing committed;
+        the session stays open) or QuotaExceededError for the manifest and index bytes.
+        """
+        self._check_open()
+        manifest_cid, manifest_bytes = manifest.encode()
+        if cid is not None and cid != manifest_cid:
+            raise InvalidArgumentError(f"manifest {cid} is not in hoard's canonical form", cid=str(cid))
+        nodes = dict(index_nodes or ())
+        store = self.ingest.store
+
+        def get_many(cids: Sequence[CID]) -> list[bytes | None]:
+            local = [c for c in cids if c not in nodes]
+            found = dict(zip(local, store.get_many(local))) if local else {}
+            return [nodes[c] if c in nodes else found[c] for c in cids]
+
+        tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, get_many)
+        node_cids = tree.node_cids()
+        wanted = {c: None for c in node_cids if c not in nodes}
+        blocks = tree.unique_blocks()
+        content = self.ingest.content
+        with self.ingest._lock:
+            held = set(self.held)
+            missing = [c for c in [*wanted, *blocks] if c not in held and not store.has(c)]
+            if missing:
+                raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
+                                    cid=str(manifest_cid))
+            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *nodes.items()] if not store.has(c)]
+            new_bytes = sum(len(d) for _, d in writes)
+            from_reserve = min(new_bytes, self.reserved)
+            self.ingest._admit(new_bytes - from_reserve)
+            self.reserved -= from_reserve
+            self.ingest._reserved -= from_reserve
+            batch = Batch()
+            content._dataset_batch(batch, manifest_cid, manifest, writes, node_cids, blocks, pinned)
+            self._finish(batch)
+            return manifest_cid
+
+    def commit_refs(self, batch: Batch, blocks: Iterable[CID]) -> None:
+        """Commit `batch` with one more reference to each of `blocks` (repeats count); ends the
+        session. For holders other than datasets (hugo file versions). Durable."""
+        self._check_open()
+        with self.ingest._lock:
+            self.ingest.content._add_refs(batch, Counter(blocks))
+            self._finish(batch)
+
+    def keep(self) -> None:
+        """End the session keeping its blocks as plain (unreferenced) blocks. Durable."""
+        self._end(keep=True)
+
+    def abandon(self) -> None:
+        """End the session, deleting every pending block only it held. Idempotent."""
+        self._end(keep=False)
+
+    def _finish(self, batch: Batch) -> None:
+        """Commit `batch` with this session's pending blocks settled; end the session."""
+        ingest = self.ingest
+        if self.owner_key is not None:
+            ingest._end_durable(batch, self.owner_key, keep=True)
+        ingest._settle(batch, self.held)
+        ingest.store.commit(batch, durable=True)
+        self._close()
+
+    def _end(self, *, keep: bool) -> None:
+        ingest = self.ingest
+        with ingest._lock:
+            if self.closed:
+                return
+            held = self.held
+            ingest._release_live(held)
+            self.held = []
+            batch = Batch()
+            if self.owner_key is not None:
+                self.removed = ingest._end_durable(batch, self.owner_key, keep)
+            if keep:
+                ingest._settle(batch, held)
+            else:
+                self.removed += ingest._reclaim(batch, Counter({c: 0 for c in held}))
+            if batch:
+                ingest.store.commit(batch, durable=True)
+            self._close()
+
+    def _close(self) -> None:
+        ingest = self.ingest
+        if self.held:
+            ingest._release_live(self.held)
+            self.held = []
+        ingest._reserved -= self.reserved
+        self.reserved = 0
+        self.closed = True
+        if self.owner is not None and ingest._sessions.get(self.owner) is self:
+            del ingest._sessions[self.owner]

@@ -1,0 +1,339 @@
+"""The one ingest path: quota checked before anything is stored, pending blocks reclaimed on every
+way out (cancel, failure, crash, abandonment), durable holds that survive a restart, and log
+records counted against the same quota."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import blake3
+import nacl.signing
+import pytest
+
+from hoard.content import ContentStore, FixedChunker, Upload
+from hoard.content.manifest import Manifest, build_index
+from hoard.errors import LogError, NotFoundError, QuotaExceededError, StateError
+from hoard.files.store import FileStore
+from hoard.ids.cid import CID
+from hoard.logs import LogService, LogStore, Metadata, parse_name
+from hoard.logs.metadata import CID as CREATOR
+from hoard.logs.metadata import PUB, encode_pub
+from hoard.logs.records import ZERO_HASH, Signer
+from hoard.store import MemoryBlockStore, open_blockstore
+
+pytestmark = pytest.mark.timeout(60)
+
+MB = 1 << 20
+
+
+def blocks(n: int, size: int = 65536) -> list[tuple[CID, bytes]]:
+    out = []
+    for _ in range(n):
+        data = os.urandom(size)
+        out.append((CID.of(data), data))
+    return out
+
+
+def snapshot(content: ContentStore) -> tuple[object, object]:
+    """What a test compares before and after: the space figures and the raw store totals."""
+    return content.space(), content.store.stats()
+
+
+@pytest.fixture
+def content() -> ContentStore:
+    return ContentStore(MemoryBlockStore(), quota=4 * MB, block_ttl=60)
+
+
+# -- the quota, checked before anything is stored, on every entry path -----------------------
+
+def test_an_upload_whose_reservation_does_not_fit_is_refused_before_any_data(content):
+    before = snapshot(content)
+    with pytest.raises(QuotaExceededError):
+        Upload(content, reserve=5 * MB)
+    assert snapshot(content) == before
+
+
+def test_a_reservation_is_held_until_written_or_released(content):
+    up = Upload(content, FixedChunker(65536), reserve=3 * MB)
+    assert content.space().quota_reserved_bytes == 3 * MB
+    with pytest.raises(QuotaExceededError):  # only 1 MB is left for anyone else
+        Upload(content, reserve=2 * MB)
+    up.write(os.urandom(2 * MB))
+    up.flush()
+    space = content.space()
+    assert space.quota_reserved_bytes == 3 * MB  # 2 MB pending plus 1 MB still promised
+    up.finish()
+    space = content.space()
+    assert space.quota_reserved_bytes == 0 and 2 * MB < space.quota_used_bytes < 2 * MB + 4096
+
+
+def test_an_upload_over_the_quota_stores_nothing_of_the_refused_batch(content):
+    before = snapshot(content)
+    up = Upload(content)
+    with pytest.raises(QuotaExceededError):
+        up.write(os.urandom(9 * MB))  # one batch over the quota
+        up.finish()
+    up.cancel()
+    assert snapshot(content) == before
+
+
+def test_file_writes_over_the_quota_are_refused_and_change_nothing(content):
+    files = FileStore(content)
+    files.write(1, os.urandom(1 * MB))
+    before = snapshot(content)
+    with pytest.raises(QuotaExceededError):
+        files.write(1, os.urandom(4 * MB), index=1)
+    with pytest.raises(QuotaExceededError):
+        files.stream_write(1, (os.urandom(1 * MB) for _ in range(4)))
+    assert snapshot(content) == before
+    assert files.stat(1).version == 1
+
+
+def test_a_session_write_over_the_quota_stores_nothing_not_even_its_extra_rows(content):
+    from hoard.store.base import Batch
+
+    session = content.ingest.session(owner="test/a")
+    before = snapshot(content)
+    extra = Batch().meta_put("test-table", b"k", b"v")
+    with pytest.raises(QuotaExceededError):
+        session.write(blocks(80), extra=extra)
+    assert snapshot(content) == before
+    assert content.store.meta_get("test-table", b"k") is None
+    assert not content.ingest.has_owner("test/a")
+
+
+def test_the_fetch_pending_list_api_goes_through_the_same_check(content):
+    before = snapshot(content)
+    with pytest.raises(QuotaExceededError):
+        content.write_pending(blocks(80))
+    assert snapshot(content) == before
+
+
+# -- verify, then commit --------------------------------------------------------------------
+
+def test_a_dataset_lacking_a_block_is_not_committed(content):
+    have, lack = blocks(2)
+    root, nodes = build_index([(have[0], len(have[1])), (lack[0], len(lack[1]))])
+    manifest = Manifest(dataset_size=2 * 65536, block_size=65536, block_count=2, chunker="fixed",
+                        digest=blake3.blake3(have[1] + lack[1]).digest(), index=root)
+    session = content.ingest.session()
+    session.write([have])
+    with pytest.raises(NotFoundError, match="lacks 1 block"):
+        session.commit_dataset(manifest, nodes)
+    assert list(content.datasets()) == []
+    session.abandon()
+    assert content.space().quota_reserved_bytes == 0 and content.store.stats().blocks == 0
+
+
+def test_an_ended_session_refuses_writes(content):
+    session = content.ingest.session()
+    session.abandon()
+    with pytest.raises(StateError):
+        session.write(blocks(1))
+
+
+# -- every way out leaves no orphan ---------------------------------------------------------
+
+def test_a_cancelled_upload_leaves_no_block_and_the_figures_as_before(content):
+    keep = Upload(content)
+    keep.write(os.urandom(300_000))
+    keep.finish()
+    before = snapshot(content)
+    up = Upload(content, FixedChunker(65536))
+    up.write(os.urandom(1 * MB))
+    up.flush()
+    assert content.space().quota_reserved_bytes == 1 * MB
+    up.cancel()
+    assert snapshot(content) == before
+
+
+def test_abandoning_keeps_blocks_another_session_still_holds(content):
+    shared = blocks(3)
+    a, b = content.ingest.session(), content.ingest.session(owner="test/b")
+    a.write(shared)
+    b.write(shared[:1])
+    a.abandon()
+    assert content.store.has(shared[0][0]) and not content.store.has(shared[1][0])
+    b.abandon()
+    assert content.store.stats().blocks == 0 and content.space().quota_reserved_bytes == 0
+
+
+def test_a_durable_owner_keeps_its_blocks_across_a_reopen_and_loses_them_when_released():
+    store = MemoryBlockStore()
+    content = ContentStore(store, quota=16 * MB, block_ttl=60)
+    loose, held = blocks(4), blocks(5)
+    content.ingest.session().write(loose)  # an upload's blocks, never committed
+    content.ingest.session(owner="transfer/x").write(held)  # a channel's blocks
+    reopened = ContentStore(store, quota=16 * MB, block_ttl=60)  # as after a crash
+    assert not any(store.has(c) for c, _ in loose)
+    assert all(store.has(c) for c, _ in held)
+    space = reopened.space()
+    assert space.quota_reserved_bytes == 5 * 65536 and space.quota_used_bytes == 0
+    assert space.total_blocks == 0
+    # the owner resumes: its session takes the holds over, and a keep settles them
+    session = reopened.ingest.session(owner="transfer/x")
+    session.write(blocks(1))
+    assert reopened.ingest.release_owner("transfer/x", keep=False) == 6
+    assert store.stats().blocks == 0 and reopened.space().quota_reserved_bytes == 0
+    assert reopened.ingest.owners() == {}
+
+
+def test_keeping_makes_plain_blocks_and_clears_the_pending_figures(content):
+    session = content.ingest.session(owner="transfer/y")
+    session.write(blocks(3))
+    session.keep()
+    space = content.space()
+    assert space.quota_reserved_bytes == 0 and space.total_blocks == 3 and space.quota_used_bytes == 3 * 65536
+    assert content.ingest.owners() == {}
+
+
+def test_an_owner_idle_past_abandon_after_is_reclaimed_by_expiry():
+    content = ContentStore(MemoryBlockStore(), quota=16 * MB, block_ttl=3600, abandon_after=100)
+    session = content.ingest.session(owner="transfer/z")
+    session.write(blocks(2))
+    touched = content.ingest.owners()["transfer/z"]
+    content.expire(now=touched + 99)
+    assert content.store.stats().blocks == 2
+    content.expire(now=touched + 101)
+    assert content.store.stats().blocks == 0 and content.space().quota_reserved_bytes == 0
+    with pytest.raises(StateError):
+        session.write(blocks(1))  # abandoned: the owner starts again with a new session
+    content.ingest.session(owner="transfer/z").write(blocks(1))
+    assert content.store.stats().blocks == 1
+
+
+def test_a_dataset_commit_settles_a_durable_owner():
+    store = MemoryBlockStore()
+    content = ContentStore(store, quota=16 * MB, block_ttl=60)
+    up = Upload(content, FixedChunker(65536))
+    up.write(os.urandom(300_000))
+    source = up.finish()
+    manifest = content.manifest(source)
+    # another store receives the manifest, index and blocks as a transfer would, then commits
+    other = ContentStore(MemoryBlockStore(), quota=16 * MB, block_ttl=60)
+    received = [(c, store.get(c)) for c in store.iter_cids()]
+    session = other.ingest.session(owner="transfer/q")
+    session.write(received)
+    ContentStore(other.store, quota=16 * MB, block_ttl=60)  # a restart in between keeps them
+    other = ContentStore(other.store, quota=16 * MB, block_ttl=60)
+    assert other.ingest.session(owner="transfer/q").commit_dataset(manifest, cid=source) == source
+    space = other.space()
+    assert space.quota_reserved_bytes == 0 and space.total_blocks == len(received)
+    assert other.ingest.owners() == {} and [d.cid for d in other.datasets()] == [source]
+
+
+CRASH_CHILD = textwrap.dedent("""
+    import os, sys
+    from hoard.content import ContentStore, FixedChunker, Upload
+    from hoard.ids.cid import CID
+    from hoard.store import open_blockstore
+    content = ContentStore(open_blockstore(sys.argv[1]), quota=1 << 30, block_ttl=60)
+    up = Upload(content, FixedChunker(65536))
+    up.write(os.urandom(12 << 20))
+    up.flush()
+    channel = content.ingest.session(owner="transfer/resumable")
+    data = [os.urandom(65536) for _ in range(8)]
+    channel.write([(CID.of(d), d) for d in data])
+    content.store.sync()
+    print("written", flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_a_killed_process_leaves_only_what_a_resumable_owner_holds(tmp_path: Path):
+    path = str(tmp_path / "store")
+    content = ContentStore(open_blockstore(path), quota=1 << 30, block_ttl=60)
+    up = Upload(content)
+    up.write(os.urandom(200_000))
+    keep = up.finish()
+    before = content.space()
+    content.store.close()
+    child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "written"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    store = open_blockstore(path)
+    try:
+        content = ContentStore(store, quota=1 << 30, block_ttl=60)
+        space = content.space()
+        assert [d.cid for d in content.datasets()] == [keep]
+        assert space.quota_used_bytes == before.quota_used_bytes and space.total_blocks == before.total_blocks
+        assert space.quota_reserved_bytes == 8 * 65536  # the channel's blocks, kept for its resume
+        assert store.stats().blocks == before.total_blocks + 8
+        content.ingest.release_owner("transfer/resumable", keep=False)
+        assert content.space() == before and store.stats().blocks == before.total_blocks
+    finally:
+        store.close()
+
+
+# -- log records count against the same quota ------------------------------------------------
+
+NAME = parse_name("ingest-quota-log")
+
+
+def _log_store(content: ContentStore, key: nacl.signing.SigningKey) -> LogStore:
+    logs = LogStore(content.store, quota=content.ingest)
+    logs.create(NAME, Metadata({CREATOR: "t@h", PUB: encode_pub(bytes(key.verify_key))}))
+    return logs
+
+
+def test_log_records_count_against_the_storage_quota(content):
+    key = nacl.signing.SigningKey.generate()
+    logs = _log_store(content, key)
+    signer, prev = Signer(key), ZERO_HASH
+    before = content.space().quota_used_bytes
+    datum = signer.sign(NAME, 1, 1_000, os.urandom(100_000), prev)
+    logs.append(NAME, datum)
+    assert content.space().quota_used_bytes - before > 100_000
+    # a reopened store counts what is there
+    reopened = ContentStore(content.store, quota=4 * MB, block_ttl=60)
+    LogStore(reopened.store, quota=reopened.ingest)
+    assert reopened.space() == content.space()
+
+
+def test_log_appends_on_a_full_quota_are_refused_and_write_nothing(content):
+    key = nacl.signing.SigningKey.generate()
+    logs = _log_store(content, key)
+    up = Upload(content, reserve=0)
+    up.write(os.urandom(4 * MB - 150_000))
+    up.finish()
+    signer, prev = Signer(key), ZERO_HASH
+    first = signer.sign(NAME, 1, 1_000, os.urandom(100_000), prev)
+    second = signer.sign(NAME, 2, 2_000, os.urandom(100_000), first.hash)
+    third = signer.sign(NAME, 3, 3_000, b"small", second.hash)
+    before = content.space()
+    results = logs.append_many([(NAME, first), (NAME, second), (NAME, third)])
+    assert results[0] == first
+    assert all(isinstance(r, LogError) and r.code == 507 for r in results[1:])
+    assert logs.nrecs(NAME) == 1 and logs.get(NAME, 2) is None
+    assert content.space().quota_used_bytes - before.quota_used_bytes < 100_300
+    with pytest.raises(LogError) as refused:
+        logs.append(NAME, second)
+    assert refused.value.code == 507 and refused.value.grpc_status == "RESOURCE_EXHAUSTED"
+    assert logs.nrecs(NAME) == 1
+
+
+def test_a_log_service_with_the_quota_refuses_appends_once_full(tmp_path: Path):
+    content = ContentStore(MemoryBlockStore(), quota=1 * MB, block_ttl=60)
+    with LogService(content.store, tmp_path / "keys", quota=content.ingest) as service:
+        log = service.log_create(name="full")
+        refused = None
+        for _ in range(20):
+            try:
+                log.append(os.urandom(100_000))
+            except LogError as exc:
+                refused = exc
+                break
+        assert refused is not None and refused.code == 507
+        assert log.nrecs == 10  # ten records of 100 kB fit in 1 MiB, the eleventh does not
+        assert 1_000_000 < content.space().quota_used_bytes <= 1 * MB
+        with pytest.raises(QuotaExceededError):
+            Upload(content, reserve=100_000)
