@@ -19,6 +19,7 @@ import trio
 
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
+from hoard.ratelog import violation
 from hoard.store.base import BlockStore
 
 from .wire import (
@@ -87,7 +88,7 @@ class BlockServer:
             await stream.close()  # type: ignore[attr-defined]
         except ProtocolError as exc:
             self.stats.protocol_errors += 1
-            logger.warning("peer %s broke %s: %s; stream reset", peer, BLOCKS_PROTOCOL, exc.message)
+            violation(logger, peer, "broke %s: %s; stream reset", BLOCKS_PROTOCOL, exc.message)
             await _reset(stream)
         except trio.Cancelled:
             await _reset(stream)

@@ -37,9 +37,16 @@ from typing import Any
 
 import trio
 
-from hoard.errors import CancelledError, HoardError, IntegrityError, NotFoundError, PeerError
+from hoard.errors import (
+    CancelledError,
+    HoardError,
+    IntegrityError,
+    NotFoundError,
+    PeerError,
+)
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
+from hoard.ratelog import violation
 
 from .wire import MAX_BLOCK_SIZE, MAX_WANT, BlockChannel, ChannelOpener, ProtocolError
 
@@ -428,7 +435,7 @@ class BlockStream:
             self._deliver(peer, index, reply.data)
 
     def _bad_peer(self, peer: _Peer, reason: str) -> None:
-        logger.warning("peer %s %s; dropped from the fetch and penalised", peer.peer_id, reason)
+        violation(logger, peer.peer_id, "%s; dropped from the fetch and penalised", reason)
         self._peer_failed(peer, reason, bad=True)
 
     def _deliver(self, peer: _Peer, index: int, data: bytes) -> None:
