@@ -17,7 +17,13 @@ import pytest
 
 from hoard.content import ContentStore, FixedChunker, Upload
 from hoard.content.manifest import Manifest, build_index
-from hoard.errors import LogError, NotFoundError, QuotaExceededError, StateError
+from hoard.errors import (
+    InvalidArgumentError,
+    LogError,
+    NotFoundError,
+    QuotaExceededError,
+    StateError,
+)
 from hoard.files.store import FileStore
 from hoard.ids.cid import CID
 from hoard.logs import LogService, LogStore, Metadata, parse_name
@@ -181,6 +187,14 @@ def test_a_durable_owner_keeps_its_blocks_across_a_reopen_and_loses_them_when_re
     assert reopened.ingest.release_owner("transfer/x", keep=False) == 6
     assert store.stats().blocks == 0 and reopened.space().quota_reserved_bytes == 0
     assert reopened.ingest.owners() == {}
+
+
+def test_a_block_a_durable_owner_holds_cannot_be_deleted_alone(content):
+    (cid, data), = blocks(1)
+    content.ingest.session(owner="transfer/d").write([(cid, data)])
+    with pytest.raises(InvalidArgumentError, match="in use"):
+        content.delete(cid)
+    assert content.store.has(cid)
 
 
 def test_keeping_makes_plain_blocks_and_clears_the_pending_figures(content):

@@ -13,7 +13,7 @@ from hoard.errors import StateError
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity
 from hoard.store import MemoryBlockStore
-from hoard.transfer import ChannelState, Status
+from hoard.transfer import BlockRange, ChannelState, Status
 from hoard.transfer.manager import ERR_DISCONNECTED
 from hoard.transfer.storage import ContentStorage, owner
 
@@ -50,20 +50,38 @@ async def test_a_cancelled_transfer_leaves_the_recipient_as_before(pull, who):
         assert recipient.content.ingest.owners() == {}
 
 
+@pytest.mark.parametrize("pull", [True, False])
 @trio_test()
-async def test_a_transfer_over_the_recipients_quota_fails_and_leaves_nothing():
+async def test_a_transfer_over_the_recipients_quota_fails_and_leaves_nothing(pull):
     async with memory_net() as net:
-        a = await net.add("a", ContentStore(MemoryBlockStore(), quota=300_000, block_ttl=3600))
-        b = await net.add("b")
+        small = ContentStore(MemoryBlockStore(), quota=300_000, block_ttl=3600)
+        a = await net.add("a", small if pull else None)
+        b = await net.add("b", None if pull else small)
         setup_deals(a, b)
-        before = figures(a.content)
-        cid = b.upload(random_data(600_000))
-        chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid)
-        done = await a.wait_status(chid, *DONE)
+        sender, recipient = (b, a) if pull else (a, b)
+        before = figures(recipient.content)
+        cid = sender.upload(random_data(600_000))
+        open_ = a.manager.open_pull_data_channel if pull else a.manager.open_push_data_channel
+        chid = await open_(b.peer_id, DealVoucher("deal-1"), cid)
+        done = await recipient.wait_status(chid, *DONE)
         assert done.status is S.Failed and "quota" in done.message
-        await b.wait_status(chid, *DONE)  # the sender may have sent everything before it heard
-        assert figures(a.content) == before
-        assert a.content.store.stats().blocks == 0
+        await sender.wait_status(chid, *DONE)  # the sender may have sent everything before it heard
+        assert figures(recipient.content) == before
+        assert recipient.content.store.stats().blocks == 0
+
+
+@trio_test()
+async def test_a_completed_range_keeps_its_blocks_as_plain_blocks():
+    async with memory_net() as net:
+        a, b = await net.add("a"), await net.add("b")
+        setup_deals(a, b)
+        cid = b.upload(random_data(100 * 1024), block_size=1024)
+        chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid, BlockRange(10, 25))
+        done = await a.wait_status(chid, *DONE)
+        assert done.status is S.Completed
+        space = a.content.space()
+        assert space.quota_reserved_bytes == 0 and space.total_blocks == len(done.received_cids)
+        assert a.content.ingest.owners() == {} and list(a.content.datasets()) == []
 
 
 @trio_test()

@@ -16,10 +16,12 @@ bytes of accounted metadata (log records: `admit()`), plus the reservations of o
 (`session(reserve=n)`: space promised before the data arrives, released as it is written or
 when the session ends). `_admit` refuses with QuotaExceededError *before* anything is stored.
 
-**Holds.** A session holds what it wrote (in memory: a dataset delete or another session's
-abandon never removes a block a live session holds). A session with an `owner` also holds
-its pending blocks **durably**: the CIDs are recorded under the owner, in the same commit as
-the blocks, and the block's pending marker counts its durable holders.
+**Holds.** A session holds what it wrote, in memory: a dataset delete or another session's
+abandon never removes a block a live session holds. A session with an `owner` holds its
+pending blocks **durably** instead (no memory per block, however long the transfer): the CIDs
+are recorded under the owner in the same commit as the blocks, and the block's pending marker
+counts its durable holders. Blocks such a session found committed already are not held: if
+their dataset is deleted meanwhile, the verification at its commit reports them missing.
 
 **Crash safety.** Blocks and their pending markers commit together; a dataset's manifest,
 index, references and the clearing of its markers commit together, durably. On open,
@@ -298,6 +300,7 @@ class Ingest:
 
     def _write(self, blocks: Blocks, session: IngestSession, extra: Batch | None) -> int:
         with self._lock:
+            session._check_open()
             batch = extra if extra is not None else Batch()
             durable = session.owner_key is not None
             new_bytes = new_blocks = 0
@@ -330,8 +333,9 @@ class Ingest:
                 self.store.commit(batch)
             session.reserved -= from_reserve
             self._reserved -= from_reserve
-            self._live.update(cid for cid, _ in blocks)
-            session.held.extend(cid for cid, _ in blocks)
+            if not durable:  # an owner's holds are on disk: no per-block memory for long transfers
+                self._live.update(cid for cid, _ in blocks)
+                session.held.extend(cid for cid, _ in blocks)
             return new_bytes
 
     def _release_live(self, cids: Iterable[CID]) -> None:
@@ -492,6 +496,7 @@ class IngestSession:
         blocks = tree.unique_blocks()
         content = self.ingest.content
         with self.ingest._lock:
+            self._check_open()
             held = set(self.held)
             missing = [c for c in [*wanted, *blocks] if c not in held and not store.has(c)]
             if missing:
@@ -511,8 +516,8 @@ class IngestSession:
     def commit_refs(self, batch: Batch, blocks: Iterable[CID]) -> None:
         """Commit `batch` with one more reference to each of `blocks` (repeats count); ends the
         session. For holders other than datasets (hugo file versions). Durable."""
-        self._check_open()
         with self.ingest._lock:
+            self._check_open()
             self.ingest.content._add_refs(batch, Counter(blocks))
             self._finish(batch)
 

@@ -170,9 +170,12 @@ class ContentStore:
             if self._refs(cid) > 0:
                 raise InvalidArgumentError(
                     f"block {cid} belongs to a stored dataset; delete the dataset instead", cid=str(cid))
-            if cid in self.ingest._live:
-                raise InvalidArgumentError(f"block {cid} is in use by an upload in progress", cid=str(cid))
-            batch = Batch().delete(cid)
+            batch = Batch()
+            mark = self.ingest._mark(batch, cid)
+            if cid in self.ingest._live or (mark is not None and mark[1] > 0):
+                raise InvalidArgumentError(f"block {cid} is in use by an upload or transfer in progress",
+                                           cid=str(cid))
+            batch.delete(cid)
             self.ingest._settle(batch, [cid])
             self.store.commit(batch, durable=True)
             return "block"
