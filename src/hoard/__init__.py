@@ -59,8 +59,11 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY, "__version__"})
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
+    "AsyncNode",
     "CID",
+    "Config",
+    "Datum",
     "EVENT_CREATED",
     "EVENT_DATA",
     "EVENT_EOS",
@@ -68,9 +71,6 @@ __all__ = [
     "EVENT_MISSING",
     "EVENT_SHUTDOWN",
     "EVENT_SUCCESS",
-    "AsyncNode",
-    "Config",
-    "Datum",
     "Event",
     "HoardError",
     "Log",
