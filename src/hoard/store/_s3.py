@@ -82,6 +82,10 @@ _SEGMENT_RE = re.compile(r"[A-Za-z0-9!_.*'()=+,;@-]{1,255}")
 _HOLDER_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _MAX_CONCURRENCY = 256
 _BULK = 1000  # keys per DeleteObjects request (the S3 maximum)
+# obstore raises the builtin FileNotFoundError for a missing object (its own class too, by
+# version); transport failures can surface as OSError subclasses.
+_NOT_FOUND = (obx.NotFoundError, FileNotFoundError)
+_FAILED = (obx.BaseError, OSError)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -252,7 +256,7 @@ class S3BlobStore(BlobStore):
         self._closed = False
         try:
             next(iter(obstore.list(self._obj, BLOCKS, chunk_size=1)), None)
-        except obx.BaseError as exc:
+        except _FAILED as exc:
             self._pool.shutdown(wait=False)
             raise InvalidArgumentError(f"cannot use bucket {settings.describe()}: {_first_line(exc)}",
                                        url=settings.describe()) from exc
@@ -295,15 +299,15 @@ class S3BlobStore(BlobStore):
     def _head(self, path: str) -> int | None:
         try:
             return int(obstore.head(self._obj, path)["size"])
-        except obx.NotFoundError:
+        except _NOT_FOUND:
             return None
-        except obx.BaseError as exc:
+        except _FAILED as exc:
             raise self._fail("HEAD", path, exc) from exc
 
     def _put(self, path: str, data: BlockData, client: S3Store | None = None) -> None:
         try:
             obstore.put(client or self._obj, path, data, use_multipart=False)
-        except obx.BaseError as exc:
+        except _FAILED as exc:
             raise self._fail("PUT", path, exc) from exc
 
     def _delete_keys(self, paths: Sequence[str], client: S3Store | None = None) -> None:
@@ -311,9 +315,9 @@ class S3BlobStore(BlobStore):
             chunk = list(paths[i:i + _BULK])
             try:
                 obstore.delete(client or self._obj, chunk)
-            except obx.NotFoundError:
+            except _NOT_FOUND:
                 pass
-            except obx.BaseError as exc:
+            except _FAILED as exc:
                 raise self._fail("DELETE", chunk[0], exc) from exc
 
     def _list(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
@@ -321,7 +325,7 @@ class S3BlobStore(BlobStore):
             for page in obstore.list(self._obj, prefix, chunk_size=1000):
                 for meta in page:
                     yield meta["path"], int(meta["size"]), meta["last_modified"]
-        except obx.BaseError as exc:
+        except _FAILED as exc:
             raise self._fail("LIST", prefix + "/", exc) from exc
 
     # -- required ---------------------------------------------------------------------
@@ -330,9 +334,9 @@ class S3BlobStore(BlobStore):
         path = f"{BLOCKS}/{block_key(cid)}"
         try:
             data = obstore.get(self._obj, path).bytes().to_bytes()
-        except obx.NotFoundError:
+        except _NOT_FOUND:
             return None
-        except obx.BaseError as exc:
+        except _FAILED as exc:
             raise self._fail("GET", path, exc) from exc
         if self.verify_reads:
             cid.verify(data)
