@@ -78,6 +78,17 @@ def test_a_reservation_is_held_until_written_or_released(content):
     assert space.quota_reserved_bytes == 0 and 2 * MB < space.quota_used_bytes < 2 * MB + 4096
 
 
+def test_a_size_learnt_later_is_reserved_on_the_open_upload(content):
+    up = Upload(content, FixedChunker(65536))
+    with pytest.raises(QuotaExceededError):
+        up.reserve(5 * MB)
+    assert content.space().quota_reserved_bytes == 0
+    up.reserve(1 * MB)
+    assert content.space().quota_reserved_bytes == 1 * MB
+    up.cancel()
+    assert content.space().quota_reserved_bytes == 0 and content.store.stats().blocks == 0
+
+
 def test_an_upload_over_the_quota_stores_nothing_of_the_refused_batch(content):
     before = snapshot(content)
     up = Upload(content)

@@ -455,6 +455,17 @@ class IngestSession:
         self._seq += 1
 
     # -- pending --------------------------------------------------------------------------
+    def reserve(self, nbytes: int) -> None:
+        """Admit `nbytes` more now and keep them for this session's writes (QuotaExceededError:
+        nothing reserved). For a size learnt after the session began (a file's, a Content-Length)."""
+        ingest = self.ingest
+        with ingest._lock:
+            self._check_open()
+            ingest._admit(nbytes)
+            nbytes = max(nbytes, 0)
+            self.reserved += nbytes
+            ingest._reserved += nbytes
+
     def write(self, blocks: Blocks, extra: Batch | None = None) -> int:
         """Store verified blocks as pending, held by this session; returns the bytes newly stored.
 

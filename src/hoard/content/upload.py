@@ -48,6 +48,13 @@ class Upload:
         self._inflight: Future[None] | None = None
         self.on_block: Callable[[CID, int], None] | None = None
 
+    def reserve(self, nbytes: int) -> None:
+        """Admit the `nbytes` still to come now (QuotaExceededError before they are sent) and
+        keep them for this upload."""
+        if self._closed:
+            raise StateError("upload session is closed")
+        self._session.reserve(nbytes)
+
     def write(self, piece: bytes | memoryview) -> None:
         """Append bytes; completed blocks are stored once a batch fills."""
         if self._closed:
