@@ -23,7 +23,7 @@ from hoard.logs.names import LogName
 
 __all__ = ["SigningKeyInput", "coerce_signing_key", "find_key", "key_path", "write_key", "write_temp_key"]
 
-SigningKeyInput = Union[nacl.signing.SigningKey, "Ed25519PrivateKey", bytes, str, os.PathLike]
+SigningKeyInput = Union[nacl.signing.SigningKey, "Ed25519PrivateKey", bytes, str, "os.PathLike[str]"]
 
 
 def key_path(keydir: Path, name: LogName) -> Path:
