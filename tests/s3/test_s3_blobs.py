@@ -20,7 +20,7 @@ from hoard.store.blob_testing import (
 from hoard.store.blobs import BlobStore
 
 if TYPE_CHECKING:
-    from s3.conftest import SeaweedS3
+    from hoard.store.s3_testing import SeaweedServer as SeaweedS3
 
 
 class _OnSeaweed:

@@ -18,7 +18,7 @@ from hoard.store._s3 import LEASES, block_key, parse_s3_url
 from hoard.store.blob_testing import block
 
 if TYPE_CHECKING:
-    from s3.conftest import SeaweedS3
+    from hoard.store.s3_testing import SeaweedServer as SeaweedS3
 
 FAST = HoldTiming(window=0.5, delete_timeout=1.0, lease_ttl=30.0, margin=0.2)
 
