@@ -346,19 +346,20 @@ class Ingest:
 
     def _settle(self, batch: Batch, cids: Iterable[CID]) -> None:
         """Clear the pending markers of `cids` (now referenced, or kept as plain blocks)."""
-        p_blocks, p_bytes = self._counters(batch)
+        p_blocks, p_bytes = counters = self._counters(batch)
         for cid in set(cids):
             mark = self._mark(batch, cid)
             if mark is not None:
                 batch.meta_delete(PENDING, cid.binary)
                 p_blocks -= 1
                 p_bytes -= mark[0]
-        self._set_counters(batch, p_blocks, p_bytes)
+        if (p_blocks, p_bytes) != counters:
+            self._set_counters(batch, p_blocks, p_bytes)
 
     def _reclaim(self, batch: Batch, drops: Counter[CID]) -> int:
         """Drop durable holds (`drops`: CID -> holds to drop; 0 for an in-memory hold) and delete
         the pending blocks nobody holds any more. Returns how many blocks go."""
-        p_blocks, p_bytes = self._counters(batch)
+        p_blocks, p_bytes = counters = self._counters(batch)
         removed = 0
         for cid, n in drops.items():
             mark = self._mark(batch, cid)
@@ -374,7 +375,8 @@ class Ingest:
                     removed += 1
             elif holders != mark[1]:
                 self._put_mark(batch, cid, size, holders)
-        self._set_counters(batch, p_blocks, p_bytes)
+        if (p_blocks, p_bytes) != counters:
+            self._set_counters(batch, p_blocks, p_bytes)
         return removed
 
     def _owner_holds(self, key: bytes) -> tuple[Counter[CID], list[bytes]]:
@@ -388,6 +390,8 @@ class Ingest:
     def _end_durable(self, batch: Batch, key: bytes, keep: bool) -> int:
         """End an owner's durable holds in `batch`: keep (settle) or reclaim its blocks."""
         holds, rows = self._owner_holds(key)
+        if not rows and self.store.meta_get(OWNERS, key) is None:
+            return 0  # nothing held: nothing to write
         for row in rows:
             batch.meta_delete(HOLDS, row)
         batch.meta_delete(OWNERS, key)
