@@ -1,0 +1,148 @@
+"""Bitswap between a hoard host (py-libp2p, this process) and real kubo and Helia peers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trio
+from ipfs.peers import HeliaPeer, KuboPeer
+
+from hoard.content.formats.unixfs import (
+    Imported,
+    ImportOptions,
+    import_bytes,
+    read_file,
+)
+from hoard.errors import NotFoundError
+from hoard.ids.cid import CID
+from hoard.ids.peer import Identity, PeerId
+from hoard.net.bitswap import Bitswap, FetchLimits
+from hoard.net.exchange import BlockExchange, fetch_dag
+from hoard.net.host import Host
+
+LIMIT = 90.0
+
+
+def _run(body: Callable[[Host, Bitswap], Awaitable[None]], blocks: dict[CID, bytes] | None = None,
+         limits: FetchLimits | None = None) -> None:
+    async def main() -> None:
+        with trio.fail_after(LIMIT):
+            host = Host(Identity.generate())
+            async with host.run():
+                source = blocks.get if blocks is not None else None
+                async with Bitswap(host, source, limits).run() as bitswap:
+                    await body(host, bitswap)
+    trio.run(main)
+
+
+def _upload(size: int, options: ImportOptions) -> tuple[bytes, Imported, dict[CID, bytes]]:
+    data = os.urandom(size)
+    blocks: dict[CID, bytes] = {}
+    return data, import_bytes(data, blocks.__setitem__, options), blocks
+
+
+async def _fetch_file(bitswap: Bitswap, root: CID, provider: PeerId) -> bytes:
+    blocks: dict[CID, bytes] = {}
+    async with trio.open_nursery() as nursery:
+        async for cid, data in fetch_dag(bitswap, root, [provider], nursery):
+            blocks[cid] = data
+    return b"".join(read_file(root, blocks.__getitem__))
+
+
+def test_bitswap_is_a_block_exchange() -> None:
+    _run(lambda host, bitswap: _check_protocol(bitswap))
+
+
+async def _check_protocol(bitswap: Bitswap) -> None:
+    assert isinstance(bitswap, BlockExchange)
+    assert "/ipfs/bitswap/1.2.0" in bitswap.protocols
+
+
+def test_kubo_fetches_from_hoard(kubo: KuboPeer, tmp_path: Path) -> None:
+    data, root, blocks = _upload(3_000_000, ImportOptions.kubo())
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        addr = str(host.p2p_addrs()[0])
+        await trio.to_thread.run_sync(lambda: kubo.connect(addr))
+        await trio.to_thread.run_sync(lambda: kubo.download(str(root.cid), tmp_path / "out", timeout=60))
+        assert bitswap.stats.blocks_sent == len(blocks)
+
+    _run(body, blocks)
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_helia_fetches_from_hoard(helia: HeliaPeer, tmp_path: Path) -> None:
+    data, root, blocks = _upload(2_500_000, ImportOptions.kubo_v1())
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        addr = str(host.p2p_addrs()[0])
+        await trio.to_thread.run_sync(lambda: helia.connect(addr))
+        await trio.to_thread.run_sync(lambda: helia.cat(root.cid.to_base32(), tmp_path / "out", timeout=60))
+        assert bitswap.stats.blocks_sent >= len(blocks)
+
+    _run(body, blocks)
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_hoard_fetches_from_kubo(kubo: KuboPeer, tmp_path: Path) -> None:
+    data = os.urandom(2_000_000)
+    (tmp_path / "src").write_bytes(data)
+    cid = CID.parse(kubo.add(tmp_path / "src"))
+    kubo_id = PeerId(kubo.info.peer_id)
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        await host.connect(kubo_id, [kubo.info.addr])
+        assert await bitswap.find_providers(cid, timeout=10) == [kubo_id]
+        assert await _fetch_file(bitswap, cid, kubo_id) == data
+
+    _run(body)
+
+
+def test_hoard_fetches_from_helia(helia: HeliaPeer, tmp_path: Path) -> None:
+    data = os.urandom(3_100_000)
+    (tmp_path / "src").write_bytes(data)
+    cid = CID.parse(helia.add_file(tmp_path / "src", chunk_size=None, max_children=None))  # 1 MiB blocks
+    helia_id = PeerId(helia.info.peer_id)
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        await host.connect(helia_id, [helia.info.addr])
+        assert await _fetch_file(bitswap, cid, helia_id) == data
+
+    _run(body)
+
+
+def test_missing_block_is_not_found(kubo: KuboPeer) -> None:
+    kubo_id = PeerId(kubo.info.peer_id)
+    missing = CID.sha256(os.urandom(64))
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        await host.connect(kubo_id, [kubo.info.addr])
+        async with trio.open_nursery() as nursery:
+            stream = bitswap.fetch([missing], [kubo_id], nursery)
+            with pytest.raises(NotFoundError):
+                async for _ in stream:
+                    pass
+            await stream.aclose()
+
+    _run(body, limits=FetchLimits(request_timeout=20))
+
+
+def test_two_hoard_hosts_exchange_blake3_blocks() -> None:
+    blocks = {CID.of(b): b for b in (os.urandom(n) for n in (1, 1000, 300_000))}
+
+    async def main() -> None:
+        with trio.fail_after(LIMIT):
+            a, b = Host(Identity.generate()), Host(Identity.generate())
+            async with a.run(), b.run(), Bitswap(a, blocks.get).run(), Bitswap(b).run() as fetcher:
+                await b.connect(a.peer_id, a.addrs)
+                wanted = list(blocks) + [next(iter(blocks))]  # a repeat is yielded twice
+                got = []
+                async with trio.open_nursery() as nursery:
+                    async for cid, data in fetcher.fetch(wanted, [a.peer_id], nursery):
+                        cid.verify(data)
+                        got.append(cid)
+                assert got == wanted
+    trio.run(main)
