@@ -16,10 +16,18 @@ from hoard.content.formats.unixfs import (
     import_bytes,
     read_file,
 )
-from hoard.errors import NotFoundError
+from hoard.errors import NotFoundError, PeerError
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity, PeerId
 from hoard.net.bitswap import Bitswap, FetchLimits
+from hoard.net.bitswap.message import (
+    MessageReader,
+    ProtocolViolation,
+    cid_from_prefix,
+    frame,
+    parse,
+    prefix_of,
+)
 from hoard.net.exchange import BlockExchange, fetch_dag
 from hoard.net.host import Host
 
@@ -146,3 +154,85 @@ def test_two_hoard_hosts_exchange_blake3_blocks() -> None:
                         got.append(cid)
                 assert got == wanted
     trio.run(main)
+
+
+@pytest.mark.parametrize("protocol", ["/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0"])
+def test_older_protocols_with_kubo(kubo: KuboPeer, tmp_path: Path, protocol: str) -> None:
+    """kubo fetches from, and serves to, a hoard host that speaks only 1.1.0 or 1.0.0."""
+    data, root, blocks = _upload(1_200_000, ImportOptions.kubo())
+    theirs = os.urandom(900_000)
+    (tmp_path / "theirs").write_bytes(theirs)
+    their_cid = CID.parse(kubo.add(tmp_path / "theirs"))
+    kubo_id = PeerId(kubo.info.peer_id)
+
+    async def main() -> None:
+        with trio.fail_after(LIMIT):
+            host = Host(Identity.generate())
+            async with host.run(), Bitswap(host, blocks.get, protocols=[protocol]).run() as bitswap:
+                addr = str(host.p2p_addrs()[0])
+                await trio.to_thread.run_sync(lambda: kubo.connect(addr))
+                await trio.to_thread.run_sync(lambda: kubo.download(str(root.cid), tmp_path / "out", timeout=60))
+                assert bitswap.stats.blocks_sent == len(blocks)
+                assert await _fetch_file(bitswap, their_cid, kubo_id) == theirs
+                assert bitswap.peer_protocol(kubo_id) == protocol
+    trio.run(main)
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_a_wrong_block_is_never_yielded() -> None:
+    """A server whose source returns other bytes for a CID: the fetch drops it and fails."""
+    good = os.urandom(5000)
+    cid = CID.sha256(good)
+    lying = {cid: os.urandom(5000)}
+
+    async def main() -> None:
+        with trio.fail_after(LIMIT):
+            a, b = Host(Identity.generate()), Host(Identity.generate())
+            limits = FetchLimits(request_timeout=1.5)
+            async with a.run(), b.run(), Bitswap(a, lying.get).run(), Bitswap(b, limits=limits).run() as fetcher:
+                await b.connect(a.peer_id, a.addrs)
+                async with trio.open_nursery() as nursery:
+                    stream = fetcher.fetch([cid], [a.peer_id], nursery)
+                    with pytest.raises(PeerError, match="no provider left"):
+                        async for _ in stream:
+                            pass
+                assert fetcher.stats.unwanted_blocks == 1
+    trio.run(main)
+
+
+@pytest.mark.parametrize("body", [
+    b"\xff\xff",                                   # not protobuf
+    b"\x0a\x05\x0a\x03\x0a\x01\x00",               # a want for a 1-byte "CID": skipped
+])
+def test_message_parsing(body: bytes) -> None:
+    if body.startswith(b"\xff"):
+        with pytest.raises(ProtocolViolation):
+            parse(body)
+    else:
+        msg = parse(body)
+        assert msg.wants == [] and msg.skipped == 1
+
+
+def test_message_reader_bounds() -> None:
+    class Chunks:
+        def __init__(self, *chunks: bytes) -> None:
+            self.chunks = list(chunks)
+
+        async def read(self, n: int | None = None) -> bytes:
+            return self.chunks.pop(0) if self.chunks else b""
+
+    async def main() -> None:
+        assert await MessageReader(Chunks(frame(b"ab")[:1], b"a", b"b" + frame(b"c"))).next() == b"ab"
+        with pytest.raises(ProtocolViolation):
+            await MessageReader(Chunks(frame(b"x" * 100)), max_message=10).next()
+        with pytest.raises(PeerError):
+            await MessageReader(Chunks(frame(b"abc")[:-1])).next()
+        assert await MessageReader(Chunks()).next() is None
+    trio.run(main)
+
+
+def test_prefix_round_trip() -> None:
+    data = b"block"
+    for cid in (CID.sha256(data), CID.of(data), CID.v0(CID.sha256(data).digest)):
+        assert cid_from_prefix(prefix_of(cid), data) == cid
+    assert cid_from_prefix(b"\x01\x55\x00\x05", data) is None  # identity hash: not handled

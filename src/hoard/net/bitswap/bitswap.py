@@ -32,7 +32,7 @@ import trio
 from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 
-from hoard.errors import PeerError
+from hoard.errors import InvalidArgumentError, PeerError
 from hoard.ids.cid import CID, DAG_PB, SHA2_256
 from hoard.ids.peer import PeerId
 from hoard.net.exchange import BlockSource, as_getter
@@ -96,8 +96,12 @@ class Bitswap:
     protocols: tuple[str, ...] = PROTOCOLS
 
     def __init__(self, host: Host, source: BlockSource | None = None,
-                 limits: FetchLimits | None = None) -> None:
+                 limits: FetchLimits | None = None, protocols: Sequence[str] = PROTOCOLS) -> None:
         from .session import FetchLimits
+        unknown = set(protocols) - set(PROTOCOLS)
+        if unknown or not protocols:
+            raise InvalidArgumentError(f"bitswap protocols must be among {', '.join(PROTOCOLS)}: {sorted(unknown)}")
+        self.protocols = tuple(protocols)
         self.host = host
         self.limits = limits or FetchLimits()
         self.stats = BitswapStats()
@@ -112,12 +116,12 @@ class Bitswap:
     async def run(self) -> AsyncIterator[Bitswap]:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for protocol in PROTOCOLS:
+            for protocol in self.protocols:
                 self.host.libp2p.set_stream_handler(TProtocol(protocol), self._handle)
             try:
                 yield self
             finally:
-                for protocol in PROTOCOLS:
+                for protocol in self.protocols:
                     self.host.libp2p.remove_stream_handler(TProtocol(protocol))
                 self._nursery = None
                 # shielded: a Cancelled raised here would replace an exception on its way out
@@ -150,7 +154,7 @@ class Bitswap:
                 try:
                     with trio.fail_after(OPEN_TIMEOUT):
                         stream = await self.host.libp2p.new_stream(
-                            peer.peer_id.libp2p, [TProtocol(p) for p in PROTOCOLS])
+                            peer.peer_id.libp2p, [TProtocol(p) for p in self.protocols])
                 except Exception as exc:
                     raise PeerError(f"cannot open bitswap to {peer.peer_id}: {exc or type(exc).__name__}",
                                     peer_id=str(peer.peer_id)) from exc
