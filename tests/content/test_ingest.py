@@ -209,12 +209,37 @@ def test_a_block_a_durable_owner_holds_cannot_be_deleted_alone(content):
 
 
 def test_keeping_makes_plain_blocks_and_clears_the_pending_figures(content):
+    kept = blocks(3)
     session = content.ingest.session(owner="transfer/y")
-    session.write(blocks(3))
+    session.write(kept)
     session.keep()
     space = content.space()
     assert space.quota_reserved_bytes == 0 and space.total_blocks == 3 and space.quota_used_bytes == 3 * 65536
     assert content.ingest.owners() == {}
+    ContentStore(content.store, quota=4 * MB, block_ttl=60)  # a kept block is no pending one: it survives
+    assert all(content.store.has(c) for c, _ in kept)
+    assert content.delete(kept[0][0]) == "block"  # and is deleted alone, on request
+    assert not content.store.has(kept[0][0]) and content.space().total_blocks == 2
+
+
+def test_a_kept_block_outlives_a_dataset_that_also_uses_it(content):
+    up = Upload(content, FixedChunker(65536))
+    up.write(os.urandom(200_000))
+    cid = up.finish()
+    block, _size = next(content.iter_blocks(content.manifest(cid)))
+    data = content.store.get(block)
+    content.delete(cid)
+    session = content.ingest.session()
+    session.write([(block, data)])
+    session.keep()
+    up = Upload(content, FixedChunker(65536))
+    up.write(data)
+    again = up.finish()
+    with pytest.raises(InvalidArgumentError, match="belongs to a stored dataset"):
+        content.delete(block)
+    content.delete(again)
+    assert content.store.get(block) == data
+    assert content.delete(block) == "block" and content.store.stats().blocks == 0
 
 
 def test_an_owner_idle_past_abandon_after_is_reclaimed_by_expiry():

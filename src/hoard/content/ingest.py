@@ -30,7 +30,9 @@ upload, fetch or file write). Durable holds are left for their owner to settle (
 channel that can resume keeps its blocks) and are reclaimed by `expire_owners` once the
 owner has not written for `abandon_after` seconds. With blocks and catalog in different
 stores (issue 13), blocks are put first and the catalog commit follows: a crash leaves at
-most blocks without a marker, never a marker or a dataset without its block.
+most blocks without a marker, never a marker or a dataset without its block. Every block
+kept on purpose has a catalog record (a reference, or a pending marker), so an orphan is
+exactly a block with neither, and a sweep may delete it.
 
 Tables (in the BlockStore's metadata; the Catalog's, once the store is split):
 
@@ -38,6 +40,7 @@ Tables (in the BlockStore's metadata; the Catalog's, once the store is split):
 pending   block CID            -> size u32 BE [durable holders u32 BE]
 holds     owner 0x00 seq u32   -> (cidlen u8, cid)*     the blocks an owner holds, in chunks
 owners    owner                -> CBOR {"touched": unix time of its last write}
+kept      block CID            -> b""   the block is kept as a plain block: one of its `refs`
 counters  b"pending"           -> blocks u64, bytes u64  (pending blocks)
           b"logs"              -> bytes u64               (accounted log records)
 ```
@@ -76,6 +79,7 @@ PENDING = "pending"
 HOLDS = "holds"
 OWNERS = "owners"
 COUNTERS = "counters"
+KEPT = "kept"
 LOGS_ACCOUNT = b"logs"
 ACCOUNTS = (LOGS_ACCOUNT,)
 
@@ -242,7 +246,7 @@ class Ingest:
                 session._end(keep=keep)
                 return session.removed
             batch = Batch()
-            removed = self._end_durable(batch, _owner_key(owner), keep)
+            removed = self._end_durable(batch, _owner_key(owner), "keep" if keep else "reclaim")
             if batch:
                 self.store.commit(batch, durable=True)
             return removed
@@ -344,8 +348,9 @@ class Ingest:
             if self._live[cid] <= 0:
                 del self._live[cid]
 
-    def _settle(self, batch: Batch, cids: Iterable[CID]) -> None:
-        """Clear the pending markers of `cids` (now referenced, or kept as plain blocks)."""
+    def _settle(self, batch: Batch, cids: Iterable[CID], *, keep: bool = False) -> None:
+        """Clear the pending markers of `cids`: referenced by what `batch` commits, or (`keep`)
+        kept as plain blocks, each holding one reference recorded in `kept`."""
         p_blocks, p_bytes = counters = self._counters(batch)
         for cid in set(cids):
             mark = self._mark(batch, cid)
@@ -353,6 +358,11 @@ class Ingest:
                 batch.meta_delete(PENDING, cid.binary)
                 p_blocks -= 1
                 p_bytes -= mark[0]
+                if keep and self._meta(batch, KEPT, cid.binary) is None:
+                    raw = self._meta(batch, "refs", cid.binary)
+                    refs = _U32.unpack(raw)[0] if raw else 0
+                    batch.meta_put("refs", cid.binary, _U32.pack(refs + 1))
+                    batch.meta_put(KEPT, cid.binary, b"")
         if (p_blocks, p_bytes) != counters:
             self._set_counters(batch, p_blocks, p_bytes)
 
@@ -387,18 +397,19 @@ class Ingest:
             holds.update(_unpack_cids(chunk))
         return holds, rows
 
-    def _end_durable(self, batch: Batch, key: bytes, keep: bool) -> int:
-        """End an owner's durable holds in `batch`: keep (settle) or reclaim its blocks."""
+    def _end_durable(self, batch: Batch, key: bytes, how: str) -> int:
+        """End an owner's durable holds in `batch`: its blocks are referenced by what `batch`
+        commits ("commit"), kept as plain blocks ("keep") or reclaimed ("reclaim")."""
         holds, rows = self._owner_holds(key)
         if not rows and self.store.meta_get(OWNERS, key) is None:
             return 0  # nothing held: nothing to write
         for row in rows:
             batch.meta_delete(HOLDS, row)
         batch.meta_delete(OWNERS, key)
-        if keep:
-            self._settle(batch, holds)
-            return 0
-        return self._reclaim(batch, holds)
+        if how == "reclaim":
+            return self._reclaim(batch, holds)
+        self._settle(batch, holds, keep=how == "keep")
+        return 0
 
 
 class Admission:
@@ -537,7 +548,8 @@ class IngestSession:
             self._finish(batch)
 
     def keep(self) -> None:
-        """End the session keeping its blocks as plain (unreferenced) blocks. Durable."""
+        """End the session keeping its pending blocks as plain blocks (each holds a reference,
+        recorded in `kept`, until `ContentStore.delete` of the block). Durable."""
         self._end(keep=True)
 
     def abandon(self) -> None:
@@ -548,7 +560,7 @@ class IngestSession:
         """Commit `batch` with this session's pending blocks settled; end the session."""
         ingest = self.ingest
         if self.owner_key is not None:
-            ingest._end_durable(batch, self.owner_key, keep=True)
+            ingest._end_durable(batch, self.owner_key, "commit")
         ingest._settle(batch, self.held)
         ingest.store.commit(batch, durable=True)
         self._close()
@@ -563,9 +575,9 @@ class IngestSession:
             self.held = []
             batch = Batch()
             if self.owner_key is not None:
-                self.removed = ingest._end_durable(batch, self.owner_key, keep)
+                self.removed = ingest._end_durable(batch, self.owner_key, "keep" if keep else "reclaim")
             if keep:
-                ingest._settle(batch, held)
+                ingest._settle(batch, held, keep=True)
             else:
                 self.removed += ingest._reclaim(batch, Counter({c: 0 for c in held}))
             if batch:

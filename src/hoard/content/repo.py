@@ -3,7 +3,7 @@
 Tables it owns in the BlockStore:
   datasets  manifest CID -> {"pinned", "expires", "added", "size"} (CBOR)
   refs      block CID -> holders: one per dataset that uses it (however often), one per
-            hugo file-version entry (u32 BE)
+            hugo file-version entry, one if it is kept as a plain block (ingest's `kept`) (u32 BE)
   digests   BLAKE3 of a whole dataset's content -> manifest CID (blob lookup)
 
 Blocks enter only through `self.ingest` (pending → verify → commit, the quota checked once;
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cbor2
 
 from hoard.content.index import IndexTree
-from hoard.content.ingest import Ingest, IngestSession, Space
+from hoard.content.ingest import KEPT, Ingest, IngestSession, Space
 from hoard.content.manifest import Manifest, is_dag, iter_index
 from hoard.errors import InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID
@@ -167,7 +167,8 @@ class ContentStore:
                 return "dataset"
             if not self.store.has(cid):
                 raise NotFoundError(f"{cid} not found in local store", cid=str(cid))
-            if self._refs(cid) > 0:
+            kept = self.store.meta_get(KEPT, cid.binary) is not None
+            if self._refs(cid) > (1 if kept else 0):
                 raise InvalidArgumentError(
                     f"block {cid} belongs to a stored dataset; delete the dataset instead", cid=str(cid))
             batch = Batch()
@@ -176,6 +177,9 @@ class ContentStore:
                 raise InvalidArgumentError(f"block {cid} is in use by an upload or transfer in progress",
                                            cid=str(cid))
             batch.delete(cid)
+            if kept:
+                batch.meta_delete(KEPT, cid.binary)
+                batch.meta_delete("refs", cid.binary)
             self.ingest._settle(batch, [cid])
             self.store.commit(batch, durable=True)
             return "block"
