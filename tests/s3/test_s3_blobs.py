@@ -58,7 +58,7 @@ def test_blocks_live_under_the_prefix_by_base32_cid(s3: SeaweedS3) -> None:
     store.hold([cid])
     store.put(cid, data)
     keys = sorted(meta["path"] for page in obstore.list(s3.client(), prefix) for meta in page)
-    assert keys == [f"{prefix}/blocks/{block_key(cid)}", f"{prefix}/holds/{block_key(cid)}/node-a"]
+    assert keys == [f"{prefix}/blocks/{block_key(cid)}", f"{prefix}/refs/{block_key(cid)}/node-a"]
     assert block_key(cid) == cid.to_base32()
     store.close()
 

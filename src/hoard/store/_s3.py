@@ -10,7 +10,7 @@ environment as obstore reads it (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 Layout under the prefix (keys are the CID's binary in multibase base32, `bafk...`):
 
   blocks/<cid>             the block's bytes (manifests and index nodes too)
-  holds/<cid>/<holder>     empty marker: node <holder> refers to the block
+  refs/<cid>/<holder>      empty marker: node <holder> refers to the block
   deleting/<holder>        lease: node <holder> is deleting blocks now (see below)
 
 **Several nodes on one bucket.** Each node is a holder (its peer ID). A block is deleted only
@@ -18,11 +18,11 @@ by the last holder to release it, and never while another holder's catalog refer
 The protocol, with its ordering (S3's strong read-after-write and list-after-write
 consistency, which AWS, MinIO, Ceph and SeaweedFS provide, is assumed):
 
-- hold:    PUT holds/<cid>/<me> for each block *before* writing or relying on the block.
+- hold:    PUT refs/<cid>/<me> for each block *before* writing or relying on the block.
 - confirm: before the catalog commit, LIST deleting/; HEAD every held block; a missing one is
            returned (the caller re-writes it). If a live lease of another node is listed, first
            wait until `settle` seconds have passed since this node's last marker write.
-- release: PUT deleting/<me>; DELETE holds/<cid>/<me>; LIST holds/<cid>/ (all holders, this
+- release: PUT deleting/<me>; DELETE refs/<cid>/<me>; LIST refs/<cid>/ (all holders, this
            one included); DELETE blocks/<cid> only if that listing is empty *and* the DELETE is
            sent within `window` seconds of sending the LIST (a DELETE timeout of
            `delete_timeout`, no retries); finally DELETE deleting/<me>.
@@ -75,7 +75,7 @@ __all__ = ["HoldTiming", "S3BlobStore", "S3Settings", "block_key", "parse_s3_url
 
 log = logging.getLogger("hoard.store.s3")
 
-BLOCKS, HOLDS, LEASES = "blocks", "holds", "deleting"
+BLOCKS, HOLDS, LEASES = "blocks", "refs", "deleting"
 QUERY_KEYS = frozenset({"endpoint", "region", "addressing", "concurrency"})
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9!_.*'()=+,;@-]{1,255}")
@@ -401,7 +401,7 @@ class S3BlobStore(BlobStore):
         return self.holder
 
     def hold(self, cids: Iterable[CID]) -> None:
-        """PUT holds/<cid>/<holder> for each block (concurrently); idempotent."""
+        """PUT refs/<cid>/<holder> for each block (concurrently); idempotent."""
         me = self._me()
         paths = [f"{HOLDS}/{block_key(c)}/{me}" for c in dict.fromkeys(cids)]
         with self._order.holding():
@@ -484,7 +484,7 @@ class S3BlobStore(BlobStore):
 
     # -- maintenance -------------------------------------------------------------------
     def held(self) -> Iterator[CID]:
-        """Every block this holder has a marker on (one LIST of `holds/`, all holders')."""
+        """Every block this holder has a marker on (one LIST of `refs/`, all holders')."""
         me = self._me()
         for path, _, _ in self._list(HOLDS):
             head, _, holder = path.rpartition("/")
@@ -495,7 +495,7 @@ class S3BlobStore(BlobStore):
 
     def sweep(self, min_age: float = 3600.0) -> list[CID]:
         """Delete blocks that no holder marks and that are older than `min_age` seconds
-        (orphans of crashed or timed-out deletes); returns them. LISTs `blocks/` and `holds/`."""
+        (orphans of crashed or timed-out deletes); returns them. LISTs `blocks/` and `refs/`."""
         me = self._me()
         cutoff = datetime.now(UTC) - timedelta(seconds=min_age)
         old: dict[CID, None] = {}
