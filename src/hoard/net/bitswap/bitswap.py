@@ -62,7 +62,7 @@ __all__ = ["Bitswap", "BitswapStats"]
 
 logger = logging.getLogger(__name__)
 
-SEND_BATCH_BYTES = 1 << 20
+SEND_BATCH_BYTES = 16 * 1024  # as boxo's engine (targetMessageSize): a large block goes out alone
 #: Wanted CIDs one peer may have in our ledger at once (the rest are ignored).
 MAX_LEDGER = 8192
 OPEN_TIMEOUT = 10.0

@@ -1,0 +1,1 @@
+"""IPFS interop tests against real kubo and Helia peers (see peers.py)."""
