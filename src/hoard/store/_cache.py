@@ -176,6 +176,9 @@ class CachedBlobStore(BlobStore):
         self._forget(deleted)
         return deleted
 
+    def held(self) -> Iterator[CID]:
+        return self.remote.held()
+
     def sync(self) -> None:
         self.remote.sync()
 

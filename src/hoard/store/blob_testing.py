@@ -180,6 +180,12 @@ class BlobStoreConformance:
         self.store.put(there, data)
         assert self.store.confirm([there, gone]) == [gone]
 
+    def test_held_blocks_are_listed_as_held(self) -> None:
+        cid, data = block(b"mine")
+        self.store.hold([cid])
+        self.store.put(cid, data)
+        assert list(self.store.held()) == [cid]
+
     def test_release_by_the_only_holder_deletes(self) -> None:
         cid, data = block(b"released")
         absent, _ = block(b"released but never stored")

@@ -126,6 +126,12 @@ class BlobStore(abc.ABC):
         self.delete_many(present)
         return present
 
+    def held(self) -> Iterator[CID]:
+        """The blocks this node holds, for maintenance to compare with its catalog (a held
+        block the catalog has no record of is this node's orphan: `release` it). Default
+        (private store): every stored block, one `iter_cids` pass."""
+        return self.iter_cids()
+
     # -- accounting and durability ---------------------------------------------------
     def stats(self) -> StoreStats:
         """Block count and bytes of the whole store (of every holder, on a shared store).
