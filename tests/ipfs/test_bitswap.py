@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import trio
-from ipfs.peers import HeliaPeer, KuboPeer
 
 from hoard.content.formats.unixfs import (
     Imported,
     ImportOptions,
+    export,
     import_bytes,
+    import_path,
     read_file,
 )
 from hoard.errors import NotFoundError, PeerError
@@ -30,6 +31,7 @@ from hoard.net.bitswap.message import (
 )
 from hoard.net.exchange import BlockExchange, fetch_dag
 from hoard.net.host import Host
+from ipfs.peers import HeliaPeer, KuboPeer
 
 LIMIT = 90.0
 
@@ -236,3 +238,39 @@ def test_prefix_round_trip() -> None:
     for cid in (CID.sha256(data), CID.of(data), CID.v0(CID.sha256(data).digest)):
         assert cid_from_prefix(prefix_of(cid), data) == cid
     assert cid_from_prefix(b"\x01\x55\x00\x05", data) is None  # identity hash: not handled
+
+
+def test_directory_trees_over_bitswap(kubo: KuboPeer, helia: HeliaPeer, tmp_path: Path) -> None:
+    """kubo and Helia fetch a directory hoard imported; hoard fetches the one kubo added."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "big").write_bytes(os.urandom(700_000))
+    (tree / "small").write_bytes(b"small\n")
+    (tree / "empty").mkdir()
+    blocks: dict[CID, bytes] = {}
+    v0 = import_path(tree, blocks.__setitem__, ImportOptions.kubo())
+    v1 = import_path(tree, blocks.__setitem__, ImportOptions.kubo_v1())
+    kubo_id = PeerId(kubo.info.peer_id)
+    theirs = tmp_path / "theirs"
+    (theirs / "d").mkdir(parents=True)
+    (theirs / "d" / "f").write_bytes(os.urandom(300_000))
+    their_cid = CID.parse(kubo.add(theirs))
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        addr = str(host.p2p_addrs()[0])
+        await trio.to_thread.run_sync(lambda: kubo.connect(addr))
+        await trio.to_thread.run_sync(lambda: kubo.download(str(v0.cid), tmp_path / "k", timeout=60))
+        await trio.to_thread.run_sync(lambda: helia.connect(addr))
+        await trio.to_thread.run_sync(lambda: helia.get_tree(v1.cid.to_base32(), tmp_path / "h", timeout=60))
+        got: dict[CID, bytes] = {}
+        async with trio.open_nursery() as nursery:
+            async for cid, data in fetch_dag(bitswap, their_cid, [kubo_id], nursery):
+                got[cid] = data
+        export(their_cid, got.__getitem__, tmp_path / "from-kubo")
+
+    _run(body, blocks)
+    for out in (tmp_path / "k", tmp_path / "h"):
+        assert (out / "sub" / "big").read_bytes() == (tree / "sub" / "big").read_bytes()
+        assert (out / "small").read_bytes() == b"small\n"
+        assert (out / "empty").is_dir()
+    assert (tmp_path / "from-kubo" / "d" / "f").read_bytes() == (theirs / "d" / "f").read_bytes()

@@ -88,7 +88,8 @@ async function exportTree (cid, dest, signal) {
   await mkdir(dest, { recursive: true })
   for (const entry of entries) {
     const target = join(dest, entry.name)
-    if (entry.type === 'directory') {
+    const info = await fs.stat(entry.cid, { signal })
+    if (info.type === 'directory') {
       await exportTree(entry.cid, target, signal)
     } else {
       await pipeline(Readable.from(fs.cat(entry.cid, { signal })), createWriteStream(target))
