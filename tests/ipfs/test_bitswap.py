@@ -274,3 +274,24 @@ def test_directory_trees_over_bitswap(kubo: KuboPeer, helia: HeliaPeer, tmp_path
         assert (out / "small").read_bytes() == b"small\n"
         assert (out / "empty").is_dir()
     assert (tmp_path / "from-kubo" / "d" / "f").read_bytes() == (theirs / "d" / "f").read_bytes()
+
+
+def test_fetch_after_reconnect_and_unknown_cid(kubo: KuboPeer, tmp_path: Path) -> None:
+    """A new connection to the same peer gets a new bitswap stream; a CID no one has finds no provider."""
+    files = []
+    for name in ("one", "two"):
+        data = os.urandom(400_000)
+        (tmp_path / name).write_bytes(data)
+        files.append((CID.parse(kubo.add(tmp_path / name)), data))
+    kubo_id = PeerId(kubo.info.peer_id)
+
+    async def body(host: Host, bitswap: Bitswap) -> None:
+        for cid, data in files:
+            await host.connect(kubo_id, [kubo.info.addr])
+            assert await _fetch_file(bitswap, cid, kubo_id) == data
+            await host.disconnect(kubo_id)
+            assert not host.is_connected(kubo_id)
+        await host.connect(kubo_id, [kubo.info.addr])
+        assert await bitswap.find_providers(CID.sha256(os.urandom(8)), timeout=1) == []
+
+    _run(body)

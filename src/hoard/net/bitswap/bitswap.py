@@ -66,6 +66,8 @@ SEND_BATCH_BYTES = 16 * 1024  # as boxo's engine (targetMessageSize): a large bl
 #: Wanted CIDs one peer may have in our ledger at once (the rest are ignored).
 MAX_LEDGER = 8192
 OPEN_TIMEOUT = 10.0
+#: Peer states kept before idle, disconnected peers are forgotten.
+MAX_PEER_STATES = 1024
 
 
 @dataclass
@@ -142,35 +144,52 @@ class Bitswap:
     def _peer(self, peer_id: PeerId) -> _Peer:
         peer = self._peers.get(peer_id)
         if peer is None:
+            if len(self._peers) >= MAX_PEER_STATES:
+                self._prune()
             peer = self._peers[peer_id] = _Peer(peer_id)
         return peer
+
+    def _prune(self) -> None:
+        """Forget idle peers that are no longer connected (their streams died with them)."""
+        for peer_id, peer in list(self._peers.items()):
+            if not peer.ledger and not peer.serving and not peer.lock.locked() \
+                    and not self.host.is_connected(peer_id):
+                del self._peers[peer_id]
 
     # -- sending ------------------------------------------------------------------------
     async def _send(self, peer: _Peer, build: Callable[[str], bytes | None]) -> None:
         """Send one message on our stream to the peer (opened on first use); `build` gets the
-        negotiated protocol and returns the body (None: nothing to send)."""
+        negotiated protocol and returns the body (None: nothing to send). A reused stream that
+        fails (the connection was replaced since) is reopened once."""
         async with peer.lock:
-            if peer.stream is None:
+            for attempt in (1, 2):
+                fresh = peer.stream is None
+                if peer.stream is None:
+                    await self._open(peer)
+                assert peer.stream is not None and peer.protocol is not None
+                body = build(peer.protocol)
+                if body is None:
+                    return
                 try:
-                    with trio.fail_after(OPEN_TIMEOUT):
-                        stream = await self.host.libp2p.new_stream(
-                            peer.peer_id.libp2p, [TProtocol(p) for p in self.protocols])
+                    await peer.stream.write(frame(body))
+                    return
                 except Exception as exc:
-                    raise PeerError(f"cannot open bitswap to {peer.peer_id}: {exc or type(exc).__name__}",
-                                    peer_id=str(peer.peer_id)) from exc
-                peer.stream, peer.protocol = stream, str(stream.get_protocol())
-            assert peer.stream is not None and peer.protocol is not None
-            body = build(peer.protocol)
-            if body is None:
-                return
-            try:
-                await peer.stream.write(frame(body))
-            except Exception as exc:
-                stream, peer.stream = peer.stream, None
-                with trio.move_on_after(1):
-                    await stream.reset()
-                raise PeerError(f"bitswap to {peer.peer_id} failed: {exc or type(exc).__name__}",
-                                peer_id=str(peer.peer_id)) from exc
+                    stream, peer.stream = peer.stream, None
+                    with trio.move_on_after(1):
+                        await stream.reset()
+                    if fresh or attempt == 2:
+                        raise PeerError(f"bitswap to {peer.peer_id} failed: {exc or type(exc).__name__}",
+                                        peer_id=str(peer.peer_id)) from exc
+
+    async def _open(self, peer: _Peer) -> None:
+        try:
+            with trio.fail_after(OPEN_TIMEOUT):
+                stream = await self.host.libp2p.new_stream(
+                    peer.peer_id.libp2p, [TProtocol(p) for p in self.protocols])
+        except Exception as exc:
+            raise PeerError(f"cannot open bitswap to {peer.peer_id}: {exc or type(exc).__name__}",
+                            peer_id=str(peer.peer_id)) from exc
+        peer.stream, peer.protocol = stream, str(stream.get_protocol())
 
     async def send_wants(self, peer_id: PeerId, wants: Sequence[Want]) -> None:
         """Send want-list entries (incremental) to a peer."""
