@@ -7,13 +7,14 @@ import random
 from pathlib import Path
 
 import pytest
-from ipfs.peers import HeliaPeer
 
 from hoard.content.car import (
     encode_section,
     export_car,
     import_car,
+    iter_car,
     read_car,
+    walk_dag,
     write_car,
 )
 from hoard.content.formats.unixfs import (
@@ -25,6 +26,7 @@ from hoard.content.formats.unixfs import (
 )
 from hoard.errors import IntegrityError, InvalidArgumentError
 from hoard.ids.cid import CID
+from ipfs.peers import HeliaPeer
 
 
 def _data(size: int, seed: int) -> bytes:
@@ -131,3 +133,8 @@ def test_bad_headers_and_sections() -> None:
     with pytest.raises(InvalidArgumentError):
         list(read_car(io.BytesIO(ok + section))[1])
     assert list(read_car(io.BytesIO(ok + encode_section(cid, b"x")))[1]) == [(cid, b"x")]
+
+
+def test_streamed_car_equals_written_car() -> None:
+    raw, root, blocks = _car_bytes(1)
+    assert b"".join(iter_car([root], walk_dag(root, blocks.__getitem__))) == raw

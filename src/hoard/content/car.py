@@ -66,6 +66,16 @@ def encode_section(cid: CID, data: bytes) -> bytes:
     return _uvarint(len(cid.binary) + len(data)) + cid.binary + data
 
 
+def iter_car(roots: Sequence[CID], blocks: Iterable[tuple[CID, bytes]]) -> Iterator[bytes]:
+    """A CARv1 as a stream of byte strings (header, then one per block): for HTTP responses
+    (the trustless gateway's `application/vnd.ipld.car`) and pipes."""
+    if not roots:
+        raise InvalidArgumentError("a CAR needs at least one root")
+    yield encode_header(roots)
+    for cid, data in blocks:
+        yield encode_section(cid, data)
+
+
 def write_car(out: BinaryIO, roots: Sequence[CID], blocks: Iterable[tuple[CID, bytes]],
               version: int = 1) -> int:
     """Write a CAR of `blocks` (in the order given) to `out`; returns the bytes written.
@@ -80,13 +90,9 @@ def write_car(out: BinaryIO, roots: Sequence[CID], blocks: Iterable[tuple[CID, b
     if version == 2:
         out.write(CARV2_PRAGMA + bytes(CARV2_HEADER_LEN))
     written = 0
-    header = encode_header(roots)
-    out.write(header)
-    written += len(header)
-    for cid, data in blocks:
-        section = encode_section(cid, data)
-        out.write(section)
-        written += len(section)
+    for part in iter_car(roots, blocks):
+        out.write(part)
+        written += len(part)
     if version == 1:
         return written
     end = out.tell()
@@ -266,4 +272,4 @@ def import_car(f: BinaryIO, put: Callable[[CID, bytes], None]) -> tuple[CarHeade
 
 
 __all__ = ["CARV2_PRAGMA", "CarHeader", "encode_header", "encode_section", "export_car",
-           "import_car", "links_of", "read_car", "walk_dag", "write_car"]
+           "import_car", "iter_car", "links_of", "read_car", "walk_dag", "write_car"]
