@@ -120,7 +120,7 @@ class Dht:
         Announcements are paced per peer, so many calls in a row take a while.
         """
         key = cid.multihash
-        self.kad.provider_store.add_provider(key, PeerInfo(self._self_id, self.host.addrs))
+        self.kad.provider_store.add_provider(key, PeerInfo(self._self_id, self.host.announce_addrs))
         closest = await self.kad.peer_routing.find_closest_peers_network(key)
         confirmed = 0
         limiter = trio.CapacityLimiter(ALPHA)
@@ -151,7 +151,7 @@ class Dht:
                 message.senderRecord = envelope
                 provider = message.providerPeers.add()
                 provider.id = self._self_id.to_bytes()
-                provider.addrs.extend(a.to_bytes() for a in self.host.addrs)
+                provider.addrs.extend(a.to_bytes() for a in self.host.announce_addrs)
                 provider.signedRecord = envelope
                 data = message.SerializeToString()
                 await stream.write(varint.encode(len(data)) + data)
@@ -240,7 +240,7 @@ class Dht:
         """The routing table as Logos `debug()["table"]`: `{localNode, nodes: [...]}`."""
         connected = set(self.host.libp2p.get_connected_peers())
         now = time.time()
-        local_addrs = self.host.addrs
+        local_addrs = self.host.announce_addrs
         nodes = []
         for bucket in self.kad.routing_table.buckets:
             for peer, (info, last_seen) in list(bucket.peers.items()):

@@ -10,7 +10,10 @@
 - `max_connections=max_peers`: py-libp2p refuses an inbound connection beyond the limit before
   the handshake and closes any connection (either direction) that would exceed it when it
   registers; `high_watermark=max_peers` so its pruner never trims below the limit;
-- its AutoConnector (which dials peerstore peers up to half the watermarks) is switched off.
+- its AutoConnector (which dials peerstore peers up to half the watermarks) is switched off;
+- `agent_string` (Logos's `agent-string`) is the agent version its identify answers carry;
+- `announce_ip` (Logos's `nat: extip:<IP>`) replaces the IP of the bound addresses in what the
+  node announces (its SPR, DHT provider records, `debug()`); without it they are announced as bound.
 
 Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
 """
@@ -18,6 +21,7 @@ Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +33,11 @@ from libp2p import new_host
 from libp2p.abc import IHost, INetStream
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.identity.identify.identify import ID as IDENTIFY_ID
+from libp2p.identity.identify.identify import (
+    _mk_identify_protobuf,
+    _remote_address_to_multiaddr,
+)
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.envelope import Envelope, consume_envelope
 from libp2p.peer.peer_record import PEER_RECORD_ENVELOPE_DOMAIN
@@ -37,6 +46,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.utils import varint
 
 from hoard.errors import InvalidArgumentError, PeerError
 from hoard.ids.peer import SPR_PREFIX, Identity, PeerId
@@ -131,13 +141,42 @@ async def _no_auto_connect() -> None:
     return None
 
 
+def _identify_handler(host: IHost, agent_string: str) -> Any:
+    """py-libp2p's identify answer (length-prefixed, as its own handler sends it) with our
+    agent version: py-libp2p puts a process-wide constant there."""
+
+    async def handle(stream: INetStream) -> None:
+        observed = None
+        try:
+            remote = stream.get_remote_address()
+            observed = _remote_address_to_multiaddr(remote) if remote else None
+        except Exception:  # noqa: BLE001, S110 - the observed address is optional
+            pass
+        try:
+            message = _mk_identify_protobuf(host, observed)
+            message.agent_version = agent_string
+            data = message.SerializeToString()
+            await stream.write(varint.encode_uvarint(len(data)) + data)
+        except Exception as exc:  # noqa: BLE001 - any failure resets the stream, like py-libp2p's handler
+            logger.debug("identify answer failed: %r", exc)
+            await stream.reset()
+            return
+        try:
+            await stream.close()
+        except Exception:  # noqa: BLE001, S110 - the peer may have gone
+            pass
+
+    return handle
+
+
 # -- the host ------------------------------------------------------------------------------
 
 class Host:
     """A py-libp2p host for a hoard node. Create it, then `async with host.run(): ...`."""
 
     def __init__(self, identity: Identity, listen_addrs: Sequence[str | multiaddr.Multiaddr] = ("/ip4/127.0.0.1/tcp/0",),
-                 max_peers: int = 160, dial_timeout: float = DEFAULT_DIAL_TIMEOUT) -> None:
+                 max_peers: int = 160, dial_timeout: float = DEFAULT_DIAL_TIMEOUT, *,
+                 agent_string: str | None = None, announce_ip: str | None = None) -> None:
         if max_peers < 1:
             raise InvalidArgumentError(f"max-peers must be at least 1, got {max_peers}", max_peers=max_peers)
         tune_py_libp2p()
@@ -169,6 +208,9 @@ class Host:
         # connections are open, even with low_watermark=0. A hoard node dials only whom it is
         # told to (bootstrap, connect, providers, DHT queries), so it is switched off.
         self.libp2p.get_network().auto_connector.maybe_connect = _no_auto_connect  # type: ignore[attr-defined]
+        if agent_string is not None:
+            self.libp2p.set_stream_handler(IDENTIFY_ID, _identify_handler(self.libp2p, agent_string))
+        self.announce_ip = ipaddress.ip_address(announce_ip) if announce_ip else None
         self._spr: tuple[tuple[str, ...], str] | None = None
 
     @asynccontextmanager
@@ -196,11 +238,25 @@ class Host:
         """The bound listen addresses with `/p2p/<peer id>`."""
         return list(self.libp2p.get_addrs())
 
+    @property
+    def announce_addrs(self) -> list[multiaddr.Multiaddr]:
+        """The addresses this node announces: the bound ones, with `announce_ip` as their IP if set."""
+        if self.announce_ip is None:
+            return self.addrs
+        proto = "ip4" if self.announce_ip.version == 4 else "ip6"
+        out = []
+        for addr in self.addrs:
+            parts = str(addr).split("/")  # ["", "ip4", "<ip>", "tcp", "<port>", ...]
+            out.append(multiaddr.Multiaddr("/".join(["", proto, str(self.announce_ip), *parts[3:]])))
+        return out
+
     def spr(self) -> str:
-        """This node's signed peer record (`spr:...`) for its current addresses; a new seq when they change."""
-        key = tuple(str(a) for a in self.addrs)
+        """This node's signed peer record (`spr:...`) for its announced addresses; the same text
+        until they change, then a new one with a higher seq."""
+        addrs = self.announce_addrs
+        key = tuple(str(a) for a in addrs)
         if self._spr is None or self._spr[0] != key:
-            self._spr = (key, self.identity.signed_peer_record(self.addrs))
+            self._spr = (key, self.identity.signed_peer_record(addrs))
         return self._spr[1]
 
     # -- peers ------------------------------------------------------------------------

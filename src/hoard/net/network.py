@@ -50,6 +50,8 @@ class NetworkConfig:
     ban_seconds: float = 600.0           # how long a peer that sent a bad block is not asked again
     fetch: FetchLimits = field(default_factory=FetchLimits)
     bench: bool = False                  # serve /hoard/bench/source/1 (benchmarks only)
+    agent_string: str | None = None      # identify's agent version (None: py-libp2p's)
+    announce_ip: str | None = None       # announce the bound addresses with this IP (nat: extip:<IP>)
 
 
 def _peer(value: str | PeerId) -> PeerId:
@@ -66,7 +68,8 @@ class Network:
         self.bootstrap_sprs = list(bootstrap_sprs)
         for text in self.bootstrap_sprs:
             parse_spr(text)  # a bad SPR in the config is an InvalidArgumentError now, not at start
-        self.host = Host(identity, listen_addrs, max_peers, self.config.dial_timeout)
+        self.host = Host(identity, listen_addrs, max_peers, self.config.dial_timeout,
+                         agent_string=self.config.agent_string, announce_ip=self.config.announce_ip)
         self.dht = Dht(self.host)
         self.penalties = PeerPenalties(self.config.ban_seconds)
         self.fetcher = BlockFetcher(StreamChannelOpener(self.host), self.config.fetch, self.penalties)
@@ -152,8 +155,13 @@ class Network:
         """The bound listen addresses (real ports), without `/p2p/`."""
         return self.host.addrs
 
+    @property
+    def announce_addrs(self) -> list[multiaddr.Multiaddr]:
+        """The addresses this node announces (`NetworkConfig.announce_ip`), without `/p2p/`."""
+        return self.host.announce_addrs
+
     def spr(self) -> str:
-        """This node's signed peer record for its current addresses."""
+        """This node's signed peer record for its announced addresses (the same until they change)."""
         return self.host.spr()
 
     def connected_peers(self) -> list[PeerId]:

@@ -5,7 +5,7 @@ body byte is the message type:
 
 ```
 WANT       0x01  req:u32  count:u16  count × (cidlen:u8 cid)        client → server, count ≤ 256
-BLOCK      0x02  req:u32  cidlen:u8 cid  data (the rest of the body)  server → client, data ≤ 1 MiB
+BLOCK      0x02  req:u32  cidlen:u8 cid  data (the rest of the body)  server → client, data ≤ 4 MiB
 DONT_HAVE  0x03  req:u32  cidlen:u8 cid                               server → client
 ```
 
@@ -31,6 +31,7 @@ from hoard.framing import LEN, ProtocolError, Readable
 from hoard.framing import FrameReader as _FrameReader
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
+from hoard.limits import MAX_BLOCK_BYTES
 
 __all__ = [
     "BLOCKS_PROTOCOL",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 BLOCKS_PROTOCOL = "/hoard/blocks/1"
-MAX_BLOCK_SIZE = 1 << 20
+MAX_BLOCK_SIZE = MAX_BLOCK_BYTES  # every block size an upload accepts is served
 MAX_WANT = 256
 MAX_CID = 64  # hoard CIDs are 36 bytes; the field allows a little more
 MAX_FRAME = 1 + 4 + 1 + MAX_CID + MAX_BLOCK_SIZE

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hoard.errors import InvalidArgumentError
 
@@ -89,6 +90,43 @@ def _log_level(key: str, value: Any) -> str:
     return value.upper()
 
 
+# Logos's repo backends, all served by hoard's LMDB store ("memory" is hoard's own).
+REPO_KINDS = {"lmdb": "lmdb", "memory": "memory", "fs": "lmdb", "sqlite": "lmdb", "leveldb": "lmdb"}
+LOG_FORMATS = ("auto", "colors", "nocolors", "json", "none", "text")
+
+
+def _repo_kind(key: str, value: Any) -> str:
+    return REPO_KINDS[_choice(key, value, tuple(REPO_KINDS))]
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"config key {key!r}: expected true or false, got {value!r}", key=key)
+    return value
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(f"config key {key!r}: expected a non-negative integer, got {value!r}", key=key)
+    return value
+
+
+def _nat(key: str, value: Any) -> str:
+    """`any`, `none`, `upnp`, `pmp` or `extip:<IPv4 or IPv6 address>` (Logos's --nat)."""
+    import ipaddress
+
+    if isinstance(value, str):
+        if value.lower() in ("any", "none", "upnp", "pmp"):
+            return value.lower()
+        if value.lower().startswith("extip:"):
+            try:
+                return "extip:" + str(ipaddress.ip_address(value[6:].strip()))
+            except ValueError:
+                pass
+    raise InvalidArgumentError(f"config key {key!r}: expected any, none, upnp, pmp or extip:<IP>, got {value!r}",
+                               key=key)
+
+
 @dataclass(frozen=True)
 class Config:
     """A node's settings. Build with `Config.from_json(...)`/`from_dict(...)`; attribute names are snake_case."""
@@ -107,13 +145,25 @@ class Config:
     grpc_port: int = 8090
     repo_kind: str = "lmdb"
     agent_string: str = "hoard"
+    # Logos options (docs/capi.md, "Configuration", says which have full and which reduced effect)
+    log_format: str | None = None  # None: hoard's default logging (no handler of its own)
+    log_file: str | None = None
+    metrics: bool = False
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = 8008
+    nat: str = "any"  # "any", "none", "upnp", "pmp" or "extip:<IP>"
+    disc_port: int = 8090
+    num_threads: int = 0
+    block_retries: int = 3000
+    block_mn: int = 1000
+    cache_size: int = 0
     # REST/gRPC safety (hoard.api.rest.security, docs/security.md)
     api_cors_origin: list[str] = field(default_factory=list)
     api_allowed_hosts: list[str] = field(default_factory=list)
     api_token: str | None = None
     api_token_file: str | None = None
 
-    _KEYS = {
+    _KEYS: ClassVar[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         "data-dir": ("data_dir", lambda k, v: Path(_text(k, v)).expanduser()),
         "listen-addrs": ("listen_addrs", _str_list),
         "bootstrap-node": ("bootstrap_node", _str_list),
@@ -126,8 +176,19 @@ class Config:
         "api-bindaddr": ("api_bindaddr", _text),
         "api-port": ("api_port", _port),
         "grpc-port": ("grpc_port", _port),
-        "repo-kind": ("repo_kind", lambda k, v: _choice(k, v, ("lmdb", "memory"))),
+        "repo-kind": ("repo_kind", _repo_kind),
         "agent-string": ("agent_string", _text),
+        "log-format": ("log_format", lambda k, v: _choice(k, v, LOG_FORMATS)),
+        "log-file": ("log_file", _text),
+        "metrics": ("metrics", _bool),
+        "metrics-address": ("metrics_address", _text),
+        "metrics-port": ("metrics_port", _port),
+        "nat": ("nat", _nat),
+        "disc-port": ("disc_port", _port),
+        "num-threads": ("num_threads", _count),
+        "block-retries": ("block_retries", _count),
+        "block-mn": ("block_mn", _positive_int),
+        "cache-size": ("cache_size", parse_size),
         "api-cors-origin": ("api_cors_origin", _str_list),
         "api-allowed-hosts": ("api_allowed_hosts", _str_list),
         "api-token": ("api_token", _text),
@@ -143,9 +204,9 @@ class Config:
             raise InvalidArgumentError(f"config must be a JSON object, got {type(values).__name__}")
         changes: dict[str, Any] = {}
         for key, value in values.items():
-            spec = cls._KEYS.get(key)  # type: ignore[attr-defined]
+            spec = cls._KEYS.get(key)
             if spec is None:
-                known = ", ".join(sorted(cls._KEYS))  # type: ignore[attr-defined]
+                known = ", ".join(sorted(cls._KEYS))
                 raise InvalidArgumentError(f"unknown config key {key!r} (known keys: {known})", key=key)
             attr, parse = spec
             changes[attr] = parse(key, value)
@@ -181,7 +242,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """The Logos-keyed JSON view."""
         out = {}
-        for key, (attr, _) in self._KEYS.items():  # type: ignore[attr-defined]
+        for key, (attr, _) in self._KEYS.items():
             value = getattr(self, attr)
             out[key] = str(value) if isinstance(value, Path) else value
         return out
@@ -195,7 +256,7 @@ class Config:
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise InvalidArgumentError(f"config key {key!r}: expected one of {', '.join(choices)}, got {value!r}", key=key)
-    return value
+    return str(value)
 
 
 __all__ = ["LOG_LEVELS", "Config", "parse_duration", "parse_size"]
