@@ -8,12 +8,14 @@ import pytest
 from _dt_ops import DealVoucher
 from _memnet import memory_net, random_data, setup_deals, trio_test
 
+from hoard.content.chunker import FixedChunker
 from hoard.content.repo import ContentStore
+from hoard.content.upload import Upload
 from hoard.errors import StateError
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity
 from hoard.store import MemoryBlockStore
-from hoard.transfer import BlockRange, ChannelState, Status
+from hoard.transfer import BlockRange, ChannelState, EventCode, Status
 from hoard.transfer.manager import ERR_DISCONNECTED
 from hoard.transfer.storage import ContentStorage, owner
 
@@ -68,6 +70,46 @@ async def test_a_transfer_over_the_recipients_quota_fails_and_leaves_nothing(pul
         await sender.wait_status(chid, *DONE)  # the sender may have sent everything before it heard
         assert figures(recipient.content) == before
         assert recipient.content.store.stats().blocks == 0
+        # refused on the announced size, before any block was stored
+        assert EventCode.DataReceived not in recipient.codes(chid, progress=True)
+
+
+@trio_test()
+async def test_concurrent_transfers_cannot_overbook_the_quota():
+    async with memory_net() as net:
+        a = await net.add("a", ContentStore(MemoryBlockStore(), quota=1_000_000, block_ttl=3600))
+        b = await net.add("b")
+        setup_deals(a, b, rate=400_000)
+        first, second = b.upload(random_data(600_000)), b.upload(random_data(600_000))
+        one = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), first)
+        await a.wait_for(one, lambda s: s.received > 0)  # its size is announced and reserved
+        assert a.content.space().quota_reserved_bytes > 600_000
+        two = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), second)
+        done = await a.wait_status(two, *DONE)
+        assert done.status is S.Failed and "quota" in done.message
+        assert (await a.wait_status(one, *DONE)).status is S.Completed
+        assert [d.cid for d in a.content.datasets()] == [first]
+        assert a.content.space().quota_reserved_bytes == 0
+
+
+@trio_test()
+async def test_pulling_what_a_full_node_holds_already_needs_no_room():
+    async with memory_net() as net:
+        b = await net.add("b")
+        data = random_data(300_000)
+        cid = b.upload(data)
+        store = MemoryBlockStore()
+        roomy = ContentStore(store, quota=1 << 30, block_ttl=3600)
+        up = Upload(roomy, FixedChunker(4096), filename="data.bin")
+        up.write(data)
+        assert up.finish() == cid
+        full = ContentStore(store, quota=roomy.space().quota_used_bytes + 1000, block_ttl=3600)
+        a = await net.add("a", full)
+        setup_deals(a, b)
+        chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid)
+        done = await a.wait_status(chid, *DONE)
+        assert done.status is S.Completed, done.message
+        assert a.content.space().quota_reserved_bytes == 0
 
 
 @trio_test()

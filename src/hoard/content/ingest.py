@@ -481,6 +481,17 @@ class IngestSession:
             self.reserved += nbytes
             ingest._reserved += nbytes
 
+    def set_reservation(self, nbytes: int) -> None:
+        """Keep exactly `nbytes` of room for this session's coming writes: more is admitted
+        (QuotaExceededError: the reservation is unchanged), less is released; 0 releases all."""
+        ingest = self.ingest
+        nbytes = max(nbytes, 0)
+        with ingest._lock:
+            self._check_open()
+            ingest._admit(nbytes - self.reserved)
+            ingest._reserved += nbytes - self.reserved
+            self.reserved = nbytes
+
     def write(self, blocks: Blocks, extra: Batch | None = None) -> int:
         """Store verified blocks as pending, held by this session; returns the bytes newly stored.
 

@@ -103,8 +103,11 @@ class Flows:
                 raise TransferProtocolError("do-not-send list too long")
         elif kind == TOTAL:
             size, _blocks = decode_total(body)
-            if session.channel is not None and session.channel.session is session:
-                self.set_total_size(session.channel, size)
+            ch = session.channel
+            if ch is not None and ch.session is session:
+                self.set_total_size(ch, size)
+                if ch.state.recipient == self.peer and self.is_live(ch):
+                    await self._reserve(ch, session, size)
         elif kind == DONE:
             await self._on_done(session)
         elif kind == ERROR:
@@ -123,10 +126,36 @@ class Flows:
             for cid, size in blocks:
                 self.block_event(ch, E.DataSent, cid, size)
 
+    async def _reserve(self, ch: Channel, session: Session, total: int) -> None:
+        """Recipient: keep room for the announced `total` less the expected blocks stored already
+        (what this channel received before, or had); fail the channel if it does not fit."""
+        receiver: Receiver | None = getattr(session, "receiver", None)
+        expected = {} if receiver is None else dict(receiver.plan.expected)
+        sized = [(c, n) for c, n in expected.items() if n is not None]
+        structure = [c for c, n in expected.items() if n is None]  # the base and index nodes: a few
+        storage, chid = self.storage, ch.state.channel_id
+
+        def reserve() -> None:
+            present = storage.has_many([c for c, _ in sized]) if sized else []
+            stored = sum(n for (_c, n), have in zip(sized, present) if have)
+            stored += sum(len(d) for d in storage.get_many(structure) if d is not None) if structure else 0
+            storage.reserve(chid, total - stored)
+
+        try:
+            await trio.to_thread.run_sync(reserve)
+        except HoardError as exc:
+            self.transport_failed(ch, session, f"cannot receive the rest of {ch.state.base_cid}: {exc.message}")
+
     async def session_ended(self, session: Session, error: BaseException | None) -> None:
         receiver = getattr(session, "receiver", None)
         if receiver is not None:
             await receiver.close()
+            if session.channel is not None:  # what was kept for the rest of its data is released
+                try:
+                    await trio.to_thread.run_sync(self.storage.reserve, session.channel.state.channel_id, 0)
+                except HoardError as exc:
+                    log.info("channel %s: releasing its reservation failed: %s",
+                             session.channel.state.channel_id, exc.message)
         ch = session.channel
         if ch is None or ch.session is not session:
             return

@@ -20,7 +20,11 @@ restart's do-not-send list is exact.
 
 Received blocks enter through the ingest path (`hoard.content.ingest`): each channel has an
 ingest session owned by `transfer/<chid>`, so its blocks are *pending*, count against the
-quota while the transfer runs (a batch that does not fit is refused and fails the channel)
+quota while the transfer runs, and the rest of the announced size (the sender's TOTAL, less
+what the channel received) is reserved as soon as it is known (`reserve`), so a transfer that
+cannot fit fails before its data arrives and concurrent ones cannot overbook the quota; the
+reservation is released when the stream ends (a batch that does not fit is refused and fails
+the channel)
 and are held durably under the channel. When the channel ends (`end_channel`, from the
 manager's cleanup): a committed dataset references them; a completed transfer of no dataset
 (a raw block, a range) keeps them as plain blocks; a failed or cancelled one has them
@@ -73,6 +77,10 @@ class TransferStorage(Protocol):
 
     def commit_dataset(self, chid: ChannelID, manifest_cid: CID) -> None:
         """Verify and commit (pinned) a dataset `chid` received, all of whose blocks are stored."""
+
+    def reserve(self, chid: ChannelID, nbytes: int) -> None:
+        """Keep room for `nbytes` more of `chid`'s blocks, replacing what it kept (0: release).
+        QuotaExceededError (nothing kept) when they do not fit."""
 
     def holds_blocks(self, chid: ChannelID) -> bool:
         """Whether `chid` holds received blocks not settled yet (`end_channel` has work to do)."""
@@ -181,6 +189,13 @@ class ContentStorage:
         with self._lock:
             session = self._session(chid)
         session.commit_dataset(manifest, None, pinned=True, cid=manifest_cid)  # verifies, then commits
+
+    def reserve(self, chid: ChannelID, nbytes: int) -> None:
+        with self._lock:
+            if nbytes <= 0 and (chid in self._ended or chid not in self._sessions):
+                return  # nothing kept
+            session = self._session(chid)
+        session.set_reservation(nbytes)
 
     def holds_blocks(self, chid: ChannelID) -> bool:
         session = self._sessions.get(chid)
