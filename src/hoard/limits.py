@@ -67,8 +67,10 @@ TRANSFER_MAX_VOUCHER_BYTES: Final = 16 << 10
 TRANSFER_MAX_TYPE_ID: Final = 128
 TRANSFER_MAX_PEER_TEXT: Final = 128
 #: Channels a peer may have open with this node as responder (not finished), and all peers.
-TRANSFER_MAX_CHANNELS_PER_PEER: Final = 32
-TRANSFER_MAX_CHANNELS: Final = 512
+#: A sending channel whose peer does not read holds about 20 MiB (its in-flight window,
+#: a store batch and the stream's buffers), so these also bound that memory (64 x ~20 MiB).
+TRANSFER_MAX_CHANNELS_PER_PEER: Final = 8
+TRANSFER_MAX_CHANNELS: Final = 64
 #: `/hoard/transfer/1` streams one peer may have open to this node at once, and all peers.
 TRANSFER_MAX_STREAMS_PER_PEER: Final = 64
 TRANSFER_MAX_STREAMS: Final = 1024
