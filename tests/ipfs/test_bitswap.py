@@ -21,10 +21,13 @@ from hoard.errors import NotFoundError, PeerError
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity, PeerId
 from hoard.net.bitswap import Bitswap, FetchLimits
+from hoard.net.bitswap.bitswap import MAX_INBOUND_STREAMS
 from hoard.net.bitswap.message import (
     MessageReader,
     ProtocolViolation,
+    Want,
     cid_from_prefix,
+    encode_wants,
     frame,
     parse,
     prefix_of,
@@ -84,13 +87,14 @@ def test_kubo_fetches_from_hoard(kubo: KuboPeer, tmp_path: Path) -> None:
     assert (tmp_path / "out").read_bytes() == data
 
 
-def test_helia_fetches_from_hoard(helia: HeliaPeer, tmp_path: Path) -> None:
-    data, root, blocks = _upload(2_500_000, ImportOptions.kubo_v1())
+@pytest.mark.parametrize("options", [ImportOptions.kubo_v1(), ImportOptions.kubo()], ids=["cidv1", "cidv0"])
+def test_helia_fetches_from_hoard(helia: HeliaPeer, tmp_path: Path, options: ImportOptions) -> None:
+    data, root, blocks = _upload(2_500_000, options)
 
     async def body(host: Host, bitswap: Bitswap) -> None:
         addr = str(host.p2p_addrs()[0])
         await trio.to_thread.run_sync(lambda: helia.connect(addr))
-        await trio.to_thread.run_sync(lambda: helia.cat(root.cid.to_base32(), tmp_path / "out", timeout=60))
+        await trio.to_thread.run_sync(lambda: helia.cat(str(root.cid), tmp_path / "out", timeout=60))
         assert bitswap.stats.blocks_sent >= len(blocks)
 
     _run(body, blocks)
@@ -124,14 +128,16 @@ def test_hoard_fetches_from_helia(helia: HeliaPeer, tmp_path: Path) -> None:
     _run(body)
 
 
-def test_missing_block_is_not_found(kubo: KuboPeer) -> None:
-    kubo_id = PeerId(kubo.info.peer_id)
+@pytest.mark.parametrize("which", ["kubo", "helia"])
+def test_missing_block_is_not_found(request: pytest.FixtureRequest, which: str) -> None:
+    peer: KuboPeer | HeliaPeer = request.getfixturevalue(which)
+    peer_id = PeerId(peer.info.peer_id)
     missing = CID.sha256(os.urandom(64))
 
     async def body(host: Host, bitswap: Bitswap) -> None:
-        await host.connect(kubo_id, [kubo.info.addr])
+        await host.connect(peer_id, [peer.info.addr])
         async with trio.open_nursery() as nursery:
-            stream = bitswap.fetch([missing], [kubo_id], nursery)
+            stream = bitswap.fetch([missing], [peer_id], nursery)
             with pytest.raises(NotFoundError):
                 async for _ in stream:
                     pass
@@ -295,3 +301,25 @@ def test_fetch_after_reconnect_and_unknown_cid(kubo: KuboPeer, tmp_path: Path) -
         assert await bitswap.find_providers(CID.sha256(os.urandom(8)), timeout=1) == []
 
     _run(body)
+
+
+def test_inbound_streams_per_peer_are_bounded() -> None:
+    async def main() -> None:
+        with trio.fail_after(LIMIT):
+            a, b = Host(Identity.generate()), Host(Identity.generate())
+            async with a.run(), b.run(), Bitswap(a).run() as victim:
+                await b.connect(a.peer_id, a.addrs)
+                streams = [await b.open_stream(a.peer_id, "/ipfs/bitswap/1.2.0") for _ in range(MAX_INBOUND_STREAMS)]
+                for s in streams:  # a message on each: the handlers are running once it is read
+                    await s.write(frame(encode_wants([Want(CID.sha256(b"x"))])))
+                # the next one is reset as soon as it is accepted (its opening or first read fails)
+                with pytest.raises(Exception):  # noqa: B017 - py-libp2p raises its own stream errors
+                    extra = await b.open_stream(a.peer_id, "/ipfs/bitswap/1.2.0")
+                    await extra.write(b"\x00")
+                    with trio.move_on_after(5):  # a stream that was not reset would wait here
+                        if await extra.read(1) == b"":
+                            raise EOFError("reset")
+                assert victim.stats.protocol_errors == 1
+                for s in streams:
+                    await s.close()
+    trio.run(main)

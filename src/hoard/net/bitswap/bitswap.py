@@ -68,6 +68,8 @@ MAX_LEDGER = 8192
 OPEN_TIMEOUT = 10.0
 #: Peer states kept before idle, disconnected peers are forgotten.
 MAX_PEER_STATES = 1024
+#: Bitswap streams one peer may have open to us at once (kubo and Helia use one).
+MAX_INBOUND_STREAMS = 8
 
 
 @dataclass
@@ -89,6 +91,7 @@ class _Peer:
     lock: trio.Lock = field(default_factory=trio.Lock)
     ledger: OrderedDict[CID, Want] = field(default_factory=OrderedDict)
     inbound_protocol: str | None = None
+    inbound_streams: int = 0
     serving: bool = False
 
 
@@ -152,7 +155,7 @@ class Bitswap:
     def _prune(self) -> None:
         """Forget idle peers that are no longer connected (their streams died with them)."""
         for peer_id, peer in list(self._peers.items()):
-            if not peer.ledger and not peer.serving and not peer.lock.locked() \
+            if not peer.ledger and not peer.serving and not peer.lock.locked() and not peer.inbound_streams \
                     and not self.host.is_connected(peer_id):
                 del self._peers[peer_id]
 
@@ -209,7 +212,20 @@ class Bitswap:
     async def _handle(self, stream: INetStream) -> None:
         peer_id = PeerId(stream.muxed_conn.peer_id)
         peer = self._peer(peer_id)
+        if peer.inbound_streams >= MAX_INBOUND_STREAMS:
+            self.stats.protocol_errors += 1
+            with trio.move_on_after(1):
+                await stream.reset()
+            return
         peer.inbound_protocol = str(stream.get_protocol())
+        peer.inbound_streams += 1
+        try:
+            await self._read_stream(peer, stream)
+        finally:
+            peer.inbound_streams -= 1
+
+    async def _read_stream(self, peer: _Peer, stream: INetStream) -> None:
+        peer_id = peer.peer_id
         reader = MessageReader(stream)
         try:
             while (body := await reader.next()) is not None:
