@@ -147,6 +147,22 @@ def test_a_dataset_lacking_a_block_is_not_committed(content):
     assert content.space().quota_reserved_bytes == 0 and content.store.stats().blocks == 0
 
 
+def test_a_dataset_whose_blocks_another_dataset_held_and_lost_is_not_committed(content):
+    data = os.urandom(200_000)
+    first = Upload(content, FixedChunker(65536))
+    first.write(data)
+    cid = first.finish()
+    manifest = content.manifest(cid)
+    nodes = [(manifest.index, content.store.get(manifest.index))]
+    session = content.ingest.session(owner="transfer/late")  # finds the blocks stored: holds none
+    session.write([(c, content.store.get(c)) for c, _ in content.iter_blocks(manifest)])
+    content.delete(cid)
+    with pytest.raises(NotFoundError, match="lacks"):
+        session.commit_dataset(manifest, nodes, cid=cid)
+    session.abandon()
+    assert list(content.datasets()) == [] and content.store.stats().blocks == 0
+
+
 def test_an_ended_session_refuses_writes(content):
     session = content.ingest.session()
     session.abandon()

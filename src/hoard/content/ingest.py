@@ -141,6 +141,13 @@ class Ingest:
         self._live: Counter[CID] = Counter()  # in-memory holds of open sessions
         self._reserved = 0  # bytes promised to open sessions, not written yet
         self._sessions: dict[str, IngestSession] = {}  # open durable sessions by owner
+        self.deletions = 0  # commits that deleted blocks (a verification older than one is redone)
+
+    def _commit(self, batch: Batch, durable: bool = False) -> None:
+        """Commit `batch` (under the lock), counting commits that delete blocks."""
+        self.store.commit(batch, durable=durable)
+        if batch.deletes:
+            self.deletions += 1
 
     # -- the quota: the one check --------------------------------------------------------
     def _room(self) -> int:
@@ -248,7 +255,7 @@ class Ingest:
             batch = Batch()
             removed = self._end_durable(batch, _owner_key(owner), "keep" if keep else "reclaim")
             if batch:
-                self.store.commit(batch, durable=True)
+                self._commit(batch, durable=True)
             return removed
 
     def expire_owners(self, now: float | None = None) -> list[str]:
@@ -278,7 +285,7 @@ class Ingest:
                     batch.delete(cid)
                     removed += 1
             batch.meta_put(COUNTERS, b"pending", _PAIR.pack(kept_blocks, kept_bytes))
-            self.store.commit(batch, durable=True)
+            self._commit(batch, durable=True)
             return removed
 
     # -- primitives (under the lock) ------------------------------------------------------
@@ -334,7 +341,7 @@ class Ingest:
             if holds:
                 session._record(batch, holds)
             if batch:
-                self.store.commit(batch)
+                self._commit(batch)
             session.reserved -= from_reserve
             self._reserved -= from_reserve
             if not durable:  # an owner's holds are on disk: no per-block memory for long transfers
@@ -532,10 +539,17 @@ class IngestSession:
         wanted = {c: None for c in node_cids if c not in nodes}
         blocks = tree.unique_blocks()
         content = self.ingest.content
+        held = set(self.held)  # held blocks cannot go; the others are looked up
+
+        def lacking() -> list[CID]:
+            return [c for c in [*wanted, *blocks] if c not in held and not store.has(c)]
+
+        seen = self.ingest.deletions
+        missing = lacking()  # outside the lock: a big dataset does not stall other writers
         with self.ingest._lock:
             self._check_open()
-            held = set(self.held)
-            missing = [c for c in [*wanted, *blocks] if c not in held and not store.has(c)]
+            if not missing and self.ingest.deletions != seen:
+                missing = lacking()  # blocks were deleted meanwhile: look again, under the lock
             if missing:
                 raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
                                     cid=str(manifest_cid))
@@ -573,7 +587,7 @@ class IngestSession:
         if self.owner_key is not None:
             ingest._end_durable(batch, self.owner_key, "commit")
         ingest._settle(batch, self.held)
-        ingest.store.commit(batch, durable=True)
+        ingest._commit(batch, durable=True)
         self._close()
 
     def _end(self, *, keep: bool) -> None:
@@ -592,7 +606,7 @@ class IngestSession:
             else:
                 self.removed += ingest._reclaim(batch, Counter({c: 0 for c in held}))
             if batch:
-                ingest.store.commit(batch, durable=True)
+                ingest._commit(batch, durable=True)
             self._close()
 
     def _close(self) -> None:

@@ -181,7 +181,7 @@ class ContentStore:
                 batch.meta_delete(KEPT, cid.binary)
                 batch.meta_delete("refs", cid.binary)
             self.ingest._settle(batch, [cid])
-            self.store.commit(batch, durable=True)
+            self.ingest._commit(batch, durable=True)
             return "block"
 
     def _delete_dataset(self, cid: CID) -> None:
@@ -204,7 +204,7 @@ class ContentStore:
         batch.meta_delete("datasets", cid.binary)
         if self.manifest_by_digest(manifest.digest) == cid:
             batch.meta_delete("digests", manifest.digest)
-        self.store.commit(batch, durable=True)
+        self.ingest._commit(batch, durable=True)
 
     def expire(self, now: float | None = None) -> list[CID]:
         """Delete cached (unpinned) datasets whose TTL has passed. Returns their CIDs."""
