@@ -39,6 +39,7 @@ LOCAL_ONLY: dict[str, Any] = {
     "Swarm.Transports.Network.QUIC": False,
     "Swarm.Transports.Network.WebTransport": False,
     "Swarm.Transports.Network.Websocket": False,
+    "Swarm.Transports.Network.Relay": False,
     "Swarm.Transports.Network.TCP": True,
     "AutoNAT.ServiceMode": "disabled",
     "Routing.Type": "none",
