@@ -227,9 +227,11 @@ class HeliaPeer(PeerProcess):
 
     def add_dir(self, path: Path, *, cid_version: int = 1, raw_leaves: bool = True,
                 chunk_size: int | None = 262144, max_children: int | None = 174,
-                timeout: float = 120.0) -> str:
+                shard_threshold: int | None = None, timeout: float = 120.0) -> str:
+        """Import a directory tree; `shard_threshold` (bytes of links) makes larger ones HAMTs."""
         return str(self.call("addDir", timeout=timeout, path=str(path), cidVersion=cid_version,
-                             rawLeaves=raw_leaves, chunkSize=chunk_size, maxChildren=max_children))
+                             rawLeaves=raw_leaves, chunkSize=chunk_size, maxChildren=max_children,
+                             shardSplitThresholdBytes=shard_threshold))
 
     def cat(self, cid: str, dest: Path, timeout: float = 60.0) -> None:
         """Fetch a UnixFS file (locally or by bitswap) into `dest`."""

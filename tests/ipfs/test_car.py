@@ -18,10 +18,13 @@ from hoard.content.car import (
     write_car,
 )
 from hoard.content.formats.unixfs import (
+    HAMT_SHARD,
     ImportOptions,
     export,
     import_bytes,
     import_path,
+    list_directory,
+    load,
     read_file,
 )
 from hoard.errors import IntegrityError, InvalidArgumentError
@@ -138,3 +141,26 @@ def test_bad_headers_and_sections() -> None:
 def test_streamed_car_equals_written_car() -> None:
     raw, root, blocks = _car_bytes(1)
     assert b"".join(iter_car([root], walk_dag(root, blocks.__getitem__))) == raw
+
+
+def test_helia_hamt_directory_exports_from_hoard(helia: HeliaPeer, tmp_path: Path) -> None:
+    """A HAMT-sharded directory (Helia shards past a threshold, as kubo does past 256 KiB)."""
+    tree = tmp_path / "many"
+    (tree / "sub").mkdir(parents=True)
+    for i in range(300):
+        (tree / f"file-{i:03}").write_bytes(f"{i}\n".encode())
+    (tree / "sub" / "inner").write_bytes(_data(1000, 6))
+    cid = helia.add_dir(tree, shard_threshold=1000)
+    car = tmp_path / "hamt.car"
+    helia.export_car(cid, car)
+    blocks: dict[CID, bytes] = {}
+    with open(car, "rb") as f:
+        header, _ = import_car(f, blocks.__setitem__)
+    root = header.roots[0]
+    assert load(root, blocks.__getitem__).unixfs.type == HAMT_SHARD  # type: ignore[union-attr]
+    names = [e.name for e in list_directory(root, blocks.__getitem__)]
+    assert names == sorted(p.name for p in tree.iterdir())
+    export(root, blocks.__getitem__, tmp_path / "out")
+    for i in (0, 150, 299):
+        assert (tmp_path / "out" / f"file-{i:03}").read_bytes() == f"{i}\n".encode()
+    assert (tmp_path / "out" / "sub" / "inner").read_bytes() == (tree / "sub" / "inner").read_bytes()

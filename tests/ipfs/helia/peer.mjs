@@ -59,6 +59,7 @@ function importerOptions (req) {
   }
   if (req.chunkSize != null) opts.chunker = fixedSize({ chunkSize: req.chunkSize })
   if (req.maxChildren != null) opts.layout = balanced({ maxChildrenPerNode: req.maxChildren })
+  if (req.shardSplitThresholdBytes != null) opts.shardSplitThresholdBytes = req.shardSplitThresholdBytes
   return opts
 }
 

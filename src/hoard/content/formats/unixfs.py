@@ -23,7 +23,8 @@ one chunk plus one partly filled node per level.
 Exporter: `read_file` yields a file's bytes in order and `export` writes a file or directory
 tree, fetching blocks with a `get(cid)` callable. Every block is verified against its own CID
 (multihash) before it is decoded, every node's sizes are checked against its children, and
-entry names are checked before anything is written. HAMT-sharded directories are refused.
+entry names are checked before anything is written. HAMT-sharded directories (as kubo and Helia
+make for large directories) are read; the importer does not make them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ _TYPE_NAMES = {0: "raw", 1: "directory", 2: "file", 3: "metadata", 4: "symlink",
 HAMT_THRESHOLD = 256 * 1024
 #: Deepest DAG the exporter follows (a balanced file of 174-link nodes is 5 levels at 2**60 bytes).
 MAX_DEPTH = 64
+#: Largest HAMT fanout read (kubo and Helia use 256).
+MAX_HAMT_FANOUT = 1024
 #: Largest chunk the importer makes (a block must fit a bitswap message).
 MAX_CHUNK = 1 << 20
 
@@ -285,7 +288,7 @@ class _Builder:
         if estimate > HAMT_THRESHOLD:
             raise InvalidArgumentError(
                 f"directory {path} has too many entries for one UnixFS node (kubo would shard it; "
-                "HAMT directories are not supported)")
+                "hoard does not make HAMT directories)")
         cid, dag_size = self.node(links, encode_data(DIRECTORY))
         return Imported(cid, size, dag_size)
 
@@ -362,25 +365,52 @@ def load(cid: CID, get: Get) -> Node:
 
 
 def list_directory(cid: CID, get: Get) -> list[Entry]:
-    node = load(cid, get)
-    return _entries(node)
+    """A directory's entries, sorted by name (plain or HAMT-sharded directories)."""
+    return _entries(load(cid, get), get)
 
 
-def _entries(node: Node) -> list[Entry]:
-    if node.unixfs is None or node.unixfs.type != DIRECTORY:
+def _entries(node: Node, get: Get) -> list[Entry]:
+    """A directory's entries: a plain directory's links, or every entry of a HAMT shard tree."""
+    if node.unixfs is None or node.unixfs.type not in (DIRECTORY, HAMT_SHARD):
         kind = "raw block" if node.unixfs is None else node.unixfs.type_name
-        if kind == "hamt-shard":
-            raise InvalidArgumentError(f"{node.cid}: HAMT-sharded directories are not supported")
         raise InvalidArgumentError(f"{node.cid} is a {kind}, not a directory")
+    entries: list[Entry] = []
+    if node.unixfs.type == DIRECTORY:
+        entries = [Entry(link.name, link.cid, link.tsize) for link in node.links]
+    else:
+        _hamt_entries(node, get, entries, 0)
+        entries.sort(key=lambda e: e.name.encode())
     seen: set[str] = set()
-    out = []
+    for entry in entries:
+        _check_name(entry.name, node.cid)
+        if entry.name in seen:
+            raise InvalidArgumentError(f"{node.cid}: directory entry {entry.name!r} appears twice")
+        seen.add(entry.name)
+    return entries
+
+
+def _hamt_entries(node: Node, get: Get, out: list[Entry], depth: int) -> None:
+    """Read a HAMT shard (UnixFS type 5): a link named by a bucket (hex, as wide as fanout - 1)
+    is a sub-shard; a longer name is the bucket then the entry's name."""
+    fs = node.unixfs
+    assert fs is not None
+    fanout = fs.fanout or 0
+    if not 2 <= fanout <= MAX_HAMT_FANOUT or fanout & (fanout - 1):
+        raise InvalidArgumentError(f"{node.cid}: HAMT shard with fanout {fs.fanout}")
+    if depth > MAX_DEPTH:
+        raise InvalidArgumentError(f"{node.cid}: HAMT deeper than {MAX_DEPTH}")
+    width = len(f"{fanout - 1:X}")
     for link in node.links:
-        _check_name(link.name, node.cid)
-        if link.name in seen:
-            raise InvalidArgumentError(f"{node.cid}: directory entry {link.name!r} appears twice")
-        seen.add(link.name)
-        out.append(Entry(link.name, link.cid, link.tsize))
-    return out
+        bucket = link.name[:width]
+        if len(bucket) != width or bucket.strip("0123456789ABCDEF") or int(bucket, 16) >= fanout:
+            raise InvalidArgumentError(f"{node.cid}: bad HAMT link name {link.name!r}")
+        if len(link.name) == width:
+            child = load(link.cid, get)
+            if child.unixfs is None or child.unixfs.type != HAMT_SHARD:
+                raise InvalidArgumentError(f"{link.cid}: a HAMT sub-shard link to a non-shard")
+            _hamt_entries(child, get, out, depth + 1)
+        else:
+            out.append(Entry(link.name[width:], link.cid, link.tsize))
 
 
 def _check_name(name: str, where: CID) -> None:
@@ -447,7 +477,7 @@ def _export(node: Node, get: Get, target: Path, depth: int) -> int:
     if depth > MAX_DEPTH:
         raise InvalidArgumentError(f"{node.cid}: directory tree deeper than {MAX_DEPTH}")
     if node.is_directory:
-        entries = _entries(node)
+        entries = _entries(node, get)
         target.mkdir()
         return sum(_export(load(e.cid, get), get, target / e.name, depth + 1) for e in entries)
     written = 0
