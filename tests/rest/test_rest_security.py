@@ -28,9 +28,9 @@ def plain(tmp_path):
     """A node without a token; CORS allows one origin, and one extra Host name."""
     config = {"data-dir": str(tmp_path / "data"), "api-cors-origin": ["http://app.example:3000"],
               "api-allowed-hosts": ["node.internal"]}
-    with hoard.Node(config) as node, RestServer(node, "127.0.0.1", 0) as server:
-        with httpx.Client(base_url=server.api_url, timeout=30) as http:
-            yield server, http
+    with (hoard.Node(config) as node, RestServer(node, "127.0.0.1", 0) as server,
+          httpx.Client(base_url=server.api_url, timeout=30) as http):
+        yield server, http
 
 
 @pytest.fixture
@@ -157,12 +157,12 @@ def test_a_token_is_required_by_rest_and_grpc(guarded):
         assert http.get("/data", headers={"authorization": "Bearer wrong"}).status_code == 401
         assert http.get("/data", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
     with GrpcClient(grpc_address) as client, pytest.raises(HoardError):
-        client.blob_put(b"data")
+        client.blobs.put(b"data")
     with grpc.insecure_channel(grpc_address) as channel:
         call = channel.unary_unary("/tvix.castore.v1.BlobService/Stat")
         with pytest.raises(grpc.RpcError) as info:
             call(b"", timeout=10)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with GrpcClient(grpc_address, token=TOKEN) as client:
-        stat = client.blob_put(b"data")
-        assert client.blob_stat(stat.digest).size == 4
+        stat = client.blobs.put(b"data")
+        assert client.blobs.stat(stat.digest).size == 4
