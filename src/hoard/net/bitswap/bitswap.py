@@ -113,6 +113,7 @@ class Bitswap:
         self._get: Callable[[CID], Awaitable[bytes | None]] | None = as_getter(source) if source else None
         self._peers: dict[PeerId, _Peer] = {}
         self._sessions: dict[CID, set[Session]] = {}
+        self._by_sha256: dict[bytes, CID] = {}  # wanted sha2-256 CIDs by digest (1.0.0 blocks)
         self._presence_waiters: dict[CID, list[tuple[set[PeerId], trio.Event]]] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -267,8 +268,7 @@ class Bitswap:
             computed = cid_from_prefix(prefix, data)
             cid = self._wanted_form(computed) if computed is not None else None
         else:  # 1.0.0: a bare block, matched by its sha2-256 digest among the wanted CIDs
-            digest = CID.sha256(data).digest
-            cid = next((c for c in self._sessions if c.digest == digest and c.hash_code == SHA2_256), None)
+            cid = self._by_sha256.get(CID.sha256(data).digest)
         if cid is not None:
             self._wake_presence(cid, peer_id)
         sessions = self._sessions.get(cid) if cid is not None else None
@@ -362,6 +362,8 @@ class Bitswap:
     def _register(self, session: Session, cids: Sequence[CID]) -> None:
         for cid in cids:
             self._sessions.setdefault(cid, set()).add(session)
+            if cid.hash_code == SHA2_256:
+                self._by_sha256[cid.digest] = cid
 
     def _unregister(self, session: Session, cids: Sequence[CID]) -> None:
         for cid in cids:
@@ -370,6 +372,8 @@ class Bitswap:
                 sessions.discard(session)
                 if not sessions:
                     del self._sessions[cid]
+                    if self._by_sha256.get(cid.digest) == cid:
+                        del self._by_sha256[cid.digest]
 
     async def find_providers(self, cid: CID, limit: int = 20, timeout: float = 5.0) -> list[PeerId]:
         """Connected peers that answer HAVE (or send the block) to a want-have for `cid`."""

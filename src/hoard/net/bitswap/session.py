@@ -140,10 +140,7 @@ class Session:
             owner.outstanding.discard(cid)
             if owner.peer_id != peer_id:  # someone else answered first: withdraw our want
                 self._cancel_later(owner.peer_id, [cid])
-        try:
-            self._queue.remove(cid)
-        except ValueError:
-            pass
+        # a CID still queued stays there and is skipped when its turn comes (no O(n) removal)
         self._ready.set()
         self._wake.set()
 
@@ -193,6 +190,8 @@ class Session:
         skipped: list[CID] = []
         while self._queue and self._first[self._queue[0]] < horizon:
             cid = self._queue.popleft()
+            if cid in self._done or cid in self._assigned:
+                continue
             lacking = self._lacking.get(cid, set())
             candidates = [p for p in self._providers.values() if p.peer_id not in lacking]
             if not candidates:
