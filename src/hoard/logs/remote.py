@@ -128,6 +128,8 @@ class ClientConn:
         self._subs: dict[int, RecordSink] = {}
         self._ids = itertools.count(1)
         self._unreturned = 0  # credit consumed and not yet returned (conn thread only)
+        self._received = 0  # DATA/FAILURE bytes received, and credit returned (conn thread only)
+        self._returned = 0
         self._ended = False
         self._call_room = threading.BoundedSemaphore(LOG_MAX_OUTSTANDING_CALLS)  # the host's bound on calls
 
@@ -269,9 +271,13 @@ class ClientConn:
         entry.event.set()
 
     def _consumed(self, nbytes: int) -> None:
+        self._received += nbytes
+        if self._received - self._returned > wire.INITIAL_CREDIT + 8 * (wire.MAX_FRAME + 4):  # slack: frames in flight
+            raise ProtocolError("the host sent subscription data beyond its credit")
         self._unreturned += nbytes
         if self._unreturned >= wire.CREDIT_BATCH:
             self.conn.outbox.put(wire.credit_msg(self._unreturned))
+            self._returned += self._unreturned
             self._unreturned = 0
 
     def _closed(self) -> None:

@@ -36,7 +36,8 @@ END          0x88  sid:u32 event:u8 stat:u16         (EVENT_EOS 202 | EVENT_SHUT
 Flow control. The host may send DATA and FAILURE frames while its credit for the stream is
 positive; it starts with `INITIAL_CREDIT` bytes and subtracts each such frame's length. The
 client gives credit back (`CREDIT`) as it consumes those frames, so neither end holds more than
-about one window of records, and the client always reads the stream. A client keeps at most
+about one window of records, and the client always reads the stream (a client resets a stream
+whose host sends well past its credit). A client keeps at most
 `MAX_INFLIGHT_APPENDS` appends (`MAX_INFLIGHT_BYTES`) unanswered; a host ends a stream that
 exceeds twice that. A client keeps at most `LOG_MAX_OUTSTANDING_CALLS` calls unanswered (it
 waits for room); a host resets a stream that exceeds it, holds further replies while
