@@ -9,13 +9,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import blake3
 import nacl.signing
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hoard.content import ContentStore, FixedChunker, Upload
+from hoard.content import ContentStore, FixedChunker, Space, Upload
 from hoard.content.manifest import Manifest, build_index
 from hoard.errors import (
     InvalidArgumentError,
@@ -295,7 +298,7 @@ def test_a_dataset_commit_settles_a_durable_owner():
 
 CRASH_CHILD = textwrap.dedent("""
     import os, sys
-    from hoard.content import ContentStore, FixedChunker, Upload
+    from hoard.content import ContentStore, FixedChunker, Space, Upload
     from hoard.ids.cid import CID
     from hoard.store import open_blockstore
     content = ContentStore(open_blockstore(sys.argv[1]), quota=1 << 30, block_ttl=60)
@@ -403,3 +406,80 @@ def test_a_log_service_with_the_quota_refuses_appends_once_full(tmp_path: Path):
         assert 1_000_000 < content.space().quota_used_bytes <= 1 * MB
         with pytest.raises(QuotaExceededError):
             Upload(content, reserve=100_000)
+
+
+# -- the figures stay exact whatever the sequence -----------------------------------------------
+
+def _check_invariants(content: ContentStore) -> None:
+    """The pending counters match the markers, every marker's block is there, and `space()`
+    adds up to what the store holds."""
+    store = content.store
+    marks = [(CID(key), value) for key, value in store.meta_iter("pending")]
+    assert all(store.has(cid) for cid, _ in marks)
+    sizes = [store.size_of(cid) for cid, _ in marks]
+    space = content.space()
+    stats = store.stats()
+    assert space.total_blocks == stats.blocks - len(marks)
+    assert space.quota_used_bytes + space.quota_reserved_bytes == stats.bytes + content.ingest._reserved
+    assert space.quota_reserved_bytes - content.ingest._reserved == sum(s or 0 for s in sizes)
+    for key, _ in store.meta_iter("refs"):
+        assert store.has(CID(key))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["upload", "cancel", "own", "keep", "abandon", "release", "delete",
+                                           "reopen", "commit", "expire"]),
+                          st.integers(0, 5)), max_size=25))
+def test_any_sequence_of_ingest_operations_keeps_the_figures_exact(ops):
+    pool = [os.urandom(4096) for _ in range(6)]  # few distinct blocks: sessions share them
+    store = MemoryBlockStore()
+    content = ContentStore(store, quota=1 << 30, block_ttl=60)
+    sessions: list = []
+    datasets: list[CID] = []
+    for op, n in ops:
+        chosen = [(CID.of(pool[i]), pool[i]) for i in range(n % len(pool) + 1)]
+        if op == "upload":
+            up = Upload(content, FixedChunker(4096))
+            up.write(b"".join(d for _, d in chosen))
+            datasets.append(up.finish())
+        elif op in ("cancel", "own"):
+            session = content.ingest.session(owner=f"o/{n}" if op == "own" else None)
+            session.write(chosen)
+            sessions.append(session)
+        elif op in ("keep", "abandon") and sessions:
+            session = sessions.pop(n % len(sessions))
+            session.keep() if op == "keep" else session.abandon()
+        elif op == "release":
+            content.ingest.release_owner(f"o/{n}", keep=n % 2 == 0)
+        elif op == "delete" and datasets:
+            cid = datasets.pop(n % len(datasets))
+            if content.dataset_info(cid) is not None:
+                content.delete(cid)
+        elif op == "expire":  # every owner is abandoned
+            content.expire(now=time.time() + content.ingest.abandon_after + 1)
+        elif op == "reopen":
+            content = ContentStore(store, quota=1 << 30, block_ttl=60)
+            sessions = []
+        elif op == "commit" and sessions:
+            session = sessions.pop(n % len(sessions))
+            if not session.closed:
+                root, nodes = build_index([(c, len(d)) for c, d in chosen])
+                manifest = Manifest(dataset_size=sum(len(d) for _, d in chosen), block_size=4096,
+                                    block_count=len(chosen), chunker="fixed",
+                                    digest=blake3.blake3(b"".join(d for _, d in chosen)).digest(), index=root)
+                try:
+                    datasets.append(session.commit_dataset(manifest, nodes))
+                except NotFoundError:
+                    session.abandon()
+        _check_invariants(content)
+    for session in sessions:
+        session.abandon()
+    for owner_name in list(content.ingest.owners()):
+        content.ingest.release_owner(owner_name, keep=False)
+    for cid in [d.cid for d in content.datasets()]:
+        content.delete(cid)
+    _check_invariants(content)
+    kept = [CID(key) for key, _ in store.meta_iter("kept")]
+    for cid in kept:
+        content.delete(cid)
+    assert store.stats().blocks == 0 and content.space() == Space(0, 1 << 30, 0, 0)

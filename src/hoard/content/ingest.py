@@ -253,7 +253,7 @@ class Ingest:
                 session._end(keep=keep)
                 return session.removed
             batch = Batch()
-            removed = self._end_durable(batch, _owner_key(owner), "keep" if keep else "reclaim")
+            removed = self._end_durable(batch, _owner_key(owner), keep)
             if batch:
                 self._commit(batch, durable=True)
             return removed
@@ -373,6 +373,19 @@ class Ingest:
         if (p_blocks, p_bytes) != counters:
             self._set_counters(batch, p_blocks, p_bytes)
 
+    def _unreferenced(self, batch: Batch, cids: Iterable[CID]) -> None:
+        """Blocks that lost their last reference while a live session holds them: pending again
+        (that session's end decides whether they stay)."""
+        p_blocks, p_bytes = counters = self._counters(batch)
+        for cid in cids:
+            size = self.store.size_of(cid)
+            if size is not None and self._mark(batch, cid) is None:
+                self._put_mark(batch, cid, size, 0)
+                p_blocks += 1
+                p_bytes += size
+        if (p_blocks, p_bytes) != counters:
+            self._set_counters(batch, p_blocks, p_bytes)
+
     def _reclaim(self, batch: Batch, drops: Counter[CID]) -> int:
         """Drop durable holds (`drops`: CID -> holds to drop; 0 for an in-memory hold) and delete
         the pending blocks nobody holds any more. Returns how many blocks go."""
@@ -396,27 +409,27 @@ class Ingest:
             self._set_counters(batch, p_blocks, p_bytes)
         return removed
 
-    def _owner_holds(self, key: bytes) -> tuple[Counter[CID], list[bytes]]:
+    def _take_owner(self, batch: Batch, key: bytes) -> Counter[CID]:
+        """Remove an owner and its hold records in `batch`; returns what it held (with counts)."""
         holds: Counter[CID] = Counter()
         rows = []
         for row, chunk in self.store.meta_iter(HOLDS, key + b"\x00"):
             rows.append(row)
             holds.update(_unpack_cids(chunk))
-        return holds, rows
+        if rows or self.store.meta_get(OWNERS, key) is not None:  # else nothing to write
+            for row in rows:
+                batch.meta_delete(HOLDS, row)
+            batch.meta_delete(OWNERS, key)
+        return holds
 
-    def _end_durable(self, batch: Batch, key: bytes, how: str) -> int:
-        """End an owner's durable holds in `batch`: its blocks are referenced by what `batch`
-        commits ("commit"), kept as plain blocks ("keep") or reclaimed ("reclaim")."""
-        holds, rows = self._owner_holds(key)
-        if not rows and self.store.meta_get(OWNERS, key) is None:
-            return 0  # nothing held: nothing to write
-        for row in rows:
-            batch.meta_delete(HOLDS, row)
-        batch.meta_delete(OWNERS, key)
-        if how == "reclaim":
-            return self._reclaim(batch, holds)
-        self._settle(batch, holds, keep=how == "keep")
-        return 0
+    def _end_durable(self, batch: Batch, key: bytes, keep: bool) -> int:
+        """End an owner's durable holds in `batch`: its blocks are kept as plain blocks, or
+        reclaimed. Returns the blocks deleted."""
+        holds = self._take_owner(batch, key)
+        if keep:
+            self._settle(batch, holds, keep=True)
+            return 0
+        return self._reclaim(batch, holds)
 
 
 class Admission:
@@ -582,11 +595,18 @@ class IngestSession:
         self._end(keep=False)
 
     def _finish(self, batch: Batch) -> None:
-        """Commit `batch` with this session's pending blocks settled; end the session."""
+        """Commit `batch` with this session's pending blocks settled: those `batch` references
+        lose their marker; any other (a block the dataset does not use) is reclaimed as by
+        `abandon`. Ends the session."""
         ingest = self.ingest
+        drops: Counter[CID] = Counter({c: 0 for c in self.held})
         if self.owner_key is not None:
-            ingest._end_durable(batch, self.owner_key, "commit")
-        ingest._settle(batch, self.held)
+            drops.update(ingest._take_owner(batch, self.owner_key))
+        used = [c for c in drops if ("refs", c.binary) in batch.meta]
+        ingest._settle(batch, used)
+        ingest._release_live(self.held)
+        self.held = []
+        ingest._reclaim(batch, Counter({c: n for c, n in drops.items() if ("refs", c.binary) not in batch.meta}))
         ingest._commit(batch, durable=True)
         self._close()
 
@@ -600,7 +620,7 @@ class IngestSession:
             self.held = []
             batch = Batch()
             if self.owner_key is not None:
-                self.removed = ingest._end_durable(batch, self.owner_key, "keep" if keep else "reclaim")
+                self.removed = ingest._end_durable(batch, self.owner_key, keep)
             if keep:
                 ingest._settle(batch, held, keep=True)
             else:

@@ -190,17 +190,20 @@ class ContentStore:
         lacking = set(tree.load_available(self.store.get_many))  # an incomplete dataset: release what is found
         holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
         batch = Batch()
-        gone = []
+        gone, held = [], []
         for block in holds:
             left = self._refs(block) - 1
             if left > 0:
                 batch.meta_put("refs", block.binary, _U32.pack(left))
             else:
                 batch.meta_delete("refs", block.binary)
-                if block not in self.ingest._live:
+                if block in self.ingest._live:
+                    held.append(block)
+                else:
                     batch.delete(block)
                     gone.append(block)
         self.ingest._settle(batch, gone)  # a pending marker of a block that goes goes with it
+        self.ingest._unreferenced(batch, held)  # an upload in progress holds it: pending again
         batch.meta_delete("datasets", cid.binary)
         if self.manifest_by_digest(manifest.digest) == cid:
             batch.meta_delete("digests", manifest.digest)
