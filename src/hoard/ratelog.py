@@ -75,10 +75,15 @@ _LOGS: dict[str, RateLog] = {}
 _LOGS_LOCK = threading.Lock()
 
 
-def violation(logger: logging.Logger, peer: object, message: str, *args: object) -> bool:
-    """Log a protocol violation by `peer` at WARNING, rate-limited per peer and logger."""
+def violation(logger: logging.Logger, peer: object, message: str, *args: object, level: int = logging.WARNING) -> bool:
+    """Log a protocol violation by `peer` (at WARNING, or `level`), rate-limited per peer and logger.
+
+    Also for anything a peer can make the node log once per request (a rejected request at
+    INFO, say): the peer cannot flood the log with it.
+    """
+    key = f"{logger.name}:{level}"
     with _LOGS_LOCK:
-        rate = _LOGS.get(logger.name)
+        rate = _LOGS.get(key)
         if rate is None:
-            rate = _LOGS[logger.name] = RateLog(logger)
+            rate = _LOGS[key] = RateLog(logger, level=level)
     return rate.log(str(peer), message, *args)

@@ -149,6 +149,12 @@ def assert_healthy(health: Health) -> None:
     assert health.peak_rss < RSS_BOUND, f"node RSS reached {health.peak_rss >> 20} MiB"
 
 
+def warnings_about(node: NodeProcess, peer: str) -> int:
+    """Lines the node logged at WARNING naming `peer` (its protocol violations)."""
+    text = node.stderr_path.read_text(errors="replace")
+    return sum(1 for line in text.splitlines() if " WARNING " in line and peer in line)
+
+
 async def read_frames(stream: Any, max_frame: int, limit: float) -> list[bytes]:
     """Frames the node sends on `stream` until it ends (or `limit` seconds pass)."""
     frames: list[bytes] = []

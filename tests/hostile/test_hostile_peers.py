@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from _hostile import Attacker, assert_healthy, read_frames, watch
+from _hostile import Attacker, assert_healthy, read_frames, warnings_about, watch
 from daemon_harness import NodeProcess
 
 from hoard.content import dag
@@ -20,8 +20,10 @@ from hoard.ids.cid import CID, DAG_CBOR
 from hoard.ids.peer import PeerId
 from hoard.limits import (
     LOG_MAX_OUTSTANDING_CALLS,
+    LOG_MAX_STREAMS_PER_PEER,
     MAX_INDEX_FANOUT,
     TRANSFER_MAX_CHANNELS_PER_PEER,
+    VIOLATION_LOG_BURST,
 )
 from hoard.logs import wire as log_wire
 from hoard.logs.names import parse_name
@@ -189,6 +191,7 @@ def test_log_call_replies_are_bounded_when_the_peer_never_reads(node):
     assert attacker.error is None, attacker.error
     assert attacker.result["reset"] is not None, attacker.result
     assert attacker.result["sent"] <= LOG_MAX_OUTSTANDING_CALLS + 2000  # reset soon after the bound
+    assert 1 <= warnings_about(node, attacker.peer_id[-8:]) <= VIOLATION_LOG_BURST
 
 
 def test_a_pushed_manifest_with_a_bad_filename_never_breaks_listing(node):
@@ -249,6 +252,7 @@ def test_channel_flood_is_bounded_per_peer(node):
     channels = node.cli("--json", "transfer", "list")
     assert channels.returncode == 0, channels.stderr
     assert len(json.loads(channels.stdout)) <= TRANSFER_MAX_CHANNELS_PER_PEER
+    assert warnings_about(node, attacker.peer_id) <= VIOLATION_LOG_BURST  # refused streams: rate-limited
 
 
 def test_voucher_flood_is_refused_and_nothing_persists(node):
@@ -279,3 +283,35 @@ def test_voucher_flood_is_refused_and_nothing_persists(node):
     channels = node.cli("--json", "transfer", "list")
     assert channels.returncode == 0, channels.stderr
     assert json.loads(channels.stdout) == []
+
+
+def test_log_streams_per_peer_are_bounded(node):
+    created = node.cli("--json", "log", "create")
+    assert created.returncode == 0, created.stderr
+    log_name = parse_name(json.loads(created.stdout)["name"])
+
+    async def flood(network: Network, node_peer: PeerId) -> dict[str, int]:
+        answered = refused = 0
+        streams = []
+        for call in range(1, 41):  # every stream stays open
+            try:
+                stream = await network.host.open_stream(node_peer, log_wire.LOGS_PROTOCOL)
+                streams.append(stream)
+                await stream.write(log_wire.open_msg(log_wire.NRECS, call, log_name))
+                reader = log_wire.FrameReader(stream)
+                with trio.fail_after(10):
+                    body = await reader.next_body()
+                if body is not None and body[0] == log_wire.COUNT:
+                    answered += 1
+                else:
+                    refused += 1
+            except Exception:  # noqa: BLE001 - reset: refused
+                refused += 1
+        return {"answered": answered, "refused": refused}
+
+    with Attacker(node) as attacker:
+        attacker.start(flood)
+        health = watch(node, attacker.finished.is_set, max_seconds=240)
+    assert_healthy(health)
+    assert attacker.error is None, attacker.error
+    assert attacker.result == {"answered": LOG_MAX_STREAMS_PER_PEER, "refused": 40 - LOG_MAX_STREAMS_PER_PEER}
