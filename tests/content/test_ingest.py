@@ -483,3 +483,62 @@ def test_any_sequence_of_ingest_operations_keeps_the_figures_exact(ops):
     for cid in kept:
         content.delete(cid)
     assert store.stats().blocks == 0 and content.space() == Space(0, 1 << 30, 0, 0)
+
+
+def test_concurrent_writers_under_quota_pressure_keep_the_figures_exact(tmp_path: Path):
+    import random
+    import threading
+
+    pool = [os.urandom(4096) for _ in range(12)]
+    store = open_blockstore(str(tmp_path / "store"))
+    content = ContentStore(store, quota=200_000, block_ttl=60)
+    failures: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        rnd = random.Random(seed)
+        try:
+            for _ in range(100):
+                chosen = [pool[i] for i in rnd.sample(range(12), rnd.randint(1, 12))]
+                op = rnd.choice(["upload", "cancel", "own", "delete"])
+                try:
+                    if op == "upload":
+                        up = Upload(content, FixedChunker(4096), reserve=rnd.choice([0, len(chosen) * 4096]))
+                        up.write(b"".join(chosen))
+                        up.finish()
+                    elif op == "cancel":
+                        up = Upload(content, FixedChunker(4096))
+                        up.write(b"".join(chosen))
+                        up.flush()
+                        up.cancel()
+                    elif op == "own":
+                        session = content.ingest.session(owner=f"o/{seed}/{rnd.randint(0, 2)}")
+                        session.write([(CID.of(d), d) for d in chosen])
+                        session.keep() if rnd.random() < 0.5 else session.abandon()
+                    elif datasets := [d.cid for d in content.datasets()]:
+                        content.delete(rnd.choice(datasets))
+                except (QuotaExceededError, NotFoundError, StateError):
+                    pass  # refused or raced: changes nothing
+                except InvalidArgumentError as exc:
+                    if "in use" not in exc.message and "belongs" not in exc.message:
+                        raise
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=50)
+    try:
+        assert not failures and not any(t.is_alive() for t in threads)
+        _check_invariants(content)
+        assert content.space().quota_used_bytes + content.space().quota_reserved_bytes <= 200_000
+        for owner_name in list(content.ingest.owners()):
+            content.ingest.release_owner(owner_name, keep=False)
+        for cid in [d.cid for d in content.datasets()]:
+            content.delete(cid)
+        for key, _ in list(store.meta_iter("kept")):
+            content.delete(CID(key))
+        assert store.stats().blocks == 0 and content.space() == Space(0, 200_000, 0, 0)
+    finally:
+        store.close()
