@@ -7,19 +7,22 @@ import random
 from pathlib import Path
 
 import pytest
-from ipfs.peers import HeliaPeer, KuboPeer
 
 from hoard.content.formats import dagpb
 from hoard.content.formats.unixfs import (
+    DIRECTORY,
+    HAMT_SHARD,
     ImportOptions,
     export,
     import_bytes,
     import_path,
     list_directory,
+    load,
     read_file,
 )
 from hoard.errors import IntegrityError, InvalidArgumentError
 from hoard.ids.cid import CID
+from ipfs.peers import HeliaPeer, KuboPeer
 
 KIB = 1024
 # 0, 1, one chunk, one chunk + 1, and past 174 chunks (a second layer of internal nodes)
@@ -152,3 +155,31 @@ def test_import_options_are_checked() -> None:
         ImportOptions(chunk_size=0)
     with pytest.raises(InvalidArgumentError):
         ImportOptions(max_links=1)
+
+
+@pytest.mark.parametrize("entries", [4095, 4096])
+def test_large_directory_shards_exactly_as_kubo(kubo: KuboPeer, tmp_path: Path, entries: int) -> None:
+    """30-character names + 34-byte CIDs: 4096 entries reach kubo's 256 KiB threshold exactly."""
+    tree = tmp_path / "big"
+    tree.mkdir()
+    for i in range(entries):
+        (tree / f"{i:030d}").write_bytes(b"x")
+    blocks: dict[CID, bytes] = {}
+    ours = import_path(tree, blocks.__setitem__, ImportOptions.kubo())
+    assert str(ours.cid) == kubo.add(tree)
+    root = load(ours.cid, blocks.__getitem__)
+    assert root.unixfs is not None
+    assert root.unixfs.type == (HAMT_SHARD if entries == 4096 else DIRECTORY)
+    assert len(list_directory(ours.cid, blocks.__getitem__)) == entries
+
+
+def test_hamt_directory_cid_equals_helia(helia: HeliaPeer, tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "tree")
+    for i in range(300):
+        (tree / "sub" / f"n{i}").write_bytes(str(i).encode())
+    blocks: dict[CID, bytes] = {}
+    options = ImportOptions(cid_version=1, raw_leaves=True, hamt_threshold=1)  # shard every non-empty dir
+    ours = import_path(tree, blocks.__setitem__, options)
+    assert ours.cid.to_base32() == helia.add_dir(tree, shard_threshold=1)
+    export(ours.cid, blocks.__getitem__, tmp_path / "out")
+    _same_tree(tree, tmp_path / "out")

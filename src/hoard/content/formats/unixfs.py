@@ -12,8 +12,9 @@ Importer, following boxo (ipld/unixfs/importer/balanced, importer/helpers/dagbui
   root grows a level each time the tree below it is full;
 * an empty file is an empty leaf (CIDv0: `{Type: File, filesize: 0}`; raw leaves: the empty raw block);
 * a directory is a dag-pb node `{Type: Directory}` with one named link per entry, sorted by
-  name; directories too large for one node (kubo shards them as HAMTs past 256 KiB of links)
-  and symlinks are refused with an InvalidArgumentError.
+  name; once its links (names + CIDs) reach `hamt_threshold` (kubo: 256 KiB) it is a HAMT
+  instead (boxo ipld/unixfs/hamt: fanout 256, murmur3-x64-64 of the name, `{Type: HAMTShard,
+  Data: bitfield, hashType, fanout}`); symlinks are refused with an InvalidArgumentError.
 
 `ImportOptions.kubo()` is `ipfs add` (CIDv0, dag-pb leaves), `ImportOptions.kubo_v1()` is
 `ipfs add --cid-version=1 --raw-leaves` (CIDv1 dag-pb nodes over raw leaves). Blocks are handed
@@ -23,8 +24,7 @@ one chunk plus one partly filled node per level.
 Exporter: `read_file` yields a file's bytes in order and `export` writes a file or directory
 tree, fetching blocks with a `get(cid)` callable. Every block is verified against its own CID
 (multihash) before it is decoded, every node's sizes are checked against its children, and
-entry names are checked before anything is written. HAMT-sharded directories (as kubo and Helia
-make for large directories) are read; the importer does not make them.
+entry names are checked before anything is written; HAMT-sharded directories are read too.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import mmh3
+
 from hoard.content.formats.dagpb import PBLink, decode_node, encode_node
 from hoard.errors import IntegrityError, InvalidArgumentError
 from hoard.ids.cid import CID, DAG_PB, RAW, SHA2_256
@@ -44,8 +46,12 @@ from hoard.ids.cid import CID, DAG_PB, RAW, SHA2_256
 RAW_T, DIRECTORY, FILE, METADATA, SYMLINK, HAMT_SHARD = 0, 1, 2, 3, 4, 5
 _TYPE_NAMES = {0: "raw", 1: "directory", 2: "file", 3: "metadata", 4: "symlink", 5: "hamt-shard"}
 
-#: kubo switches a directory to a HAMT when its links' names + CIDs pass this many bytes.
+#: kubo switches a directory to a HAMT when its links' names + CIDs reach this many bytes.
 HAMT_THRESHOLD = 256 * 1024
+#: kubo's HAMT width, hash (multicodec murmur3-x64-64) and the bytes of hash a path can use.
+HAMT_FANOUT = 256
+MURMUR3_X64_64 = 0x22
+HAMT_HASH_BYTES = 8
 #: Deepest DAG the exporter follows (a balanced file of 174-link nodes is 5 levels at 2**60 bytes).
 MAX_DEPTH = 64
 #: Largest HAMT fanout read (kubo and Helia use 256).
@@ -63,6 +69,8 @@ class ImportOptions:
     raw_leaves: bool = False
     chunk_size: int = 256 * 1024
     max_links: int = 174
+    #: Directories whose links (names + CIDs) reach this many bytes become HAMT shards.
+    hamt_threshold: int = HAMT_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.cid_version not in (0, 1):
@@ -73,6 +81,8 @@ class ImportOptions:
             raise InvalidArgumentError(f"chunk_size must be 1..{MAX_CHUNK} bytes, got {self.chunk_size}")
         if not 2 <= self.max_links <= 4096:
             raise InvalidArgumentError(f"max_links must be 2..4096, got {self.max_links}")
+        if self.hamt_threshold < 0:
+            raise InvalidArgumentError(f"hamt_threshold must not be negative, got {self.hamt_threshold}")
 
     @classmethod
     def kubo(cls) -> ImportOptions:
@@ -106,7 +116,8 @@ def _uvarint(n: int) -> bytes:
 
 
 def encode_data(type_: int, data: bytes | None = None, filesize: int | None = None,
-                blocksizes: tuple[int, ...] = ()) -> bytes:
+                blocksizes: tuple[int, ...] = (), hash_type: int | None = None,
+                fanout: int | None = None) -> bytes:
     """UnixFS `Data` as go-unixfs writes it (proto2, fields in number order, blocksizes unpacked)."""
     out = bytearray(b"\x08" + _uvarint(type_))
     if data is not None:
@@ -115,6 +126,10 @@ def encode_data(type_: int, data: bytes | None = None, filesize: int | None = No
         out += b"\x18" + _uvarint(filesize)
     for size in blocksizes:
         out += b" " + _uvarint(size)  # field 4, varint: key 0x20
+    if hash_type is not None:
+        out += b"\x28" + _uvarint(hash_type)
+    if fanout is not None:
+        out += b"\x30" + _uvarint(fanout)
     return bytes(out)
 
 
@@ -285,12 +300,39 @@ class _Builder:
                 links.append(PBLink(child.cid, name, child.dag_size))
                 size += child.size
                 estimate += len(name.encode()) + len(child.cid.binary)
-        if estimate > HAMT_THRESHOLD:
-            raise InvalidArgumentError(
-                f"directory {path} has too many entries for one UnixFS node (kubo would shard it; "
-                "hoard does not make HAMT directories)")
-        cid, dag_size = self.node(links, encode_data(DIRECTORY))
+        if estimate >= self.options.hamt_threshold:  # boxo's needsToSwitchToHAMTDir
+            cid, dag_size = self.hamt([(_name_hash(link.name), link) for link in links], 0)
+        else:
+            cid, dag_size = self.node(links, encode_data(DIRECTORY))
         return Imported(cid, size, dag_size)
+
+    def hamt(self, entries: list[tuple[bytes, PBLink]], depth: int) -> tuple[CID, int]:
+        """One HAMT shard (boxo ipld/unixfs/hamt, fanout 256): entries grouped by the hash byte
+        of this depth; a lone entry is a link `XXname`, a group is a sub-shard linked as `XX`.
+        The tree depends only on the set of names, never on insertion order."""
+        if depth >= HAMT_HASH_BYTES:
+            raise InvalidArgumentError("HAMT directory deeper than its 64-bit hash (colliding names)")
+        buckets: dict[int, list[tuple[bytes, PBLink]]] = {}
+        for item in entries:
+            buckets.setdefault(item[0][depth], []).append(item)
+        links: list[PBLink] = []
+        for index in sorted(buckets):
+            group = buckets[index]
+            if len(group) == 1:
+                link = group[0][1]
+                links.append(PBLink(link.cid, f"{index:02X}{link.name}", link.tsize))
+            else:
+                cid, dag_size = self.hamt(group, depth + 1)
+                links.append(PBLink(cid, f"{index:02X}", dag_size))
+        bitfield = sum(1 << index for index in buckets)  # go-bitfield: bit i of a big-endian integer
+        data = encode_data(HAMT_SHARD, bitfield.to_bytes((bitfield.bit_length() + 7) // 8, "big"),
+                           hash_type=MURMUR3_X64_64, fanout=HAMT_FANOUT)
+        return self.node(links, data)
+
+
+def _name_hash(name: str) -> bytes:
+    """murmur3-x64-64 of a name, as boxo's HAMT reads it: the first 64 bits, big-endian."""
+    return mmh3.hash_bytes(name.encode("utf-8"), 0)[7::-1]
 
 
 def _entry_name(name: str, parent: Path) -> str:
