@@ -25,10 +25,12 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 import trio
 
 from hoard.errors import PeerError
+from hoard.framing import Readable
 from hoard.limits import LOG_MAX_PENDING_FRAMES
 from hoard.logs.wire import FrameReader, ProtocolError
 from hoard.ratelog import violation
@@ -222,7 +224,7 @@ class Conn:
                     pass
 
     async def _read_loop(self) -> None:
-        reader = FrameReader(self.stream)
+        reader = FrameReader(cast(Readable, self.stream))
         while True:
             body = await reader.next_body()
             if body is None:
