@@ -183,3 +183,16 @@ def test_hamt_directory_cid_equals_helia(helia: HeliaPeer, tmp_path: Path) -> No
     assert ours.cid.to_base32() == helia.add_dir(tree, shard_threshold=1)
     export(ours.cid, blocks.__getitem__, tmp_path / "out")
     _same_tree(tree, tmp_path / "out")
+
+
+def test_symlinks_in_a_directory_are_stored_as_kubo_stores_them(kubo: KuboPeer, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "target").write_bytes(b"t")
+    (tree / "link").symlink_to("target")
+    (tree / "dangling").symlink_to("../nowhere")
+    blocks: dict[CID, bytes] = {}
+    ours = import_path(tree, blocks.__setitem__, ImportOptions.kubo())
+    assert str(ours.cid) == kubo.add(tree)
+    with pytest.raises(InvalidArgumentError, match="symlink"):
+        export(ours.cid, blocks.__getitem__, tmp_path / "out")

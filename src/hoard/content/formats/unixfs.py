@@ -14,7 +14,8 @@ Importer, following boxo (ipld/unixfs/importer/balanced, importer/helpers/dagbui
 * a directory is a dag-pb node `{Type: Directory}` with one named link per entry, sorted by
   name; once its links (names + CIDs) reach `hamt_threshold` (kubo: 256 KiB) it is a HAMT
   instead (boxo ipld/unixfs/hamt: fanout 256, murmur3-x64-64 of the name, `{Type: HAMTShard,
-  Data: bitfield, hashType, fanout}`); symlinks are refused with an InvalidArgumentError.
+  Data: bitfield, hashType, fanout}`); a symlink inside a directory is stored as the link
+  itself, `{Type: Symlink, Data: target}` (the exporter does not write symlinks).
 
 `ImportOptions.kubo()` is `ipfs add` (CIDv0, dag-pb leaves), `ImportOptions.kubo_v1()` is
 `ipfs add --cid-version=1 --raw-leaves` (CIDv1 dag-pb nodes over raw leaves). Blocks are handed
@@ -288,9 +289,11 @@ class _Builder:
         with os.scandir(path) as entries:
             for entry in sorted(entries, key=lambda e: os.fsencode(e.name)):
                 name = _entry_name(entry.name, path)
-                if entry.is_symlink():
-                    raise InvalidArgumentError(f"symlinks are not supported in a UnixFS import: {entry.path}")
-                if entry.is_dir():
+                if entry.is_symlink():  # kubo stores the link itself: {Type: Symlink, Data: target}
+                    target = os.fsencode(os.readlink(entry.path))
+                    cid, dag_size = self.node([], encode_data(SYMLINK, target))
+                    child = Imported(cid, 0, dag_size)
+                elif entry.is_dir():
                     child = self.directory(Path(entry.path))
                 elif entry.is_file():
                     with open(entry.path, "rb") as f:
