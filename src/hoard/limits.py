@@ -86,7 +86,8 @@ REST_HEADER_TIMEOUT: Final = 10.0
 REST_BODY_IDLE_TIMEOUT: Final = 30.0
 #: Seconds an idle keep-alive connection is kept open.
 REST_KEEP_ALIVE: Final = 5
-#: Connections (and requests in progress) at once; more are answered 503.
-REST_MAX_CONNECTIONS: Final = 256
+#: Connections (and requests in progress) at once; more are answered 503. High enough that slow
+#: clients (closed after REST_HEADER_TIMEOUT) cannot crowd out others; an idle connection is small.
+REST_MAX_CONNECTIONS: Final = 1024
 #: Largest request head (request line and headers).
 REST_MAX_HEADER_BYTES: Final = 16 << 10
