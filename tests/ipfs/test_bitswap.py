@@ -329,12 +329,13 @@ def test_want_have_and_dont_have_between_hoard_hosts() -> None:
     """find_providers asks every connected peer; only the one with the block answers HAVE."""
     data = os.urandom(3000)
     cid = CID.sha256(data)
+    nothing: dict[CID, bytes] = {}
 
     async def main() -> None:
         with trio.fail_after(LIMIT):
             a, b, c = (Host(Identity.generate()) for _ in range(3))
             async with a.run(), b.run(), c.run(), Bitswap(a, {cid: data}.get).run(), \
-                    Bitswap(b, {}.get).run() as empty, Bitswap(c).run() as asker:
+                    Bitswap(b, nothing.get).run() as empty, Bitswap(c).run() as asker:
                 await c.connect(a.peer_id, a.addrs)
                 await c.connect(b.peer_id, b.addrs)
                 assert await asker.find_providers(cid, timeout=10) == [a.peer_id]
