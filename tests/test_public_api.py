@@ -26,3 +26,17 @@ def test_node_and_async_node_offer_the_same_operations():
     async_ops = {n for n in dir(hoard.AsyncNode) if not n.startswith("_")}
     assert ops == async_ops
     assert {"upload_init", "upload_file", "download_stream", "space", "delete", "fetch", "debug"} <= ops
+    from hoard.node import async_node, node
+
+    for name in ("NetApi", "BlobsApi", "FilesApi", "LogsApi", "TransferApi", "DataTransfer"):
+        sync_ops = {n for n in dir(getattr(node, name)) if not n.startswith("_")}
+        assert sync_ops and sync_ops == {n for n in dir(getattr(async_node, f"Async{name}")) if not n.startswith("_")}
+
+
+def test_node_namespaces_are_declared_and_typed(tmp_path):
+    with hoard.Node({"data-dir": str(tmp_path / "d")}) as node:
+        log = node.logs.create(name="by-keyword")  # no dispatcher parameter named `name` to clash with
+        assert node.logs.open(name=str(log.name), mode="ro").name == log.name
+        assert node.logs.writable(log.name)
+        assert node.blobs.stat(node.blobs.put(b"abc").digest).size == 3
+        assert node.net.peers() == [] and node.net.addrs() == []

@@ -20,7 +20,8 @@ HoardError                      code           gRPC               HTTP  exit
 Foreign exceptions are translated at each boundary with `map_exceptions` and raised `from`
 their cause, so callers only ever catch `HoardError`. Each class carries a stable `code`
 string, plus the gRPC status name, HTTP status and CLI exit code it maps to; the API layers
-read those attributes instead of keeping their own tables.
+read those attributes instead of keeping their own tables. The way back, from what a remote
+node answered to the error it raised, is `error_for` (the REST and gRPC clients use it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "RepoLockedError",
     "StateError",
     "TransferError",
+    "error_for",
     "map_exceptions",
 ]
 
@@ -207,3 +209,36 @@ def map_exceptions(mapping: dict[type[BaseException], type[HoardError]], message
                 text = f"{message}: {exc}" if message else str(exc)
                 raise ours(text) from exc
         raise
+
+
+# What a remote answer without a hoard error code stands for (another server, or a proxy).
+_BY_HTTP: dict[int, type[HoardError]] = {400: InvalidArgumentError, 404: NotFoundError, 409: StateError,
+                                         422: InvalidArgumentError, 503: StateError, 507: QuotaExceededError}
+_BY_GRPC: dict[str, type[HoardError]] = {"INVALID_ARGUMENT": InvalidArgumentError, "NOT_FOUND": NotFoundError,
+                                         "FAILED_PRECONDITION": StateError, "DATA_LOSS": IntegrityError,
+                                         "RESOURCE_EXHAUSTED": QuotaExceededError}
+
+
+def _by_code() -> dict[str, type[HoardError]]:
+    out: dict[str, type[HoardError]] = {}
+    pending: list[type[HoardError]] = [HoardError]
+    while pending:  # the tree breadth-first: a base class wins over subclasses sharing its code
+        cls = pending.pop(0)
+        out.setdefault(str(cls.code), cls)
+        pending.extend(sub for sub in cls.__subclasses__() if sub.__module__ == __name__)
+    return out
+
+
+def error_for(message: str, *, code: str | None = None, http_status: int | None = None,
+              grpc_status: str | None = None, **fields: Any) -> HoardError:
+    """The hoard error a remote node reported: by its stable `code` when the answer carries one
+    (a digit string is a `LogError`'s GDP status), else by the HTTP status or gRPC status name
+    (`HoardError` when none says more). The reverse of the class attributes above."""
+    if code is not None and code.isdigit():
+        return LogError(message, status=int(code), **fields)
+    cls = _by_code().get(code or "") if code else None
+    if cls is None and http_status is not None:
+        cls = _BY_HTTP.get(http_status)
+    if cls is None and grpc_status is not None:
+        cls = _BY_GRPC.get(grpc_status)
+    return (cls or HoardError)(message, **fields)

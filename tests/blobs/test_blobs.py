@@ -125,12 +125,12 @@ def node(tmp_path):
 
 def test_a_blob_put_is_a_dataset_listed_and_downloadable(node, tmp_path):
     data = os.urandom(1_500_000)
-    stat = node.blob_put(data)
-    assert str(stat.manifest) in [entry["cid"] for entry in node.list()]
+    stat = node.blobs.put(data)
+    assert stat.manifest in [entry.cid for entry in node.list()]
     out = tmp_path / "out.bin"
     node.download_stream(str(stat.manifest), str(out))
     assert out.read_bytes() == data
-    assert node.download_manifest(str(stat.manifest))["digest"] == stat.digest.hex()
+    assert node.download_manifest(str(stat.manifest)).digest.hex() == stat.digest.hex()
 
 
 def test_a_dataset_uploaded_with_logos_operations_is_a_blob(node, tmp_path):
@@ -139,20 +139,20 @@ def test_a_dataset_uploaded_with_logos_operations_is_a_blob(node, tmp_path):
     source.write_bytes(data)
     cid = node.upload_file(node.upload_init(str(source)))
     digest = BlobDigest.of(data)
-    stat = node.blob_stat(digest)
-    assert str(stat.manifest) == cid and stat.size == len(data)
+    stat = node.blobs.stat(digest)
+    assert stat.manifest == cid and stat.size == len(data)
     assert sum(c.size for c in stat.chunks) == len(data)  # its 64 KiB blocks are its chunks
-    assert b"".join(node.blob_read(digest)) == data
-    assert b"".join(node.blob_read(stat.chunks[1].digest)) == data[65536:131072]
+    assert b"".join(node.blobs.read(digest)) == data
+    assert b"".join(node.blobs.read(stat.chunks[1].digest)) == data[65536:131072]
 
 
 def test_blob_put_reads_files_and_iterables(node, tmp_path):
     data = os.urandom(700_000)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
-    assert node.blob_put(path).digest == node.blob_put(iter(pieces(data, 1000))).digest == BlobDigest.of(data)
+    assert node.blobs.put(path).digest == node.blobs.put(iter(pieces(data, 1000))).digest == BlobDigest.of(data)
     with pytest.raises(InvalidArgumentError):
-        node.blob_put("a string is ambiguous")
+        node.blobs.put("a string is ambiguous")
 
 
 def test_blob_read_stream_is_usable_from_asyncio(tmp_path):
@@ -162,16 +162,16 @@ def test_blob_read_stream_is_usable_from_asyncio(tmp_path):
 
     async def main():
         async with hoard.AsyncNode({"data-dir": str(tmp_path / "adata")}) as anode:
-            stat = await anode.blob_put(data)
-            stream = await anode.blob_read(stat.digest)
+            stat = await anode.blobs.put(data)
+            stream = await anode.blobs.read(stat.digest)
             return b"".join([piece async for piece in stream])
 
     assert asyncio.run(asyncio.wait_for(main(), 60)) == data
 
 
 def test_a_closed_read_stream_yields_nothing_more(node):
-    digest = node.blob_put(os.urandom(9_000_000)).digest
-    stream = node.blob_read(digest)
+    digest = node.blobs.put(os.urandom(9_000_000)).digest
+    stream = node.blobs.read(digest)
     next(stream)
     stream.close()
     stream.close()
@@ -188,7 +188,7 @@ def test_a_put_over_quota_through_the_node_keeps_nothing_and_stops_reading(tmp_p
 
     with hoard.Node({"data-dir": str(tmp_path / "q"), "storage-quota": 5_000_000}) as node:
         with pytest.raises(QuotaExceededError):
-            node.blob_put(source())
+            node.blobs.put(source())
         space = node.space()
-        assert space["quotaUsedBytes"] == 0 and space["quotaReservedBytes"] == 0
+        assert space.quota_used_bytes == 0 and space.quota_reserved_bytes == 0
         assert len(produced) < 40  # the put stopped reading its source

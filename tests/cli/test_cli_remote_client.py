@@ -1,5 +1,6 @@
-"""`RemoteNode` (cli/remote.py), the CLI's REST client, against a real node process:
-progress callbacks, pushed uploads, cancellation, and HTTP errors mapped back to hoard errors."""
+"""`NodeClient` (hoard/api/client.py), the REST client with `hoard.Node`'s operations and typed
+results, against a real node process: progress callbacks, pushed uploads, cancellation, the
+same result types as an embedded node, and HTTP errors mapped back to hoard errors."""
 
 import os
 import time
@@ -7,16 +8,24 @@ import time
 import httpx
 import pytest
 
-from hoard.cli.remote import RemoteNode, api_base, error_from_response
-from hoard.errors import (HoardError, InvalidArgumentError, InvalidCidError, LogError, NotFoundError,
-                          QuotaExceededError, StateError)
+from hoard.api.client import NodeClient, api_base, error_from_response
+from hoard.errors import (
+    HoardError,
+    InvalidArgumentError,
+    InvalidCidError,
+    LogError,
+    NotFoundError,
+    QuotaExceededError,
+    StateError,
+)
+from hoard.node.results import DebugInfo, Space, VerifyReport
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
 def remote(running):
-    with RemoteNode(running.url) as node:
+    with NodeClient(running.url) as node:
         yield node
 
 
@@ -38,13 +47,14 @@ def test_pushed_upload_streams_chunks(remote):
         remote.upload_chunk(session, bytes([i]) * 100_000)
     cid = remote.upload_finalize(session)
     manifest = remote.download_manifest(cid)
-    assert manifest["datasetSize"] == 2_000_000 and manifest["filename"] == "pushed.txt"
-    assert manifest["mimetype"] == "text/plain"
+    assert manifest.dataset_size == 2_000_000 and manifest.filename == "pushed.txt"
+    assert manifest.mimetype == "text/plain"
+    assert [d.manifest for d in remote.list() if d.cid == cid] == [manifest]
 
 
 def test_empty_pushed_upload(remote):
     cid = remote.upload_finalize(remote.upload_init("empty.bin"))
-    assert remote.download_manifest(cid)["datasetSize"] == 0
+    assert remote.download_manifest(cid).dataset_size == 0
 
 
 def test_cancelled_upload_stores_nothing(remote):
@@ -85,9 +95,17 @@ def test_errors_map_back_to_hoard_errors(remote):
 def test_fetch_start_progress_cancel(remote):
     cid = remote.upload_finalize(_pushed(remote, os.urandom(70_000)))
     started = remote.fetch_start(cid)
-    assert remote.fetch_progress(started["downloadId"], cid)["received"] == 2
+    assert started.cid == cid and remote.fetch_progress(started.download_id, cid).received == 2
     with pytest.raises(NotFoundError):
-        remote.fetch_cancel(started["downloadId"], cid)
+        remote.fetch_cancel(started.download_id, cid)
+
+
+def test_results_are_the_typed_values_of_the_node(remote):
+    space, debug = remote.space(), remote.debug()
+    assert isinstance(space, Space) and space.quota_max_bytes > 0
+    assert isinstance(debug, DebugInfo) and debug.peer_id == remote.peer_id() and debug.spr == remote.spr()
+    cid = remote.upload_finalize(_pushed(remote, b"verify me"))
+    assert remote.verify(cid) == VerifyReport(cid, 1, 9)
 
 
 @pytest.mark.parametrize("status, code, expected", [

@@ -156,15 +156,15 @@ def test_blocks_over_the_max_block_size_are_refused(files):
 
 def test_node_file_api_round_trip(tmp_path):
     with hoard.Node({"data-dir": str(tmp_path / "data")}) as node:
-        assert node.file_write(1, b"one", crc32=zlib.crc32(b"one")).index == 0
-        assert node.file_stream_write(1, iter([b"two", b"three"])).indices == (1, 2)
-        assert [(b.index, b.data, b.crc32) for b in node.file_read(1, start=1)] == \
+        assert node.files.write(1, b"one", crc32=zlib.crc32(b"one")).index == 0
+        assert node.files.stream_write(1, iter([b"two", b"three"])).indices == (1, 2)
+        assert [(b.index, b.data, b.crc32) for b in node.files.read(1, start=1)] == \
             [(1, b"two", zlib.crc32(b"two")), (2, b"three", zlib.crc32(b"three"))]
-        assert node.file_stat(1).latest == 2
+        assert node.files.stat(1).latest == 2
         with pytest.raises(CrcMismatchError):
-            node.file_write(1, b"x", crc32=1)
+            node.files.write(1, b"x", crc32=1)
         with pytest.raises(NotFoundError):
-            node.file_read(1, version=3)
+            node.files.read(1, version=3)
 
 
 def test_node_stream_write_that_fails_midway_leaves_the_file_unchanged(tmp_path):
@@ -174,8 +174,8 @@ def test_node_stream_write_that_fails_midway_leaves_the_file_unchanged(tmp_path)
         raise RuntimeError("client went away")
 
     with hoard.Node({"data-dir": str(tmp_path / "data")}) as node:
-        node.file_write(1, b"kept")
+        node.files.write(1, b"kept")
         with pytest.raises(RuntimeError):
-            node.file_stream_write(1, blocks())
-        assert [(b.index, b.data) for b in node.file_read(1)] == [(0, b"kept")]
-        assert node.file_stat(1).latest == 1
+            node.files.stream_write(1, blocks())
+        assert [(b.index, b.data) for b in node.files.read(1)] == [(0, b"kept")]
+        assert node.files.stat(1).latest == 1

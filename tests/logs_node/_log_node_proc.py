@@ -22,6 +22,7 @@ import sys
 import threading
 
 import hoard
+from hoard.api import shapes
 
 
 class Requests:
@@ -65,7 +66,7 @@ def main() -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    reply({"ready": {"peerId": node.peer_id(), "addrs": node.debug()["addrs"], "spr": node.spr()}})
+    reply({"ready": {"peerId": str(node.peer_id()), "addrs": list(node.debug().addrs), "spr": node.spr()}})
     for line in sys.stdin:
         request = json.loads(line)
         op, args, kwargs = request["op"], request.get("args", []), request.get("kwargs", {})
@@ -75,12 +76,12 @@ def main() -> None:
                 reply({"ok": None})
                 return
             elif op == "log_create":
-                log = node.log_create(*args, **kwargs)
+                log = node.logs.create(*args, **kwargs)
                 handles[(str(log.name), "ra")] = log
                 result = str(log.name)
             elif op == "log_open":
                 name, mode = args[0], args[1]
-                log = node.log_open(name, mode, *args[2:])
+                log = node.logs.open(name, mode, *args[2:])
                 handles[(str(log.name), mode)] = log
                 result = str(log.name)
             elif op == "key_path":
@@ -116,8 +117,11 @@ def main() -> None:
             elif op == "providers":
                 result = node._worker.call(_providers, node, args[0])
             else:
-                result = getattr(node, op)(*args, **kwargs)
-            reply({"ok": result})
+                target = node
+                for part in op.split("."):  # "net.peers": an operation of a namespace
+                    target = getattr(target, part)
+                result = target(*args, **kwargs)
+            reply({"ok": shapes.to_json(result)})  # results as their Logos JSON
         except hoard.HoardError as exc:
             reply({"error": {"type": type(exc).__name__, "message": exc.message, "code": exc.code}})
 

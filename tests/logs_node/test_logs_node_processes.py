@@ -48,7 +48,7 @@ def test_a_log_is_found_through_the_dht(spawn):
     assert a.peer_id in c.call("providers", name)  # the key A provides, found from C
     assert c.call("log_open", name, "ro") == name
     assert c.call("read", name, "ro", -1) == {"recno": 2, "data": "two"}
-    assert a.peer_id in c.call("peers")
+    assert a.peer_id in c.call("net.peers")
     request = c.call("subscribe", name, "ro", 0, 1)
     assert a.call("append", name, "ra", ["three"]) == [3]
     events = c.call("events", request, 2, WAIT)

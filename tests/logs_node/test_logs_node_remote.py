@@ -30,7 +30,7 @@ def pair(tmp_path_factory):
     try:
         a.start()
         b.start()
-        b.connect(a.peer_id(), a.debug()["addrs"])
+        b.connect(a.peer_id(), list(a.debug().addrs))
         yield a, b
     finally:
         b.close()
@@ -42,7 +42,7 @@ def key_of(node, log):
 
 
 def hosted(a, n=0, **metadata):
-    log = a.log_create(metadata or None)
+    log = a.logs.create(metadata or None)
     for i in range(1, n + 1):
         log.append(b"r%d" % i)
     return log
@@ -51,7 +51,7 @@ def hosted(a, n=0, **metadata):
 def test_open_read_and_append_from_another_node(pair):
     a, b = pair
     log = hosted(a, 2, SYN="remote")
-    remote = b.log_open(str(log.name), "ra", signing_key=key_of(a, log))
+    remote = b.logs.open(str(log.name), "ra", signing_key=key_of(a, log))
     assert isinstance(remote._backend, RemoteLogBackend)
     assert remote.metadata == log.metadata and remote.public_key == log.public_key and remote.nrecs == 2
     assert remote.read_by_recno(-1).data == b"r2"
@@ -59,8 +59,8 @@ def test_open_read_and_append_from_another_node(pair):
     third = remote.append(b"from b")  # signed at B, verified and committed at A
     assert third.recno == 3 and third.prevhash == log.read_by_recno(2).hash
     assert log.read_by_recno(3) == third
-    assert b.log_list() == []  # B hosts nothing
-    reader = b.log_open(str(log.name), "ro")
+    assert b.logs.list() == []  # B hosts nothing
+    reader = b.logs.open(str(log.name), "ro")
     with pytest.raises(LogError) as err:
         reader.append(b"x")
     assert err.value.code == 403
@@ -69,7 +69,7 @@ def test_open_read_and_append_from_another_node(pair):
 def test_pipelined_appends_and_their_events(pair, collector):
     a, b = pair
     log = hosted(a)
-    remote = b.log_open(str(log.name), "ao", signing_key=key_of(a, log))
+    remote = b.logs.open(str(log.name), "ao", signing_key=key_of(a, log))
     for i in range(500):
         remote.append_async(b"p%d" % i, collector, udata=i)
     events = collector.wait_for(500)
@@ -81,7 +81,7 @@ def test_pipelined_appends_and_their_events(pair, collector):
 def test_remote_subscribe_and_multiread_follow_the_gdp_tables(pair, collector):
     a, b = pair
     log = hosted(a, 20)
-    remote = b.log_open(str(log.name), "ro")
+    remote = b.logs.open(str(log.name), "ro")
     remote.multiread(-10, 10, collector, udata="m")
     got = collector.wait_for(11)
     assert [e.datum.recno for e in got[:10]] == list(range(11, 21)) and got[10].type == EVENT_EOS
@@ -110,7 +110,7 @@ def test_remote_subscribe_and_multiread_follow_the_gdp_tables(pair, collector):
 def test_unsubscribe_stops_a_remote_subscription(pair, collector):
     a, b = pair
     log = hosted(a, 1)
-    remote = b.log_open(str(log.name), "ro")
+    remote = b.logs.open(str(log.name), "ro")
     remote.subscribe_by_recno(1, 0, collector)
     assert collector.wait_for(1)[0].datum.recno == 1
     assert remote.unsubscribe() == 1
@@ -133,7 +133,7 @@ def test_a_multiread_larger_than_the_flow_control_window_arrives_whole(pair, col
         log.flush()
     count = log.nrecs
     assert count * len(big) > 2 * INITIAL_CREDIT
-    remote = b.log_open(str(log.name), "ro")
+    remote = b.logs.open(str(log.name), "ro")
     remote.multiread(1, 0, collector)
     got = collector.wait_for(count + 1, timeout=120)
     assert [e.datum.recno for e in got[:count]] == list(range(1, count + 1))
@@ -144,7 +144,7 @@ def test_records_over_the_wire_limit(pair, collector):
     a, b = pair
     log = hosted(a)
     log.append(b"y" * (MAX_RECORD_DATA + 1))  # fine locally: the limit is the wire's
-    remote = b.log_open(str(log.name), "ra", signing_key=key_of(a, log))
+    remote = b.logs.open(str(log.name), "ra", signing_key=key_of(a, log))
     remote.append_async(b"x" * (MAX_RECORD_DATA + 1), collector)
     event = collector.wait_for(1)[0]
     assert (event.type, event.stat) == (EVENT_FAILURE, 413)  # refused at the client, nothing sent
@@ -161,11 +161,11 @@ def test_records_over_the_wire_limit(pair, collector):
 def test_unknown_logs_and_missing_keys(pair):
     a, b = pair
     with pytest.raises(LogError) as err:
-        b.log_open("nobody hosts this")
+        b.logs.open("nobody hosts this")
     assert err.value.code == 404
     log = hosted(a)
     with pytest.raises(LogError) as err:
-        b.log_open(str(log.name), "ra")  # B has no key for it
+        b.logs.open(str(log.name), "ra")  # B has no key for it
     assert (err.value.code, err.value.gdp_stat) == (403, "SKEY_REQUIRED")
 
 
@@ -189,9 +189,9 @@ def test_stopping_the_client_node_ends_its_remote_subscriptions(tmp_path, collec
             hoard.Node({"data-dir": str(tmp_path / "b"), **config}) as b:
         a.start()
         b.start()
-        b.connect(a.peer_id(), a.debug()["addrs"])
+        b.connect(a.peer_id(), list(a.debug().addrs))
         log = hosted(a, 1)
-        remote = b.log_open(str(log.name), "ro")
+        remote = b.logs.open(str(log.name), "ro")
         remote.subscribe_by_recno(1, 0, collector)
         assert collector.wait_for(1)[0].datum.recno == 1
         a.close()  # the host goes away
@@ -207,7 +207,7 @@ def test_requests_made_back_to_back_on_one_remote_handle(pair, collector):
     handle: making a request must not hold a lock that ending one needs."""
     a, b = pair
     log = hosted(a, 3)
-    remote = b.log_open(str(log.name), "ro")
+    remote = b.logs.open(str(log.name), "ro")
     for i in range(50):
         remote.multiread(1, 0, collector, udata=i)
     got = collector.wait_for(200)

@@ -28,8 +28,8 @@ def test_async_node_works_under_asyncio(tmp_path):
             cid, data, size = await asyncio.wait_for(_round_trip(node, b"asyncio" * 1000), 60)
             assert (data, size) == (b"asyncio" * 1000, 7000)
             assert await node.exists(cid)
-            blob = await node.blob_put(b"blob bytes")
-            assert b"".join([piece async for piece in await node.blob_read(blob.digest)]) == b"blob bytes"
+            blob = await node.blobs.put(b"blob bytes")
+            assert b"".join([piece async for piece in await node.blobs.read(blob.digest)]) == b"blob bytes"
         assert node.closed
 
     asyncio.run(main())
@@ -42,8 +42,8 @@ def test_async_node_works_under_trio(tmp_path):
                 cid, data, size = await _round_trip(node, b"trio" * 1000)
                 assert (data, size) == (b"trio" * 1000, 4000)
                 assert await node.exists(cid)
-                blob = await node.blob_put(b"blob bytes")
-                assert b"".join([piece async for piece in await node.blob_read(blob.digest)]) == b"blob bytes"
+                blob = await node.blobs.put(b"blob bytes")
+                assert b"".join([piece async for piece in await node.blobs.read(blob.digest)]) == b"blob bytes"
             assert node.closed
 
     trio.run(main)

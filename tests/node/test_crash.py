@@ -33,10 +33,10 @@ def test_sigkill_mid_upload_leaves_consistent_repo(tmp_path):
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     with hoard.Node({"data-dir": data_dir}) as node:
-        assert [e["cid"] for e in node.list()] == [keep]
+        assert [e.cid for e in node.list()] == [keep]
         assert node.space() == before
-        assert node.components.context.store.stats().blocks == before["totalBlocks"]
-        assert node.verify(keep)["bytes"] == 500_000
+        assert node.components.context.store.stats().blocks == before.total_blocks
+        assert node.verify(keep).bytes == 500_000
 
 
 def _file(tmp_path):

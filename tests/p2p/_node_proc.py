@@ -12,6 +12,7 @@ import sys
 import threading
 
 import hoard
+from hoard.api import shapes
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
             sys.stdout.write(json.dumps(obj) + "\n")
             sys.stdout.flush()
 
-    reply({"ready": {"peerId": node.peer_id(), "addrs": node.debug()["addrs"], "spr": node.spr()}})
+    reply({"ready": {"peerId": str(node.peer_id()), "addrs": list(node.debug().addrs), "spr": node.spr()}})
     for line in sys.stdin:
         request = json.loads(line)
         op, args, kwargs = request["op"], request.get("args", []), request.get("kwargs", {})
@@ -52,8 +53,11 @@ def main() -> None:
                 reply({"ok": None})
                 return
             else:
-                result = getattr(node, op)(*args, **kwargs)
-            reply({"ok": result})
+                target = node
+                for part in op.split("."):  # "net.peers": an operation of a namespace
+                    target = getattr(target, part)
+                result = target(*args, **kwargs)
+            reply({"ok": shapes.to_json(result)})  # results as their Logos JSON
         except hoard.HoardError as exc:
             reply({"error": {"type": type(exc).__name__, "message": exc.message}})
         except TimeoutError as exc:  # a dt wait that did not see its event

@@ -39,7 +39,7 @@ def test_connect_without_addresses_uses_the_dht(spawn):
     a = spawn("a", **{"bootstrap-node": [b.spr]})
     c = spawn("c", **{"bootstrap-node": [b.spr]})
     c.call("connect", a.peer_id)
-    assert a.peer_id in c.call("peers")
+    assert a.peer_id in c.call("net.peers")
     info = c.call("peer_debug", a.peer_id)
     assert info["peerId"] == a.peer_id and info["addresses"]
     with pytest.raises(RuntimeError, match="peer not found"):

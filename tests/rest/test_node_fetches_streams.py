@@ -10,6 +10,7 @@ import hoard
 from hoard.content import CdcChunker, ContentStore, FixedChunker, Upload
 from hoard.errors import InvalidArgumentError, InvalidCidError, NotFoundError
 from hoard.ids.cid import CID
+from hoard.node.results import FetchProgress
 from hoard.content.download import LocalReader as RangeReader
 from hoard.content.manifest import locate
 from hoard.store import MemoryBlockStore
@@ -34,9 +35,9 @@ def store_bytes(node, data, filename=None, mimetype=None, chunk_size=0):
 def test_upload_open_records_filename_and_mimetype(node):
     cid = store_bytes(node, b"x" * 1000, "a.bin", "image/png")
     manifest = node.download_manifest(cid)
-    assert (manifest["filename"], manifest["mimetype"], manifest["datasetSize"]) == ("a.bin", "image/png", 1000)
+    assert (manifest.filename, manifest.mimetype, manifest.dataset_size) == ("a.bin", "image/png", 1000)
     cid = store_bytes(node, b"y")
-    assert node.download_manifest(cid)["filename"] is None and node.download_manifest(cid)["mimetype"] is None
+    assert node.download_manifest(cid).filename is None and node.download_manifest(cid).mimetype is None
 
 
 def test_upload_open_refuses_non_string_metadata(node):
@@ -48,9 +49,9 @@ def test_fetch_of_a_stored_dataset_completes_at_once(node):
     data = os.urandom(300_000)
     cid = store_bytes(node, data)
     started = node.fetch_start(cid)
-    assert started["cid"] == cid and started["manifest"]["datasetSize"] == 300_000
-    assert node.fetch_progress(started["downloadId"]) == {"active": False, "received": 5, "total": 5, "bytes": 300_000}
-    assert node.fetches()[0]["downloadId"] == started["downloadId"]
+    assert started.cid == cid and started.manifest.dataset_size == 300_000
+    assert node.fetch_progress(started.download_id) == FetchProgress(False, received=5, total=5, bytes=300_000)
+    assert node.fetches()[0].download_id == started.download_id
 
 
 def test_fetch_of_unknown_or_invalid_cid_fails(node):
@@ -61,7 +62,7 @@ def test_fetch_of_unknown_or_invalid_cid_fails(node):
 
 
 def test_fetch_progress_of_unknown_id_is_inactive_and_cancel_is_not_found(node):
-    assert node.fetch_progress(12345) == {"active": False}
+    assert node.fetch_progress(12345) == FetchProgress(active=False)
     with pytest.raises(NotFoundError):
         node.fetch_cancel(12345)
 
@@ -92,7 +93,7 @@ def wait_for(predicate, timeout=30.0):
 
 
 def test_a_fetch_runner_feeds_progress_and_can_be_cancelled(node):
-    """The network sets `fetch_runner`; progress is what it reports, cancel stops it."""
+    """The fetch component's `runner`; progress is what it reports, cancel stops it."""
     import trio
 
     cid = partly_stored(node, os.urandom(200_000), 0)
@@ -105,13 +106,13 @@ def test_a_fetch_runner_feeds_progress_and_can_be_cancelled(node):
 
     network_runner, node.components.fetch.runner = node.components.fetch.runner, runner
     try:
-        download_id = node.fetch_start(cid)["downloadId"]
+        download_id = node.fetch_start(cid).download_id
         wait_for(lambda: fed)
-        assert node.fetch_progress(download_id, cid) == {"active": True, "received": 1, "total": 4, "bytes": 65536}
+        assert node.fetch_progress(download_id, cid) == FetchProgress(True, received=1, total=4, bytes=65536)
         node.fetch_cancel(download_id, cid)
-        wait_for(lambda: not node.fetch_progress(download_id, cid)["active"])
+        wait_for(lambda: not node.fetch_progress(download_id, cid).active)
         progress = node.fetch_progress(download_id, cid)
-        assert progress["error"] == "cancelled" and progress["received"] == 1
+        assert progress.error == "cancelled" and progress.received == 1
         with pytest.raises(NotFoundError):
             node.fetch_cancel(download_id, cid)
     finally:
@@ -121,11 +122,11 @@ def test_a_fetch_runner_feeds_progress_and_can_be_cancelled(node):
 def test_a_failing_runner_ends_the_fetch_with_its_error(node):
     cid = partly_stored(node, os.urandom(100_000), 1)
     # the node is not started: the network's runner fails, and the fetch reports why
-    download_id = node.fetch_start(cid)["downloadId"]
-    wait_for(lambda: not node.fetch_progress(download_id)["active"])
+    download_id = node.fetch_start(cid).download_id
+    wait_for(lambda: not node.fetch_progress(download_id).active)
     progress = node.fetch_progress(download_id)
-    assert progress["error"] and progress["received"] < progress["total"] == 2
-    assert node.fetches()[0]["downloadId"] == download_id and node.fetches()[0]["error"] == progress["error"]
+    assert progress.error and progress.received < progress.total == 2
+    assert node.fetches()[0].download_id == download_id and node.fetches()[0].progress.error == progress.error
 
 
 def test_without_a_runner_a_dataset_not_stored_cannot_be_fetched(node):
@@ -147,22 +148,22 @@ def test_stream_reads_any_byte_range(node, offset, length):
     cid = store_bytes(node, data, "r.bin", "application/octet-stream")
     opened = node.stream_open(cid, offset, length)
     expected = data[offset:] if length is None else data[offset:offset + length]
-    assert opened["size"] == 200_000 and opened["length"] == len(expected) and opened["filename"] == "r.bin"
+    assert opened.size == 200_000 and opened.length == len(expected) and opened.filename == "r.bin"
     out = b""
-    while piece := node.stream_read(opened["id"], 50_000):
+    while piece := node.stream_read(opened.id, 50_000):
         out += piece
     assert out == expected
-    node.stream_close(opened["id"])
-    node.stream_close(opened["id"])  # closing twice is fine
+    node.stream_close(opened.id)
+    node.stream_close(opened.id)  # closing twice is fine
 
 
 def test_streams_of_the_same_cid_are_independent(node):
     data = os.urandom(100_000)
     cid = store_bytes(node, data)
     a, b = node.stream_open(cid), node.stream_open(cid, 50_000)
-    assert node.stream_read(a["id"], 10) == data[:10]
-    assert node.stream_read(b["id"], 10) == data[50_000:50_010]
-    assert node.stream_read(a["id"], 10) == data[10:20]
+    assert node.stream_read(a.id, 10) == data[:10]
+    assert node.stream_read(b.id, 10) == data[50_000:50_010]
+    assert node.stream_read(a.id, 10) == data[10:20]
 
 
 def test_stream_errors(node):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import hoard
+from hoard.api import shapes
 from hoard.errors import AlreadyExistsError, NotFoundError, TransferError
 from hoard.transfer import ChannelID, ErrChannelNotFound, EventCode, Status
 from hoard.transfer.builtin import DefaultVoucher, PolicyValidator
@@ -35,7 +36,7 @@ def two_nodes(tmp_path):
             hoard.Node({**config, "data-dir": str(tmp_path / "b")}) as b:
         a.start()
         b.start()
-        a.connect(b.peer_id(), b.debug()["addrs"])
+        a.connect(str(b.peer_id()), list(b.debug().addrs))
         yield a, b
 
 
@@ -52,8 +53,8 @@ def test_the_blocking_facade_from_user_threads_with_events_on_a_hoard_thread(two
         events.put((event, state))
 
     unsubscribe = a.data_transfer.subscribe_to_events(subscriber)
-    chid = a.data_transfer.open_pull_data_channel(b.peer_id(), DefaultVoucher("please"), cid)
-    assert isinstance(chid, ChannelID) and chid.initiator == a.peer_id() and chid.responder == b.peer_id()
+    chid = a.data_transfer.open_pull_data_channel(str(b.peer_id()), DefaultVoucher("please"), cid)
+    assert isinstance(chid, ChannelID) and chid.initiator == str(a.peer_id()) and chid.responder == str(b.peer_id())
     seen = []
     while not seen or seen[-1][1].status not in FINAL:
         event, state = events.get(timeout=60)
@@ -71,7 +72,7 @@ def test_the_blocking_facade_from_user_threads_with_events_on_a_hoard_thread(two
     assert chid in a.data_transfer.in_progress_channels()
     result = a.data_transfer.decode_voucher_result(a.data_transfer.channel_state(chid).last_voucher_result)
     assert result.text == "accepted"
-    assert b.data_transfer.channel_state(chid).sender == b.peer_id()
+    assert b.data_transfer.channel_state(chid).sender == str(b.peer_id())
     out = tmp_path / "out.bin"
     a.download_stream(str(cid), str(out))
     assert out.read_bytes() == data
@@ -81,7 +82,7 @@ def test_facade_errors(two_nodes):
     a, _b = two_nodes
     with pytest.raises(AlreadyExistsError, match="identifier already registered: hoard/transfer/voucher/1"):
         a.data_transfer.register_voucher_type(DefaultVoucher, PolicyValidator())
-    unknown = ChannelID(a.peer_id(), a.peer_id(), 1)
+    unknown = ChannelID(str(a.peer_id()), str(a.peer_id()), 1)
     assert a.data_transfer.transfer_channel_status(unknown) is Status.ChannelNotFoundError
     with pytest.raises(ErrChannelNotFound):
         a.data_transfer.channel_state(unknown)
@@ -97,14 +98,14 @@ def test_channels_are_kept_across_a_node_restart(tmp_path):
         b.start()
         (tmp_path / "f.bin").write_bytes(b"x" * 300_000)
         cid = b.upload_file(b.upload_init(str(tmp_path / "f.bin")))
-        state = a.transfer_open(b.peer_id(), cid, "pull", None, "hello", b.debug()["addrs"])
+        state = a.transfer.open(str(b.peer_id()), cid, "pull", None, "hello", list(b.debug().addrs))
         done = threading.Event()
         a.data_transfer.subscribe_to_events(lambda e, s: done.set() if s.status in FINAL else None)
         assert done.wait(60)
-        finished = a.transfer_channel(state["id"])
+        finished = a.transfer.channel(state.channel_id)
     with hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as again:
-        assert again.transfer_channel(state["id"]) == finished
-        assert finished["status"] == "Completed" and finished["vouchers"][0]["type"] == "hoard/transfer/voucher/1"
+        assert shapes.channel_json(again.transfer.channel(state.channel_id)) == shapes.channel_json(finished)
+        assert finished.status is Status.Completed and finished.vouchers[0].type_id == "hoard/transfer/voucher/1"
 
 
 # -- gRPC and the CLI against running nodes ----------------------------------------------------------

@@ -83,7 +83,7 @@ def put(ctx: Ctx, path: str) -> None:
             raise NotFoundError(f"no such file: {path}", path=path)
         source, total = file.resolve(), file.stat().st_size
     with node_backend(ctx, _grpc_addr()) as node, ctx.progress("putting", total) as advance:
-        stat = node.blob_put(source, on_progress=advance)
+        stat = node.blobs.put(source, on_progress=advance)
     lines = [f"size: {stat.size}"] + ([f"manifest: {stat.manifest}"] if stat.manifest else []) + [str(stat.digest)]
     ctx.emit(stat.to_json(), "\n".join(lines))
 
@@ -94,7 +94,7 @@ def put(ctx: Ctx, path: str) -> None:
 def stat(ctx: Ctx, digest: str) -> None:
     """Show a blob's size, dataset (manifest CID) and chunks. DIGEST is b3:<base64> or hex."""
     with node_backend(ctx, _grpc_addr()) as node:
-        result = node.blob_stat(digest)
+        result = node.blobs.stat(digest)
     chunks = result.chunks or ()
     lines = [f"digest: {result.digest}", f"hex: {result.digest.hex()}", f"size: {result.size}"]
     if result.manifest is not None:
@@ -112,7 +112,7 @@ def cat(ctx: Ctx, digest: str, output: str | None) -> None:
     """Write a blob's bytes (or one chunk's, by its digest) to stdout or FILE."""
     written = 0
     with node_backend(ctx, _grpc_addr()) as node:
-        pieces = node.blob_read(digest)
+        pieces = node.blobs.read(digest)
         try:
             if output:
                 target = Path(output)

@@ -28,6 +28,8 @@ FETCH_POLL = 0.25  # seconds between progress polls of a background fetch
 @pass_ctx
 def upload(ctx: Ctx, path: str, chunk_size: int) -> None:
     """Upload a file (or - for stdin); prints the manifest CID as the last line."""
+    from hoard.api import shapes
+
     with open_node(ctx) as node:
         if path == "-":
             session = node.upload_init("stdin", chunk_size)
@@ -47,7 +49,7 @@ def upload(ctx: Ctx, path: str, chunk_size: int) -> None:
             session = node.upload_init(str(file.resolve()), chunk_size)
             with ctx.progress(f"uploading {file.name}", file.stat().st_size) as advance:
                 cid = node.upload_file(session, on_progress=advance)
-        ctx.emit({"cid": cid, "manifest": node.download_manifest(cid)}, cid)
+        ctx.emit({"cid": str(cid), "manifest": shapes.manifest_json(node.download_manifest(cid))}, str(cid))
 
 
 @click.command()
@@ -83,7 +85,7 @@ def _dataset_size(node: Any, cid: str, network: bool) -> int | None:
     try:
         if not network and not node.exists(cid):
             return None
-        return int(node.download_manifest(cid)["datasetSize"])
+        return int(node.download_manifest(cid).dataset_size)
     except HoardError:
         return None
 
@@ -95,30 +97,32 @@ def _dataset_size(node: Any, cid: str, network: bool) -> int | None:
 @pass_ctx
 def fetch(ctx: Ctx, cid: str, wait: bool) -> None:
     """Fetch a dataset into the local store (from the network when it is not stored)."""
+    from hoard.api import shapes
+
     with open_node(ctx, start=True) as node:
         started = node.fetch_start(cid)
-        download_id = started["downloadId"]
+        download_id = started.download_id
         progress = node.fetch_progress(download_id, cid)
         if wait:
-            with ctx.progress("fetching", started["manifest"].get("datasetSize")) as advance:
+            with ctx.progress("fetching", started.manifest.dataset_size) as advance:
                 done = 0
                 try:
                     while True:
-                        got = progress.get("bytes", done)
+                        got = progress.bytes if progress.bytes is not None else done
                         advance(got - done)
                         done = got
-                        if not progress["active"]:
+                        if not progress.active:
                             break
                         time.sleep(FETCH_POLL)
                         progress = node.fetch_progress(download_id, cid)
                 except KeyboardInterrupt:
                     _cancel_quietly(node, download_id, cid)
                     raise
-            if progress.get("error"):
-                raise StateError(f"fetch of {cid} failed: {progress['error']}", cid=cid)
-        result = {**started, "progress": progress}
-        text = (f"fetching {started['cid']} (download id {download_id})" if progress["active"]
-                else f"fetched {started['cid']}: {progress.get('bytes', 0)} bytes")
+            if progress.error:
+                raise StateError(f"fetch of {cid} failed: {progress.error}", cid=cid)
+        result = {**shapes.fetch_started_json(started), "progress": shapes.progress_json(progress)}
+        text = (f"fetching {started.cid} (download id {download_id})" if progress.active
+                else f"fetched {started.cid}: {progress.bytes or 0} bytes")
         ctx.emit(result, text)
 
 
@@ -134,26 +138,32 @@ def _cancel_quietly(node: Any, download_id: int, cid: str) -> None:
 @pass_ctx
 def manifest(ctx: Ctx, cid: str) -> None:
     """Show a dataset's manifest (JSON)."""
+    from hoard.api import shapes
+
     with open_node(ctx) as node:
-        ctx.emit(node.download_manifest(cid))
+        ctx.emit(shapes.manifest_json(node.download_manifest(cid)))
 
 
 @click.command(name="list")
 @pass_ctx
 def list_(ctx: Ctx) -> None:
     """List stored datasets."""
+    from hoard.api import shapes
+
     with open_node(ctx) as node:
         entries = node.list()
-        lines = [f"{e['cid']}  {e['manifest']['datasetSize']:>12}  {e['manifest']['filename'] or ''}" for e in entries]
-        ctx.emit(entries, "\n".join(lines) if lines else "(no datasets)")
+        lines = [f"{e.cid}  {e.manifest.dataset_size:>12}  {e.manifest.filename or ''}" for e in entries]
+        ctx.emit(shapes.datasets_json(entries), "\n".join(lines) if lines else "(no datasets)")
 
 
 @click.command()
 @pass_ctx
 def space(ctx: Ctx) -> None:
     """Show storage space: blocks, quota, used and reserved bytes."""
+    from hoard.api import shapes
+
     with open_node(ctx) as node:
-        ctx.emit(node.space())
+        ctx.emit(shapes.space_json(node.space()))
 
 
 @click.command()
@@ -183,9 +193,11 @@ def delete(ctx: Ctx, cid: str) -> None:
 @pass_ctx
 def verify(ctx: Ctx, cid: str) -> None:
     """Re-read a dataset from disk and check every block against its CID."""
+    from hoard.api import shapes
+
     with open_node(ctx) as node:
         result = node.verify(cid)
-    ctx.emit(result, f"ok: {result['blocks']} blocks, {result['bytes']} bytes verified")
+    ctx.emit(shapes.verify_json(result), f"ok: {result.blocks} blocks, {result.bytes} bytes verified")
 
 
 @click.command()
@@ -193,7 +205,7 @@ def verify(ctx: Ctx, cid: str) -> None:
 def info(ctx: Ctx) -> None:
     """Show version, revision, peer id, SPR and repo."""
     with open_node(ctx) as node:
-        data = {"version": node.version(), "revision": node.revision(), "peerId": node.peer_id(),
+        data = {"version": node.version(), "revision": node.revision(), "peerId": str(node.peer_id()),
                 "spr": node.spr(), "repo": node.repo()}
     ctx.emit(data, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
@@ -205,8 +217,6 @@ def info(ctx: Ctx) -> None:
 def connect(ctx: Ctx, peer_id: str, addrs: tuple[str, ...]) -> None:
     """Connect to a peer, at ADDRS (multiaddresses) or found through the DHT."""
     with open_node(ctx, start=True) as node:
-        if not callable(getattr(node, "connect", None)):
-            raise StateError("network not available: this node cannot connect yet")
         node.connect(peer_id, list(addrs))
     ctx.emit({"connected": peer_id}, f"connected to {peer_id}")
 

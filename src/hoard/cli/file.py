@@ -61,9 +61,9 @@ def write(ctx: Ctx, ino: int, path: str, index: int | None, block_size: int) -> 
             if len(data) > MAX_BLOCK_SIZE:
                 raise InvalidArgumentError(f"{path} is larger than one block ({MAX_BLOCK_SIZE} bytes); "
                                            "write it without --index to append it as several blocks")
-            result = node.file_write(ino, data, index)
+            result = node.files.write(ino, data, index)
         else:
-            result = node.file_stream_write(ino, _blocks(path, block_size))
+            result = node.files.stream_write(ino, _blocks(path, block_size))
     indices = list(result.indices)
     span = "no blocks" if not indices else (f"block {indices[0]}" if len(indices) == 1
                                             else f"blocks {indices[0]}..{indices[-1]}")
@@ -84,7 +84,7 @@ def read(ctx: Ctx, ino: int, version: int | None, start: int | None, end: int | 
     blocks = 0
     written = 0
     with node_backend(ctx, _grpc_addr()) as node:
-        stream: Any = node.file_read(ino, start, end, version)
+        stream: Any = node.files.read(ino, start, end, version)
         try:
             part = Path(output).with_name(Path(output).name + ".part") if output else None
             try:

@@ -15,6 +15,7 @@ Records print as their data, one per line; with --json, one JSON object per reco
 from __future__ import annotations
 
 import base64
+import builtins
 import io
 import json
 import os
@@ -87,20 +88,22 @@ class EmbeddedLogs:
     def __init__(self, node: Any) -> None:
         self.node = node
 
-    def create(self, metadata: list[tuple[int, bytes]], name: str | None) -> dict[str, Any]:
-        log = self.node.log_create(metadata, name)
+    def create(self, metadata: builtins.list[tuple[int, bytes]], name: str | None) -> dict[str, Any]:
+        log = self.node.logs.create(metadata, name)
         return _info(str(log.name), log.nrecs, list(log.metadata), True)
 
     def info(self, name: str) -> dict[str, Any]:
-        log = self.node.log_open(name, "ro")
-        writable = self.node.components.logs.writable(log.name)
+        log = self.node.logs.open(name, "ro")
+        writable = self.node.logs.writable(log.name)
         return _info(str(log.name), log.nrecs, list(log.metadata), writable)
 
-    def list(self) -> list[dict[str, Any]]:
-        return self.node.log_list()
+    def list(self) -> builtins.list[dict[str, Any]]:
+        from hoard.api import shapes
 
-    def append(self, name: str, batches: Iterator[list[bytes]]) -> list[tuple[int, int]]:
-        log = self.node.log_open(name, "ao")
+        return [shapes.log_json(summary) for summary in self.node.logs.list()]
+
+    def append(self, name: str, batches: Iterator[builtins.list[bytes]]) -> builtins.list[tuple[int, int]]:
+        log = self.node.logs.open(name, "ao")
         results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         sent = 0
         for batch in batches:
@@ -121,7 +124,7 @@ class EmbeddedLogs:
 
     def events(self, name: str, start: int, count: int, multiread: bool) -> Iterator[tuple[str, Any]]:
         """("data", record dict), ("failure", message) ..., then ("end", EVENT_EOS or EVENT_SHUTDOWN)."""
-        log = self.node.log_open(name, "ro")
+        log = self.node.logs.open(name, "ro")
         events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         (log.multiread if multiread else log.subscribe_by_recno)(start, count, events.put)
         try:
@@ -156,19 +159,19 @@ class GrpcLogs:
     def _info(message: Any) -> dict[str, Any]:
         return _info(message.name, message.nrecs, [(e.id, e.value) for e in message.metadata], message.writable)
 
-    def create(self, metadata: list[tuple[int, bytes]], name: str | None) -> dict[str, Any]:
+    def create(self, metadata: builtins.list[tuple[int, bytes]], name: str | None) -> dict[str, Any]:
         return self._info(self.client.create(metadata, name))
 
     def info(self, name: str) -> dict[str, Any]:
         return self._info(self.client.info(name))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return [{"name": m.name, "nrecs": m.nrecs} for m in self.client.list()]
 
-    def append(self, name: str, batches: Iterator[list[bytes]]) -> list[tuple[int, int]]:
+    def append(self, name: str, batches: Iterator[builtins.list[bytes]]) -> builtins.list[tuple[int, int]]:
         committed = []
         for batch in batches:
-            part: list[bytes] = []
+            part: builtins.list[bytes] = []
             size = 0
             for data in batch + [None]:  # type: ignore[operator]
                 if data is None or (part and size + len(data) > BATCH_BYTES):

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any
 
 import click
 
@@ -32,7 +33,8 @@ def start(ctx: Ctx) -> None:
     with Node(load_config(ctx)) as hoard_node:
         hoard_node.start()
         debug = hoard_node.debug()
-        info = {"peerId": debug["id"], "addrs": debug["addrs"], "spr": debug["spr"], "repo": hoard_node.repo()}
+        info: dict[str, Any] = {"peerId": str(debug.peer_id), "addrs": list(debug.addrs), "spr": debug.spr,
+                                "repo": hoard_node.repo()}
         # --- REST API (hoard.api.rest): serve the node; its URL goes to node.json for the CLI ---
         from hoard.api.rest import RestServer
 
@@ -41,7 +43,8 @@ def start(ctx: Ctx) -> None:
         info["api"] = rest.url
         # --- end REST API ---
         # --- gRPC server (hoard.api.grpc): castore BlobService, hugo StorageService ---
-        from hoard.api.grpc import format_address, serve as serve_grpc
+        from hoard.api.grpc import format_address
+        from hoard.api.grpc import serve as serve_grpc
 
         grpc_server, grpc_port = serve_grpc(hoard_node, hoard_node.config.api_bindaddr, hoard_node.config.grpc_port)
         info["grpcAddr"] = format_address(hoard_node.config.api_bindaddr, grpc_port)

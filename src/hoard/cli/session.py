@@ -6,8 +6,8 @@
    process that wrote it is alive;
 3. otherwise an embedded node opened on the data dir (and closed afterwards).
 
-Both kinds offer the same methods (`hoard.Node` / `cli.remote.RemoteNode`), so commands
-do not care which they got.
+Both kinds offer the same methods with the same typed results (`hoard.Node` /
+`hoard.api.client.NodeClient`), so commands do not care which they got.
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def open_node(ctx: Ctx, start: bool = False) -> Iterator[Any]:
     url = ctx.api or running_api(ctx)
     if url:
         from hoard.api.auth import load_token
-        from hoard.cli.remote import RemoteNode
+        from hoard.api.client import NodeClient
 
-        with RemoteNode(url, load_token(load_config(ctx))) as remote:
+        with NodeClient(url, load_token(load_config(ctx))) as remote:
             yield remote
     else:
         with embedded_node(ctx, start) as node:

@@ -99,28 +99,41 @@ class _Embedded:
 
     def open(self, direction: str, peer: str, cid: str, selector: Any, voucher: Any,
              addrs: list[str]) -> dict[str, Any]:
-        return self.node.transfer_open(peer, cid, direction, selector, voucher, addrs or None)
+        from hoard.api import shapes
+
+        return shapes.channel_json(self.node.transfer.open(peer, cid, direction, selector, voucher, addrs or None))
 
     def op(self, name: str, chid: str) -> dict[str, Any]:
-        return getattr(self.node, "transfer_channel" if name == "show" else f"transfer_{name}")(chid)
+        from hoard.api import shapes
+
+        transfer = self.node.transfer
+        ops = {"show": transfer.channel, "pause": transfer.pause, "resume": transfer.resume,
+               "cancel": transfer.cancel, "restart": transfer.restart}
+        return shapes.channel_json(ops[name](chid))
 
     def list(self) -> list[dict[str, Any]]:
-        return self.node.transfer_channels()
+        from hoard.api import shapes
+
+        return [shapes.channel_json(state) for state in self.node.transfer.channels()]
 
     def policy(self, **kwargs: Any) -> dict[str, Any]:
-        return self.node.transfer_policy(**kwargs)
+        from hoard.api import shapes
+
+        return shapes.policy_json(self.node.transfer.policy(**kwargs))
 
     def send_voucher(self, chid: str, note: str) -> dict[str, Any]:
-        return self.node.transfer_send_voucher(chid, note)
+        from hoard.api import shapes
+
+        return shapes.channel_json(self.node.transfer.send_voucher(chid, note))
 
     def follow(self, chid: str, on_event: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
         import queue
 
-        from hoard.transfer.manager import channel_summary
+        from hoard.api import shapes
 
         events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         unsubscribe = self.node.data_transfer.subscribe_to_events(
-            lambda event, state: events.put((event.code.name, channel_summary(state)))
+            lambda event, state: events.put((event.code.name, shapes.channel_json(state)))
             if str(state.channel_id) == chid else None)
         try:
             last = self.op("show", chid)

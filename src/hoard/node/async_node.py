@@ -14,15 +14,29 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, Self, TypeVar
 
 from hoard.blobs import BlobDigest, BlobStat
+from hoard.content.manifest import Manifest
 from hoard.files import FileBlock, FileInfo, FileWrite
 from hoard.ids.cid import CID
-from hoard.logs import Event, Log, LogName
+from hoard.ids.peer import PeerId
+from hoard.logs import Event, Log, LogName, parse_name
 from hoard.logs.metadata import MetadataInput
 from hoard.node import info
 from hoard.node.aio import run_sync_in_thread, wait_future
-from hoard.node.config import Config
 from hoard.node.node import NodeBase, on_loop, set_log_level
+from hoard.node.results import (
+    Dataset,
+    DebugInfo,
+    FetchInfo,
+    FetchProgress,
+    FetchStarted,
+    LogSummary,
+    PeerInfo,
+    Space,
+    StreamInfo,
+    VerifyReport,
+)
 from hoard.node.streams import NodeStream
+from hoard.transfer.builtin import TransferPolicy
 from hoard.transfer.events import Subscriber, Unsubscribe
 from hoard.transfer.manager import ChannelTransport
 from hoard.transfer.selector import Selector
@@ -37,8 +51,13 @@ class AsyncNode(NodeBase):
     """The same operations as `Node`, as coroutines (`await node.upload_file(...)`), under
     asyncio or trio. Creating one opens the repo (blocking, like `Node`)."""
 
-    def __init__(self, config: Config | dict[str, Any] | str | None = None) -> None:
-        super().__init__(config)
+    def _attach(self) -> None:
+        super()._attach()
+        self.net = AsyncNetApi(self)
+        self.blobs = AsyncBlobsApi(self)
+        self.files = AsyncFilesApi(self)
+        self.logs = AsyncLogsApi(self)
+        self.transfer = AsyncTransferApi(self)
         self.data_transfer = AsyncDataTransfer(self)
 
     async def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -79,7 +98,7 @@ class AsyncNode(NodeBase):
         """Set the log level at run time: TRACE, DEBUG, INFO, NOTICE, WARN, ERROR or FATAL."""
         return self._now(lambda: set_log_level(level))
 
-    async def peer_id(self) -> str:
+    async def peer_id(self) -> PeerId:
         """The libp2p peer ID."""
         return await self._call(self._c.net.peer_id)
 
@@ -87,21 +106,17 @@ class AsyncNode(NodeBase):
         """The node's signed peer record, `spr:...`, with its current addresses."""
         return await self._call(self._c.net.spr)
 
-    async def debug(self) -> dict[str, Any]:
-        """`{id, addrs, spr, announceAddresses, table: {localNode, nodes}}` (Logos shape)."""
+    async def debug(self) -> DebugInfo:
+        """The node's peer ID, addresses, signed peer record and routing table (Logos `debug`)."""
         return await self._call(self._c.net.debug)
 
-    async def connect(self, peer_id: str, addrs: builtins.list[str] | None = None) -> None:
+    async def connect(self, peer_id: str | PeerId, addrs: builtins.list[str] | None = None) -> None:
         """Connect to a peer: dial `addrs` (multiaddrs) if given, else find it in the DHT."""
         return await self._call(self._c.net.connect, peer_id, addrs)
 
-    async def peer_debug(self, peer_id: str) -> dict[str, Any]:
-        """`{peerId, seqNo, addresses}` of a known peer ("peer not found." otherwise)."""
+    async def peer_debug(self, peer_id: str | PeerId) -> PeerInfo:
+        """What the node knows of a peer (PeerError "peer not found." if nothing)."""
         return await self._call(self._c.net.peer_debug, peer_id)
-
-    async def peers(self) -> builtins.list[str]:
-        """Peer IDs of the currently connected peers."""
-        return await self._call(self._c.net.peers)
 
     async def upload_init(self, filepath: str, chunk_size: int = 0) -> str:
         """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
@@ -116,7 +131,7 @@ class AsyncNode(NodeBase):
         """Append bytes to an upload session."""
         return await self._call(self._c.data.upload_chunk, session_id, data)
 
-    async def upload_finalize(self, session_id: str) -> str:
+    async def upload_finalize(self, session_id: str) -> CID:
         """Finish an upload; returns the manifest CID. Durable when it returns."""
         return await self._call(self._c.data.upload_finalize, session_id)
 
@@ -124,7 +139,7 @@ class AsyncNode(NodeBase):
         """Cancel an upload and remove what it stored (no error for an unknown session)."""
         return await self._call(self._c.data.upload_cancel, session_id)
 
-    async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> str:
+    async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> CID:
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
         return await self._call(self._c.data.upload_file, session_id, on_progress)
 
@@ -145,16 +160,16 @@ class AsyncNode(NodeBase):
         """Close a download session (no error if there is none)."""
         return await self._call(self._c.data.download_cancel, cid)
 
-    async def download_manifest(self, cid: str | CID) -> dict[str, Any]:
-        """The manifest JSON of a dataset: from the local store, else from the network."""
+    async def download_manifest(self, cid: str | CID) -> Manifest:
+        """The manifest of a dataset: from the local store, else from the network."""
         return await self._call(self._c.fetch.download_manifest, cid)
 
-    async def list(self) -> builtins.list[dict[str, Any]]:
-        """Every stored dataset: `[{"cid", "manifest"}]`."""
+    async def list(self) -> builtins.list[Dataset]:
+        """Every stored dataset, with its manifest."""
         return await self._call(self._c.data.list)
 
-    async def space(self) -> dict[str, int]:
-        """`{totalBlocks, quotaMaxBytes, quotaUsedBytes, quotaReservedBytes}`."""
+    async def space(self) -> Space:
+        """Blocks stored, the quota, and the bytes used and reserved (Logos `space`)."""
         return await self._call(self._c.data.space)
 
     async def delete(self, cid: str | CID) -> None:
@@ -165,33 +180,33 @@ class AsyncNode(NodeBase):
         """Whether the block (or manifest) is in the local store."""
         return await self._call(self._c.data.exists, cid)
 
-    async def verify(self, cid: str | CID) -> dict[str, Any]:
+    async def verify(self, cid: str | CID) -> VerifyReport:
         """Re-read a dataset (or block) from disk and check every block against its CID."""
         return await self._call(self._c.data.verify, cid)
 
-    async def fetch(self, cid: str | CID) -> dict[str, Any]:
-        """Fetch a dataset into the local store in the background; returns its manifest JSON at once."""
+    async def fetch(self, cid: str | CID) -> Manifest:
+        """Fetch a dataset into the local store in the background; returns its manifest at once."""
         return await self._call(self._c.fetch.fetch, cid)
 
-    async def fetch_start(self, cid: str | CID) -> dict[str, Any]:
-        """Start fetching a dataset in the background; `{cid, manifest, downloadId}` at once."""
+    async def fetch_start(self, cid: str | CID) -> FetchStarted:
+        """Start fetching a dataset in the background; its manifest and download id at once."""
         return await self._call(self._c.fetch.fetch_start, cid)
 
-    async def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> dict[str, Any]:
-        """`{active, received, total, bytes}` of a fetch; `{"active": false}` for an unknown id."""
+    async def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> FetchProgress:
+        """Progress of a fetch; `active=False` and nothing else for an unknown id."""
         return await self._call(self._c.fetch.fetch_progress, download_id, cid)
 
     async def fetch_cancel(self, download_id: int, cid: str | CID | None = None) -> None:
         """Cancel an active fetch (NotFoundError if there is no active fetch with that id)."""
         return await self._call(self._c.fetch.fetch_cancel, download_id, cid)
 
-    async def fetches(self) -> builtins.list[dict[str, Any]]:
+    async def fetches(self) -> builtins.list[FetchInfo]:
         """Every fetch still remembered (active ones, then recent finished ones), newest first."""
         return await self._call(self._c.fetch.fetches)
 
     async def stream_open(self, cid: str | CID, offset: int = 0, length: int | None = None,
-                    local: bool = True) -> dict[str, Any]:
-        """Open a read stream from byte `offset`: `{id, size, offset, length, filename, mimetype}`."""
+                    local: bool = True) -> StreamInfo:
+        """Open a read stream from byte `offset`: its id, the content size, the length it delivers."""
         return await self._call(self._c.data.stream_open, cid, offset, length, local)
 
     async def stream_read(self, stream_id: str, n: int = 1 << 20) -> bytes:
@@ -202,93 +217,145 @@ class AsyncNode(NodeBase):
         """Close a read stream (no error if it is already closed)."""
         return await self._call(self._c.data.stream_close, stream_id)
 
-    async def blob_put(self, source: bytes | os.PathLike[str] | Iterable[bytes],
+
+class AsyncNetApi:
+    """`AsyncNode.net`: the operations of `Node.net` (NetApi), as coroutines."""
+
+    def __init__(self, node: AsyncNode) -> None:
+        self._node = node
+
+    # -- operations --------------------------------------------------------------------
+    async def peers(self) -> builtins.list[PeerId]:
+        """The currently connected peers."""
+        return await self._node._call(self._node._c.net.peers)
+
+    async def addrs(self) -> builtins.list[str]:
+        """The addresses the node listens on (none while stopped)."""
+        return await self._node._call(on_loop(self._node._c.net.addrs))
+
+
+class AsyncBlobsApi:
+    """`AsyncNode.blobs`: the operations of `Node.blobs` (BlobsApi), as coroutines."""
+
+    def __init__(self, node: AsyncNode) -> None:
+        self._node = node
+
+    # -- operations --------------------------------------------------------------------
+    async def put(self, source: bytes | os.PathLike[str] | Iterable[bytes],
                  on_progress: Callable[[int], None] | None = None) -> BlobStat:
         """Store a blob (bytes, a file path or an iterable of pieces); its digest, size, manifest."""
-        return await self._call(self._c.blobs.put, source, on_progress)
+        return await self._node._call(self._node._c.blobs.put, source, on_progress)
 
-    async def blob_stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
+    async def stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
         """A blob's size, manifest CID and (with `chunks`) chunk list. NotFoundError if absent."""
-        return await self._call(self._c.blobs.stat, digest, chunks)
+        return await self._node._call(self._node._c.blobs.stat, digest, chunks)
 
-    async def blob_read(self, digest: str | bytes | BlobDigest) -> NodeStream[bytes]:
+    async def read(self, digest: str | bytes | BlobDigest) -> NodeStream[bytes]:
         """The bytes of a blob (or one chunk) as a stream of pieces. NotFoundError if absent."""
-        return await self._call(self._c.blobs.read, digest)
+        return await self._node._call(self._node._c.blobs.read, digest)
 
-    async def file_write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
+
+class AsyncFilesApi:
+    """`AsyncNode.files`: the operations of `Node.files` (FilesApi), as coroutines."""
+
+    def __init__(self, node: AsyncNode) -> None:
+        self._node = node
+
+    # -- operations --------------------------------------------------------------------
+    async def write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
         """Write one block of file `ino` at `index` (or append); `crc32` checked if given."""
-        return await self._call(self._c.files.write, ino, data, index, crc32)
+        return await self._node._call(self._node._c.files.write, ino, data, index, crc32)
 
-    async def file_stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
+    async def stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
         """Append `blocks` to file `ino` in order, as one new version."""
-        return await self._call(self._c.files.stream_write, ino, blocks)
+        return await self._node._call(self._node._c.files.stream_write, ino, blocks)
 
-    async def file_read(self, ino: int, start: int | None = None, end: int | None = None,
+    async def read(self, ino: int, start: int | None = None, end: int | None = None,
                   version: int | None = None) -> NodeStream[FileBlock]:
         """The blocks start..end (inclusive) of file `ino` at `version`, as a stream."""
-        return await self._call(self._c.files.read, ino, start, end, version)
+        return await self._node._call(self._node._c.files.read, ino, start, end, version)
 
-    async def file_stat(self, ino: int, version: int | None = None) -> FileInfo:
+    async def stat(self, ino: int, version: int | None = None) -> FileInfo:
         """File `ino` at `version` (default: the latest): blocks, bytes, next index, time."""
-        return await self._call(self._c.files.stat, ino, version)
+        return await self._node._call(self._node._c.files.stat, ino, version)
 
-    async def log_create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
+
+class AsyncLogsApi:
+    """`AsyncNode.logs`: the operations of `Node.logs` (LogsApi), as coroutines."""
+
+    def __init__(self, node: AsyncNode) -> None:
+        self._node = node
+
+    # -- operations --------------------------------------------------------------------
+    async def create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
         """Create a log hosted by this node; returns it open "ra"."""
-        return await self._call(self._c.logs.create, metadata, name)
+        return await self._node._call(self._node._c.logs.create, metadata, name)
 
-    async def log_open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
+    async def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
         """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra"."""
-        return await self._call(self._c.logs.open, name, mode, signing_key)
+        return await self._node._call(self._node._c.logs.open, name, mode, signing_key)
 
     async def event_next(self, log: Log | None = None, timeout: float | None = None) -> Event | None:
         """The next event of a log request made without a callback; None on timeout."""
-        return await self._call(self._c.logs.event_next, log, timeout)
+        return await self._node._call(self._node._c.logs.event_next, log, timeout)
 
     async def parse_name(self, value: str | bytes | LogName) -> LogName:
         """A log name from its printable form, raw 32 bytes, or any other string (SHA-256)."""
-        return await self._call(self._c.logs.parse_name, value)
+        return await self._node._call(self._node._c.logs.parse_name, value)
 
-    async def log_list(self) -> builtins.list[dict[str, Any]]:
-        """The logs this node hosts: `[{"name", "nrecs"}]`, in name order."""
-        return await self._call(self._c.logs.list)
+    async def list(self) -> builtins.list[LogSummary]:
+        """The logs this node hosts, with their record counts, in name order."""
+        return await self._node._call(self._node._c.logs.list)
 
-    async def transfer_open(self, peer: str, cid: str, direction: str = "pull", selector: Any = None,
-                      voucher: Any = None, addrs: builtins.list[str] | None = None) -> dict[str, Any]:
+    async def writable(self, name: str | LogName) -> bool:
+        """Whether this node holds the writer key of log `name` (in `data-dir/keys`)."""
+        return await self._node._call(on_loop(self._node._c.logs.writable), parse_name(name))
+
+
+class AsyncTransferApi:
+    """`AsyncNode.transfer`: the operations of `Node.transfer` (TransferApi), as coroutines."""
+
+    def __init__(self, node: AsyncNode) -> None:
+        self._node = node
+
+    # -- operations --------------------------------------------------------------------
+    async def open(self, peer: str | PeerId, cid: str | CID, direction: str = "pull", selector: Any = None,
+                      voucher: Any = None, addrs: builtins.list[str] | None = None) -> ChannelState:
         """Open a data-transfer channel with `peer` for `cid`; returns its state."""
-        return await self._call(self._c.transfer.open, peer, cid, direction, selector, voucher, addrs)
+        return await self._node._call(self._node._c.transfer.open, peer, cid, direction, selector, voucher, addrs)
 
-    async def transfer_channels(self) -> builtins.list[dict[str, Any]]:
+    async def channels(self) -> builtins.list[ChannelState]:
         """Every channel this node knows (finished ones too), oldest first."""
-        return await self._call(self._c.transfer.channels)
+        return await self._node._call(self._node._c.transfer.channels)
 
-    async def transfer_channel(self, chid: str) -> dict[str, Any]:
+    async def channel(self, chid: str | ChannelID) -> ChannelState:
         """One channel's state ("<initiator>-<responder>-<id>")."""
-        return await self._call(self._c.transfer.channel, chid)
+        return await self._node._call(self._node._c.transfer.channel, chid)
 
-    async def transfer_pause(self, chid: str) -> dict[str, Any]:
+    async def pause(self, chid: str | ChannelID) -> ChannelState:
         """Pause a channel (our side); returns its state."""
-        return await self._call(self._c.transfer.pause, chid)
+        return await self._node._call(self._node._c.transfer.pause, chid)
 
-    async def transfer_resume(self, chid: str) -> dict[str, Any]:
+    async def resume(self, chid: str | ChannelID) -> ChannelState:
         """Resume a channel (our side); returns its state."""
-        return await self._call(self._c.transfer.resume, chid)
+        return await self._node._call(self._node._c.transfer.resume, chid)
 
-    async def transfer_cancel(self, chid: str) -> dict[str, Any]:
+    async def cancel(self, chid: str | ChannelID) -> ChannelState:
         """Cancel a channel; returns its state."""
-        return await self._call(self._c.transfer.cancel, chid)
+        return await self._node._call(self._node._c.transfer.cancel, chid)
 
-    async def transfer_restart(self, chid: str) -> dict[str, Any]:
+    async def restart(self, chid: str | ChannelID) -> ChannelState:
         """Restart an interrupted channel; returns its state."""
-        return await self._call(self._c.transfer.restart, chid)
+        return await self._node._call(self._node._c.transfer.restart, chid)
 
-    async def transfer_send_voucher(self, chid: str, voucher: Any = None) -> dict[str, Any]:
+    async def send_voucher(self, chid: str | ChannelID, voucher: Any = None) -> ChannelState:
         """Send a further voucher on a channel we initiated; returns its state."""
-        return await self._call(self._c.transfer.send_voucher, chid, voucher)
+        return await self._node._call(self._node._c.transfer.send_voucher, chid, voucher)
 
-    async def transfer_policy(self, push: bool | None = None, pull: bool | None = None,
-                        peers: builtins.list[str] | None = None, any_peer: bool = False) -> dict[str, Any]:
-        """The default voucher's policy `{push, pull, peers}`; arguments change it (persisted)."""
-        return await self._call(self._c.transfer.policy, push, pull, peers, any_peer)
+    async def policy(self, push: bool | None = None, pull: bool | None = None,
+                        peers: builtins.list[str] | None = None, any_peer: bool = False) -> TransferPolicy:
+        """The default voucher's policy (push, pull, peers); arguments change it (persisted)."""
+        return await self._node._call(self._node._c.transfer.policy, push, pull, peers, any_peer)
 
 
 class AsyncDataTransfer:
@@ -343,12 +410,12 @@ class AsyncDataTransfer:
         """Every channel this node knows, finished ones included (as Go's InProgressChannels)."""
         return await self._call(on_loop(self._node._c.transfer.manager.in_progress_channels))
 
-    async def open_push_data_channel(self, to: str, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
+    async def open_push_data_channel(self, to: str | PeerId, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
                                selector: Selector | dict[str, Any] = None) -> ChannelID:
         """Send `base_cid` (the blocks `selector` chooses) to `to`, who validates `voucher`."""
         return await self._call(self._node._c.transfer.manager.open_push_data_channel, to, voucher, base_cid, selector)
 
-    async def open_pull_data_channel(self, to: str, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
+    async def open_pull_data_channel(self, to: str | PeerId, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
                                selector: Selector | dict[str, Any] = None) -> ChannelID:
         """Ask `to` for `base_cid` (the blocks `selector` chooses); `to` validates `voucher`."""
         return await self._call(self._node._c.transfer.manager.open_pull_data_channel, to, voucher, base_cid, selector)

@@ -20,6 +20,16 @@ from hoard.content import ContentStore, FixedChunker, Upload, guess_mimetype
 from hoard.content.chunker import check_block_size
 from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError, StateError
 from hoard.ids.cid import CID
+from hoard.limits import MAX_BLOCK_BYTES
+
+
+def read_size(chunk_size: int) -> int:
+    """A download's chunkSize is a read size (as in Logos): 0 means 65536, any positive size
+    works, and one read returns at most MAX_BLOCK_BYTES (4 MiB), like a stream's readOnce."""
+    if isinstance(chunk_size, int) and not isinstance(chunk_size, bool) and chunk_size > MAX_BLOCK_BYTES:
+        return MAX_BLOCK_BYTES
+    return check_block_size(chunk_size)  # validates, and 0 -> 65536
+
 
 FILE_READ_SIZE = 4 << 20
 
@@ -146,7 +156,7 @@ class Sessions:
 
     # -- downloads -------------------------------------------------------------------
     async def download_init(self, cid: CID, chunk_size: int = 0, local: bool = True) -> str:
-        size = check_block_size(chunk_size)
+        size = read_size(chunk_size)
         if str(cid) in self.downloads:
             return "Download session already exists."
         reader = await self.open_reader(cid, local)
@@ -171,7 +181,7 @@ class Sessions:
         session = self.downloads[str(cid)]
         if session.streaming:
             raise StateError(f"Failed to download stream: a stream for {cid} is already running", cid=str(cid))
-        piece_size = check_block_size(chunk_size) if chunk_size else session.chunk_size
+        piece_size = read_size(chunk_size) if chunk_size else session.chunk_size
         target = Path(filepath) if filepath else None
         tmp = target.with_name(target.name + ".part") if target else None
         fh = None

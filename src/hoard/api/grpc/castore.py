@@ -23,28 +23,28 @@ SERVICE_NAME = "tvix.castore.v1.BlobService"
 
 
 class BlobServicer(services.BlobServiceServicer):
-    """castore BlobService backed by `Node.blob_put` / `blob_stat` / `blob_read`."""
+    """castore BlobService backed by `Node.blobs` (`put`, `stat`, `read`)."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
 
     def Stat(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Stat"):
-            stat = self.node.blob_stat(BlobDigest(request.digest), chunks=request.send_chunks)
+            stat = self.node.blobs.stat(BlobDigest(request.digest), chunks=request.send_chunks)
             chunk = messages.StatBlobResponse.ChunkMeta
             return messages.StatBlobResponse(chunks=[chunk(digest=bytes(c.digest), size=c.size)
                                                      for c in stat.chunks or ()])
 
     def Read(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Read"):
-            stream = self.node.blob_read(BlobDigest(request.digest))
+            stream = self.node.blobs.read(BlobDigest(request.digest))
         with closing(stream), status_on_error(context, "Read"):
             for piece in stream:
                 yield messages.BlobChunk(data=piece)
 
     def Put(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Put"):
-            stat = self.node.blob_put(chunk.data for chunk in request_iterator)
+            stat = self.node.blobs.put(chunk.data for chunk in request_iterator)
             return messages.PutBlobResponse(digest=bytes(stat.digest))
 
 

@@ -2,8 +2,8 @@
 
 A client of the castore and hugo services is just another backend (as castore's own gRPC
 client is): the CLI runs the same code against an embedded node or a running one. What the
-wire contracts do not carry is left unknown: a remote `blob_put` has no manifest CID, a
-remote `file_write` no version (None in both results).
+wire contracts do not carry is left unknown: a remote `blobs.put` has no manifest CID, a
+remote `files.write` no version (None in both results).
 """
 
 from __future__ import annotations
@@ -20,25 +20,13 @@ from hoard.api.auth import HEADER, bearer
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.server import MAX_RECEIVE_BYTES, MAX_SEND_BYTES
 from hoard.blobs import BlobDigest, BlobStat, ChunkMeta
-from hoard.errors import (
-    HoardError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    QuotaExceededError,
-    StateError,
-)
+from hoard.errors import HoardError, InvalidArgumentError, NotFoundError, StateError, error_for
 from hoard.files import CrcMismatchError, FileBlock, FileWrite
 
 castore, castore_rpc = load("tvix/castore/v1/rpc_blobstore.proto")
 hugo, hugo_rpc = load("hugo/v1/storage/storage.proto")
 
 PIECE = 1 << 20  # bytes per Put message
-_BY_STATUS: dict[grpc.StatusCode, type[HoardError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError, grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.FAILED_PRECONDITION: StateError, grpc.StatusCode.DATA_LOSS: IntegrityError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: QuotaExceededError,
-}
 
 
 def error_from_rpc(exc: grpc.RpcError, address: str) -> HoardError:
@@ -49,7 +37,7 @@ def error_from_rpc(exc: grpc.RpcError, address: str) -> HoardError:
         return StateError(f"cannot reach the node's gRPC API at {address}: {details}", address=address)
     if code == grpc.StatusCode.FAILED_PRECONDITION and details.startswith("crc32 mismatch"):
         return CrcMismatchError(details)
-    return _BY_STATUS.get(code, HoardError)(details)
+    return error_for(details, grpc_status=code.name)
 
 
 def _pieces(source: Any, on_progress: Callable[[int], None] | None) -> Iterator[bytes]:
@@ -120,7 +108,8 @@ def with_token(channel: grpc.Channel, token: str | None) -> grpc.Channel:
 
 
 class GrpcClient:
-    """Blob and file operations against the gRPC API at `address` (host:port). Close it after.
+    """Blob and file operations against the gRPC API at `address` (host:port), as the same
+    namespaces as `hoard.Node`'s: `client.blobs.put(...)`, `client.files.read(...)`. Close it after.
 
     `token`: the node's API token (`hoard.api.auth.load_token(config)`), if it requires one.
     """
@@ -131,8 +120,8 @@ class GrpcClient:
             ("grpc.max_receive_message_length", MAX_SEND_BYTES),
             ("grpc.max_send_message_length", MAX_RECEIVE_BYTES),
         ]), token)
-        self._blobs = castore_rpc.BlobServiceStub(self._channel)
-        self._files = hugo_rpc.StorageServiceStub(self._channel)
+        self.blobs = BlobsClient(self, castore_rpc.BlobServiceStub(self._channel))
+        self.files = FilesClient(self, hugo_rpc.StorageServiceStub(self._channel))
 
     def close(self) -> None:
         self._channel.close()
@@ -149,8 +138,15 @@ class GrpcClient:
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.address) from None
 
-    # -- blobs ------------------------------------------------------------------------
-    def blob_put(self, source: Any, on_progress: Callable[[int], None] | None = None) -> BlobStat:
+
+class BlobsClient:
+    """`GrpcClient.blobs`: castore blobs over gRPC (the operations of `Node.blobs`)."""
+
+    def __init__(self, client: GrpcClient, stub: Any) -> None:
+        self._client = client
+        self._stub = stub
+
+    def put(self, source: Any, on_progress: Callable[[int], None] | None = None) -> BlobStat:
         size = 0
 
         def messages() -> Iterator[Any]:
@@ -159,55 +155,62 @@ class GrpcClient:
                 size += len(piece)
                 yield castore.BlobChunk(data=piece)
 
-        response = self._call(self._blobs.Put, messages())
+        response = self._client._call(self._stub.Put, messages())
         return BlobStat(BlobDigest(response.digest), size, None, None)
 
-    def blob_stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
+    def stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
         parsed = BlobDigest.parse(digest)
-        response = self._call(self._blobs.Stat, castore.StatBlobRequest(digest=bytes(parsed), send_chunks=True))
+        response = self._client._call(self._stub.Stat, castore.StatBlobRequest(digest=bytes(parsed), send_chunks=True))
         listing = tuple(ChunkMeta(BlobDigest(c.digest), c.size) for c in response.chunks)
-        size = sum(c.size for c in listing) if listing else sum(len(p) for p in self.blob_read(parsed))
+        size = sum(c.size for c in listing) if listing else sum(len(p) for p in self.read(parsed))
         return BlobStat(parsed, size, None, listing if chunks else None)
 
-    def blob_read(self, digest: str | bytes | BlobDigest) -> Iterator[bytes]:
-        responses = self._blobs.Read(castore.ReadBlobRequest(digest=bytes(BlobDigest.parse(digest))))
+    def read(self, digest: str | bytes | BlobDigest) -> Iterator[bytes]:
+        responses = self._stub.Read(castore.ReadBlobRequest(digest=bytes(BlobDigest.parse(digest))))
         try:
             for message in responses:
                 yield message.data
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, self.address) from None
+            raise error_from_rpc(exc, self._client.address) from None
         finally:
             responses.cancel()
 
-    # -- files ------------------------------------------------------------------------
-    def file_write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
+
+class FilesClient:
+    """`GrpcClient.files`: hugo files over gRPC (the operations of `Node.files` it carries)."""
+
+    def __init__(self, client: GrpcClient, stub: Any) -> None:
+        self._client = client
+        self._stub = stub
+
+    def write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
         request = hugo.WriteBlock.Request(ino=ino, block_data=bytes(data),
                                           crc32=zlib.crc32(data) if crc32 is None else crc32)
         if index is not None:
             request.block_idx = index
-        response = self._call(self._files.Write, request)
+        response = self._client._call(self._stub.Write, request)
         return FileWrite(ino, (response.block_idx,), None)
 
-    def file_stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
+    def stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
         def messages() -> Iterator[Any]:
             yield hugo.StreamWrite.Request(header=hugo.StreamWrite.Header(ino=ino))
             for block in blocks:
                 yield hugo.StreamWrite.Request(block=bytes(block))
 
-        response = self._call(self._files.StreamWrite, messages())
+        response = self._client._call(self._stub.StreamWrite, messages())
         return FileWrite(ino, tuple(response.block_idx), None)
 
-    def file_read(self, ino: int, start: int | None = None, end: int | None = None,
+    def read(self, ino: int, start: int | None = None, end: int | None = None,
                   version: int | None = None) -> Iterator[FileBlock]:
         request = hugo.Read.Request(
             ino=ino, history_version=version,
             start_block_idx=None if start is None else hugo.Range(val=start),
             end_block_idx=None if end is None else hugo.Range(val=end))
-        responses = self._files.StreamRead(request)
+        responses = self._stub.StreamRead(request)
         try:
             for message in responses:
                 yield FileBlock(message.block.index, message.block.data, message.block.crc32)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, self.address) from None
+            raise error_from_rpc(exc, self._client.address) from None
         finally:
             responses.cancel()

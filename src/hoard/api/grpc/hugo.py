@@ -45,7 +45,7 @@ def _stream_blocks(request_iterator: Iterator[Any]) -> Iterator[bytes]:
 
 
 class StorageServicer(services.StorageServiceServicer):
-    """hugo StorageService backed by `Node.file_write` / `file_stream_write` / `file_read`."""
+    """hugo StorageService backed by `Node.files` (`write`, `stream_write`, `read`)."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
@@ -54,7 +54,7 @@ class StorageServicer(services.StorageServiceServicer):
         with status_on_error(context, "Read"):
             blocks = []
             total = 0
-            with closing(self.node.file_read(*_read_args(request))) as stream:
+            with closing(self.node.files.read(*_read_args(request))) as stream:
                 for block in stream:
                     total += block.len
                     if total > READ_LIMIT:
@@ -66,7 +66,7 @@ class StorageServicer(services.StorageServiceServicer):
 
     def StreamRead(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "StreamRead"):
-            stream = self.node.file_read(*_read_args(request))
+            stream = self.node.files.read(*_read_args(request))
         with closing(stream), status_on_error(context, "StreamRead"):
             for block in stream:
                 yield messages.StreamReadResponse(block=_block(block))
@@ -74,7 +74,7 @@ class StorageServicer(services.StorageServiceServicer):
     def Write(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Write"):
             index = request.block_idx if request.HasField("block_idx") else None
-            written = self.node.file_write(request.ino, request.block_data, index, request.crc32)
+            written = self.node.files.write(request.ino, request.block_data, index, request.crc32)
             return messages.WriteBlock.Response(block_idx=written.index)
 
     def StreamWrite(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
@@ -82,7 +82,7 @@ class StorageServicer(services.StorageServiceServicer):
             first = next(request_iterator, None)
             if first is None or first.WhichOneof("mode") != "header":
                 raise InvalidArgumentError("StreamWrite must begin with a header naming the ino")
-            written = self.node.file_stream_write(first.header.ino, _stream_blocks(request_iterator))
+            written = self.node.files.stream_write(first.header.ino, _stream_blocks(request_iterator))
             return messages.StreamWrite.Response(block_idx=list(written.indices))
 
 

@@ -9,6 +9,7 @@ client (the CLI uses it against a running node).
 
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
 import queue
@@ -78,7 +79,7 @@ class LogServicer(services.LogServiceServicer):
             if handle is not None:
                 self._handles.move_to_end(key)
                 return handle
-        handle = self.node.log_open(key[0], mode)
+        handle = self.node.logs.open(key[0], mode)
         with self._lock:
             self._handles[key] = handle
             while len(self._handles) > HANDLES:  # dropped, not closed: a Subscribe may still use it
@@ -87,13 +88,13 @@ class LogServicer(services.LogServiceServicer):
 
     def _info(self, handle: Log) -> Any:
         metadata = [messages.MetadataEntry(id=i, value=v) for i, v in handle.metadata]
-        writable = self.node.components.logs.writable(handle.name)
+        writable = self.node.logs.writable(handle.name)
         return messages.LogInfo(name=str(handle.name), nrecs=handle.nrecs, metadata=metadata,
                                 public_key=handle.public_key, writable=writable)
 
     def Create(self, request: Any, context: grpc.ServicerContext) -> Any:
         with log_status(context, "Create"):
-            created = self.node.log_create([(e.id, e.value) for e in request.metadata], request.name or None)
+            created = self.node.logs.create([(e.id, e.value) for e in request.metadata], request.name or None)
             with self._lock:
                 self._handles[(str(created.name), "ra")] = created
             return self._info(created)
@@ -104,13 +105,13 @@ class LogServicer(services.LogServiceServicer):
 
     def List(self, request: Any, context: grpc.ServicerContext) -> Any:
         with log_status(context, "List"):
-            return messages.ListLogsResponse(logs=[messages.LogInfo(name=i["name"], nrecs=i["nrecs"])
-                                                   for i in self.node.log_list()])
+            return messages.ListLogsResponse(logs=[messages.LogInfo(name=str(i.name), nrecs=i.nrecs)
+                                                   for i in self.node.logs.list()])
 
     def Append(self, request: Any, context: grpc.ServicerContext) -> Any:
         with log_status(context, "Append"):
             handle = self._open(request.name, "ao")
-            results: list[Event | None] = [None] * len(request.data)
+            results: builtins.list[Event | None] = [None] * len(request.data)
             remaining = [len(request.data)]
             finished = threading.Event()
             lock = threading.Lock()
@@ -211,10 +212,10 @@ class LogsClient:
     def info(self, name: str) -> Any:
         return self._call(self._stub.Info, messages.LogInfoRequest(name=name))
 
-    def list(self) -> list[Any]:
+    def list(self) -> builtins.list[Any]:
         return list(self._call(self._stub.List, messages.ListLogsRequest()).logs)
 
-    def append(self, name: str, data: Iterable[bytes]) -> list[Any]:
+    def append(self, name: str, data: Iterable[bytes]) -> builtins.list[Any]:
         return list(self._call(self._stub.Append, messages.AppendRequest(name=name, data=list(data))).records)
 
     def read(self, name: str, recno: int | None = None, ts: int | None = None) -> Any:

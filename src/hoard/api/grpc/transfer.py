@@ -17,8 +17,9 @@ import grpc
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
 from hoard.errors import HoardError, TransferError
-from hoard.transfer import EventCode, Status
-from hoard.transfer.manager import channel_summary, parse_channel_id
+from hoard.api import shapes
+from hoard.transfer import ChannelState, EventCode, Status
+from hoard.transfer.manager import parse_channel_id
 
 messages, services = load("hoard/v1/transfer.proto")
 
@@ -29,8 +30,9 @@ FINAL = frozenset({Status.Completed, Status.Failed, Status.Cancelled})
 EVENTS_BUFFER = 65536  # events queued for one slow Events stream before it is ended
 
 
-def channel_message(summary: dict[str, Any]) -> Any:
-    """A `Channel` message from a channel summary (`transfer.manager.channel_summary`)."""
+def channel_message(state: ChannelState) -> Any:
+    """A `Channel` message for a channel's state (its JSON view: `hoard.api.shapes.channel_json`)."""
+    summary = shapes.channel_json(state)
     def vouchers(items: list[dict[str, str]]) -> list[Any]:
         return [messages.Voucher(type=v["type"], data=base64.b64decode(v["data"])) for v in items]
 
@@ -65,7 +67,7 @@ class TransferServicer(services.TransferServiceServicer):
     def _open(self, request: Any, context: grpc.ServicerContext, direction: str) -> Any:
         with status_on_error(context, f"Open{direction.title()}"):
             selector = {"range": [request.range.start, request.range.end]} if request.HasField("range") else None
-            summary = self.node.transfer_open(request.peer, request.cid, direction, selector,
+            summary = self.node.transfer.open(request.peer, request.cid, direction, selector,
                                               _voucher(request.voucher, request.note, request.HasField("voucher")),
                                               list(request.addrs) or None)
             return channel_message(summary)
@@ -79,11 +81,11 @@ class TransferServicer(services.TransferServiceServicer):
     def SendVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "SendVoucher"):
             voucher = _voucher(request.voucher, request.note, request.HasField("voucher"))
-            return channel_message(self.node.transfer_send_voucher(request.channel_id, voucher))
+            return channel_message(self.node.transfer.send_voucher(request.channel_id, voucher))
 
     def _on_channel(self, op: str, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, op):
-            return channel_message(getattr(self.node, f"transfer_{op.lower()}")(request.channel_id))
+            return channel_message(getattr(self.node.transfer, op.lower())(request.channel_id))
 
     def Pause(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._on_channel("Pause", request, context)
@@ -99,11 +101,11 @@ class TransferServicer(services.TransferServiceServicer):
 
     def GetChannel(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "GetChannel"):
-            return channel_message(self.node.transfer_channel(request.channel_id))
+            return channel_message(self.node.transfer.channel(request.channel_id))
 
     def ListChannels(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "ListChannels"):
-            return messages.ListChannelsResponse(channels=[channel_message(c) for c in self.node.transfer_channels()])
+            return messages.ListChannelsResponse(channels=[channel_message(c) for c in self.node.transfer.channels()])
 
     def Events(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with status_on_error(context, "Events"):
@@ -129,7 +131,7 @@ class TransferServicer(services.TransferServiceServicer):
                     event, state = item
                     yield messages.TransferEvent(code=int(event.code), name=event.code.name, message=event.message,
                                                  timestamp_ns=int(event.timestamp.timestamp() * 1e9),
-                                                 channel=channel_message(channel_summary(state)))
+                                                 channel=channel_message(state))
                     if request.end_when_done and wanted is not None and state.status in FINAL:
                         return
             finally:
@@ -147,9 +149,9 @@ class TransferServicer(services.TransferServiceServicer):
                     kwargs["peers"] = list(request.peers)
                 else:
                     kwargs["any_peer"] = True
-            policy = self.node.transfer_policy(**kwargs)
-            return messages.PolicyResponse(push=policy["push"], pull=policy["pull"], peers=policy["peers"] or [],
-                                           any_peer=policy["peers"] is None)
+            policy = self.node.transfer.policy(**kwargs)
+            return messages.PolicyResponse(push=policy.push, pull=policy.pull, peers=sorted(policy.peers or ()),
+                                           any_peer=policy.peers is None)
 
 
 def add(server: grpc.Server, node: Any) -> None:

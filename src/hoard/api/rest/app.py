@@ -3,7 +3,7 @@
 Routes live under `/api/storage/v1` (Logos) and again under `/api/codex/v1` (Codex), the alias
 being left out of the OpenAPI document so each operation is described once. `/` is the
 status page, `/docs` the interactive API docs, `/openapi.json` the document. The layer is thin:
-handlers validate, call the node through `NodeBridge` and map hoard errors by `http_status`.
+handlers validate, await the node's `AsyncNode` face and map hoard errors by `http_status`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hoard.api.auth import load_token
-from hoard.api.rest.bridge import NodeBridge, error_response
+from hoard.api.rest.bridge import error_response
 from hoard.api.rest.page import page_router
 from hoard.api.rest.routes_data import data_router
 from hoard.api.rest.routes_node import node_router
@@ -43,7 +43,7 @@ on `GET /data/{cid}`, and the extra manifest fields `blockCount`, `chunker`, `di
 
 def create_app(node: Any) -> FastAPI:
     """The ASGI app serving `node` (a `hoard.Node` or `hoard.AsyncNode`, started or not)."""
-    bridge = NodeBridge(node)
+    bridge = None if node is None else node.as_async()  # handlers await the node's typed surface (None: docs only)
     app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION)
     routers = [data_router(bridge), node_router(bridge)]
     for router in routers:

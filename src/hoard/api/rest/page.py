@@ -17,7 +17,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from hoard.api.rest.bridge import NodeBridge
+from hoard.api import shapes
+from hoard.node.async_node import AsyncNode
 
 REFRESH_SECONDS = 3
 
@@ -27,16 +28,17 @@ def _template() -> Template:
     return Template(resources.files("hoard.api.rest").joinpath("page.html").read_text(encoding="utf-8"))
 
 
-def page_router(node: NodeBridge, api_base: str) -> APIRouter:
+def page_router(node: AsyncNode, api_base: str) -> APIRouter:
     """The `/` route, bound to `node`; download links point under `api_base`."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
     async def status_page(request: Request) -> HTMLResponse:
-        debug = await node.debug()
-        values = {"debug": debug, "version": await node.version(), "revision": await node.revision(),
-                  "repo": await node.repo(), "space": await node.space(), "datasets": await node.list(),
-                  "fetches": await node.fetches(), "api_url": str(request.base_url).rstrip("/") + api_base}
+        values = {"debug": shapes.debug_json(await node.debug()), "version": await node.version(),
+                  "revision": await node.revision(), "repo": await node.repo(),
+                  "space": shapes.space_json(await node.space()), "datasets": shapes.datasets_json(await node.list()),
+                  "fetches": [shapes.fetch_json(f) for f in await node.fetches()],
+                  "api_url": str(request.base_url).rstrip("/") + api_base}
         return HTMLResponse(render(values, api_base), headers={"Cache-Control": "no-store"})
 
     return router

@@ -14,18 +14,39 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import anyio
-
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.requests import ClientDisconnect
 
-from hoard.api.rest.bridge import NodeBridge, error_response, settle
-from hoard.api.rest.headers import (ByteRange, HeaderError, RangeNotSatisfiable, content_disposition, content_type,
-                                    parse_range, upload_filename, upload_mimetype)
-from hoard.api.rest.models import DataItem, DataList, FetchStarted, Progress, VerifyResult
+from hoard.api import shapes
+from hoard.api.rest.bridge import error_response, settle
+from hoard.api.rest.headers import (
+    ByteRange,
+    HeaderError,
+    RangeNotSatisfiable,
+    content_disposition,
+    content_type,
+    parse_range,
+    upload_filename,
+    upload_mimetype,
+)
+from hoard.api.rest.models import (
+    DataItem,
+    DataList,
+    FetchStarted,
+    Progress,
+    VerifyResult,
+)
 from hoard.api.rest.responses import OCTETS, TEXT, errors
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import HoardError, InvalidArgumentError, QuotaExceededError
+from hoard.ids.cid import CID
+from hoard.node.async_node import AsyncNode
 
 UPLOAD_PIECE = 8 << 20  # matches the content layer's write batch: one store transaction per piece
 DOWNLOAD_PIECE = 1 << 20  # measured: smaller pieces overlap reading and sending better
@@ -39,7 +60,7 @@ DownloadId = Annotated[int, Path(alias="downloadId", ge=0, le=2**64 - 1,
                                  description="The downloadId returned by POST .../network")]
 
 
-def data_router(node: NodeBridge) -> APIRouter:
+def data_router(node: AsyncNode) -> APIRouter:
     """The `/data...` routes, bound to `node`."""
     router = APIRouter(tags=["Data"])
 
@@ -72,11 +93,11 @@ def data_router(node: NodeBridge) -> APIRouter:
         declared = _content_length(request)
         if declared is not None:
             space = await node.space()
-            free = space["quotaMaxBytes"] - space["quotaUsedBytes"] - space["quotaReservedBytes"]
+            free = space.quota_max_bytes - space.quota_used_bytes - space.quota_reserved_bytes
             if declared > free:
-                exc = QuotaExceededError(f"Failed to upload: the body is {declared} bytes but only {max(free, 0)} "
-                                         f"bytes of storage quota are free", needed=declared, available=max(free, 0))
-                return await _refuse(request, exc, expect_continue)
+                over = QuotaExceededError(f"Failed to upload: the body is {declared} bytes but only {max(free, 0)} "
+                                          f"bytes of storage quota are free", needed=declared, available=max(free, 0))
+                return await _refuse(request, over, expect_continue)
         try:
             session = await node.upload_open(filename, mimetype, block_size or 0)
         except HoardError as exc:
@@ -88,12 +109,12 @@ def data_router(node: NodeBridge) -> APIRouter:
         except ClientDisconnect:
             log.info("upload abandoned: the client disconnected")
             return Response(status_code=400)  # nobody reads it
-        return PlainTextResponse(cid)
+        return PlainTextResponse(str(cid))
 
     @router.get("/data", operation_id="listData", response_model=DataList,
                 summary="List the datasets stored by the node", responses=errors())
     async def list_data() -> dict[str, Any]:
-        return {"content": await node.list()}
+        return {"content": shapes.datasets_json(await node.list())}
 
     @router.get("/data/{cid}", operation_id="downloadLocal", response_class=StreamingResponse,
                 summary="Download a dataset (or block) stored locally; supports HTTP range requests",
@@ -133,7 +154,7 @@ def data_router(node: NodeBridge) -> APIRouter:
                  description="Returns once the manifest is known, with a downloadId to follow the fetch by.",
                  responses=errors(400, 404, 507))
     async def download_network(cid: CidPath) -> dict[str, Any]:
-        return await node.fetch_start(cid)
+        return shapes.fetch_started_json(await node.fetch_start(cid))
 
     @router.get("/data/{cid}/network/stream", operation_id="downloadNetworkStream", response_class=StreamingResponse,
                 summary="Download a dataset, from the network if it is not stored locally",
@@ -147,7 +168,7 @@ def data_router(node: NodeBridge) -> APIRouter:
                 responses=errors(400, 404))
     async def download_network_manifest(cid: CidPath) -> dict[str, Any]:
         manifest = await node.download_manifest(cid)
-        return {"cid": _canonical(cid), "manifest": manifest}
+        return {"cid": _canonical(cid), "manifest": shapes.manifest_json(manifest)}
 
     @router.get("/data/{cid}/network/progress/{downloadId}", operation_id="downloadProgress",
                 response_model=Progress, response_model_exclude_none=True,
@@ -155,7 +176,7 @@ def data_router(node: NodeBridge) -> APIRouter:
                 description='`{"active": false}` alone when the id is unknown (or was for another CID).',
                 responses=errors(400))
     async def download_progress(cid: CidPath, download_id: DownloadId) -> dict[str, Any]:
-        return await node.fetch_progress(download_id, cid)
+        return shapes.progress_json(await node.fetch_progress(download_id, cid))
 
     @router.delete("/data/{cid}/network/{downloadId}", operation_id="cancelDownload", status_code=204,
                    response_class=Response, summary="Cancel a background fetch",
@@ -177,7 +198,7 @@ def data_router(node: NodeBridge) -> APIRouter:
                  summary="Re-read a dataset (or block) from disk and check every block against its CID (hoard)",
                  responses=errors(400, 404, 502))
     async def verify(cid: CidPath) -> dict[str, Any]:
-        return await node.verify(cid)
+        return shapes.verify_json(await node.verify(cid))
 
     return router
 
@@ -204,7 +225,7 @@ def _content_length(request: Request) -> int | None:
     return int(value)
 
 
-async def _store_body(node: NodeBridge, request: Request, session: str) -> str:
+async def _store_body(node: AsyncNode, request: Request, session: str) -> CID:
     """Feed the request body to upload `session` and finish it; returns the manifest CID.
 
     Pieces of UPLOAD_PIECE bytes go to the node one at a time (so they are stored in order),
@@ -223,7 +244,7 @@ async def _store_body(node: NodeBridge, request: Request, session: str) -> str:
             if size >= UPLOAD_PIECE:
                 if pending is not None:
                     await asyncio.shield(pending)
-                pending = node.submit("upload_chunk", session, b"".join(buffered))
+                pending = asyncio.wrap_future(node.dispatch.upload_chunk(session, b"".join(buffered)))
                 buffered, size = [], 0
         if pending is not None:
             await asyncio.shield(pending)
@@ -236,9 +257,9 @@ async def _store_body(node: NodeBridge, request: Request, session: str) -> str:
         raise
 
 
-async def _abandon(node: NodeBridge, session: str, pending: asyncio.Future[Any] | None) -> None:
+async def _abandon(node: AsyncNode, session: str, pending: asyncio.Future[Any] | None) -> None:
     await settle(pending)
-    await settle(node.submit("upload_cancel", session))
+    await settle(asyncio.wrap_future(node.dispatch.upload_cancel(session)))
 
 
 async def _refuse(request: Request, exc: HoardError, expect_continue: bool, status: int | None = None) -> Response:
@@ -264,24 +285,24 @@ async def _refuse(request: Request, exc: HoardError, expect_continue: bool, stat
     return response
 
 
-async def _download(node: NodeBridge, cid: str, local: bool, range_header: str | None, head: bool = False) -> Response:
+async def _download(node: AsyncNode, cid: str, local: bool, range_header: str | None, head: bool = False) -> Response:
     opened = await node.stream_open(cid, 0, None, local)
     byte_range: ByteRange | None = None
     if range_header and local:
         try:
-            byte_range = parse_range(range_header, opened["size"])
+            byte_range = parse_range(range_header, opened.size)
         except RangeNotSatisfiable:
-            await node.stream_close(opened["id"])
+            await node.stream_close(opened.id)
             return PlainTextResponse("Range Not Satisfiable", status_code=416,
-                                     headers={"Content-Range": f"bytes */{opened['size']}"})
-        if byte_range is not None and (byte_range.start, byte_range.end) != (0, opened["size"]):
-            await node.stream_close(opened["id"])
+                                     headers={"Content-Range": f"bytes */{opened.size}"})
+        if byte_range is not None and (byte_range.start, byte_range.end) != (0, opened.size):
+            await node.stream_close(opened.id)
             opened = await node.stream_open(cid, byte_range.start, byte_range.length, local)
         else:
             byte_range = None
-    headers = {"Content-Type": content_type(opened["mimetype"]),  # as stored: no charset added
-               "Content-Disposition": content_disposition(opened["filename"]),
-               "Content-Length": str(opened["length"])}
+    headers = {"Content-Type": content_type(opened.mimetype),  # as stored: no charset added
+               "Content-Disposition": content_disposition(opened.filename),
+               "Content-Length": str(opened.length)}
     if local:
         headers["Accept-Ranges"] = "bytes"
     status = 200
@@ -289,9 +310,9 @@ async def _download(node: NodeBridge, cid: str, local: bool, range_header: str |
         status = 206
         headers["Content-Range"] = byte_range.content_range()
     if head:
-        await node.stream_close(opened["id"])
+        await node.stream_close(opened.id)
         return Response(status_code=status, headers=headers)
-    return _NodeStreamResponse(_pieces(node, opened["id"]), status_code=status, headers=headers)
+    return _NodeStreamResponse(_pieces(node, opened.id), status_code=status, headers=headers)
 
 
 class _NodeStreamResponse(StreamingResponse):
@@ -308,9 +329,9 @@ class _NodeStreamResponse(StreamingResponse):
                 await self.body_iterator.aclose()
 
 
-async def _pieces(node: NodeBridge, stream_id: str) -> AsyncGenerator[bytes, None]:
+async def _pieces(node: AsyncNode, stream_id: str) -> AsyncGenerator[bytes, None]:
     """The stream's bytes, reading the next piece while the current one is sent."""
-    next_piece: asyncio.Future[Any] | None = node.submit("stream_read", stream_id, DOWNLOAD_PIECE)
+    next_piece: asyncio.Future[bytes] | None = asyncio.wrap_future(node.dispatch.stream_read(stream_id, DOWNLOAD_PIECE))
     try:
         while True:
             assert next_piece is not None
@@ -318,8 +339,8 @@ async def _pieces(node: NodeBridge, stream_id: str) -> AsyncGenerator[bytes, Non
             next_piece = None
             if not data:
                 return
-            next_piece = node.submit("stream_read", stream_id, DOWNLOAD_PIECE)
+            next_piece = asyncio.wrap_future(node.dispatch.stream_read(stream_id, DOWNLOAD_PIECE))
             yield data
     finally:
         await settle(next_piece)
-        await settle(node.submit("stream_close", stream_id))
+        await settle(asyncio.wrap_future(node.dispatch.stream_close(stream_id)))

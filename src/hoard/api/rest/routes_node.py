@@ -7,24 +7,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from hoard.api.rest.bridge import NodeBridge, error_response
-from hoard.api.rest.models import DebugInfo, PeerIdRead, PeerRecord, SPRRead, Space
+from hoard.api import shapes
+from hoard.api.rest.bridge import error_response
+from hoard.api.rest.models import DebugInfo, PeerIdRead, PeerRecord, Space, SPRRead
 from hoard.api.rest.responses import TEXT, errors
 from hoard.errors import InvalidArgumentError, PeerError, StateError
 from hoard.ids.peer import PeerId
+from hoard.node.async_node import AsyncNode
 
 PeerIdPath = Annotated[str, Path(alias="peerId", description="A libp2p peer id",
                                  examples=["12D3KooWLGBfWYyTD9ykkWQF1qbYpTcGLYvbnrTQ5W4vcXr9qDdH"])]
 
 
-def node_router(node: NodeBridge) -> APIRouter:
+def node_router(node: AsyncNode) -> APIRouter:
     """The node and debug routes, bound to `node`."""
     router = APIRouter()
 
     @router.get("/space", operation_id="space", tags=["Node"], response_model=Space,
                 summary="Storage space: blocks, quota, used and reserved bytes", responses=errors())
     async def space() -> dict[str, Any]:
-        return await node.space()
+        return shapes.space_json(await node.space())
 
     @router.get("/spr", operation_id="getSPR", tags=["Node"], summary="The node's signed peer record",
                 description="JSON `{spr}`, or the bare record when the client prefers text/plain.",
@@ -45,7 +47,7 @@ def node_router(node: NodeBridge) -> APIRouter:
                     "application/json": {"schema": {"$ref": "#/components/schemas/PeerIdRead"}},
                     "text/plain": {"schema": {"type": "string"}}}}, **errors()})
     async def peerid(request: Request) -> Response:
-        peer = await node.peer_id()
+        peer = str(await node.peer_id())
         if _prefers_text(request):
             return PlainTextResponse(peer)
         return JSONResponse(PeerIdRead(id=peer).model_dump())
@@ -56,8 +58,6 @@ def node_router(node: NodeBridge) -> APIRouter:
     async def connect(peer_id: PeerIdPath, addrs: Annotated[list[str] | None, Query(
             description="Multiaddresses to dial the peer at (repeat the parameter for several)")] = None) -> Response:
         parsed = _peer_id(peer_id)
-        if not node.has("connect"):
-            return _no_network("connect")
         try:
             await node.connect(parsed, list(addrs or []))
         except PeerError as exc:
@@ -67,7 +67,7 @@ def node_router(node: NodeBridge) -> APIRouter:
     @router.get("/debug/info", operation_id="getDebugInfo", tags=["Debug"], response_model=DebugInfo,
                 summary="Node information: id, addresses, SPR, routing table, repo, version", responses=errors())
     async def debug_info() -> dict[str, Any]:
-        info = await node.debug()
+        info = shapes.debug_json(await node.debug())
         return {**info, "libp2pPubKey": _public_key_hex(info["id"]), "repo": await node.repo(),
                 "storage": {"version": await node.version(), "revision": await node.revision()}}
 
@@ -86,10 +86,8 @@ def node_router(node: NodeBridge) -> APIRouter:
                 responses=errors(400, 404, 503))
     async def peer_debug(peer_id: PeerIdPath) -> Any:
         parsed = _peer_id(peer_id)
-        if not node.has("peer_debug"):
-            return _no_network("peer_debug")
         try:
-            return await node.peer_debug(parsed)
+            return shapes.peer_json(await node.peer_debug(parsed))
         except PeerError as exc:  # the node does not know the peer
             return error_response(exc, 404)
 
@@ -98,12 +96,12 @@ def node_router(node: NodeBridge) -> APIRouter:
 
 def _peer_id(text: str) -> str:
     """The peer id, checked: base58 of a multihash (InvalidArgumentError otherwise)."""
-    import multihash
+    import multihash  # type: ignore[import-untyped]
 
     peer = PeerId(text)
     try:
         multihash.decode(peer.to_bytes())
-    except Exception as exc:  # noqa: BLE001 - py-multihash raises assorted errors
+    except Exception as exc:
         raise InvalidArgumentError(f"invalid peer id: {text!r}", peer_id=text) from exc
     return str(peer)
 
@@ -111,13 +109,10 @@ def _peer_id(text: str) -> str:
 def _public_key_hex(peer: str) -> str:
     """The node's libp2p public key (hex), recovered from its peer id ("" if it does not embed one)."""
     try:
-        return PeerId(peer).libp2p.extract_public_key().to_bytes().hex()
+        key = PeerId(peer).libp2p.extract_public_key()
     except Exception:  # noqa: BLE001 - a peer id that does not inline its key
         return ""
-
-
-def _no_network(op: str) -> Response:
-    return error_response(StateError(f"network not available: this node cannot {op} yet"), 503)
+    return key.to_bytes().hex() if key is not None else ""
 
 
 def _prefers_text(request: Request) -> bool:

@@ -19,7 +19,7 @@ import builtins
 import itertools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 
@@ -31,6 +31,7 @@ from hoard.node.component import StreamHandler
 from hoard.node.components.fetch import FetchComponent
 from hoard.node.context import NodeContext
 from hoard.node.params import is_int, parse_cid
+from hoard.node.results import Dataset, Space, StreamInfo, VerifyReport
 from hoard.node.sessions import Reader, Sessions
 
 log = logging.getLogger("hoard")
@@ -157,20 +158,20 @@ class DataComponent:
         """Append bytes to an upload session."""
         await self.sessions.upload_chunk(session_id, data)
 
-    async def upload_finalize(self, session_id: str) -> str:
+    async def upload_finalize(self, session_id: str) -> CID:
         """Finish an upload; returns the manifest CID. Durable when it returns."""
-        cid = await self.sessions.upload_finalize(session_id)
-        await self._context.events.dataset_stored(CID.parse(cid))
+        cid = CID.parse(await self.sessions.upload_finalize(session_id))
+        await self._context.events.dataset_stored(cid)
         return cid
 
     async def upload_cancel(self, session_id: str) -> None:
         """Cancel an upload and remove what it stored (no error for an unknown session)."""
         await self.sessions.upload_cancel(session_id)
 
-    async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> str:
+    async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> CID:
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
-        cid = await self.sessions.upload_file(session_id, on_progress)
-        await self._context.events.dataset_stored(CID.parse(cid))
+        cid = CID.parse(await self.sessions.upload_file(session_id, on_progress))
+        await self._context.events.dataset_stored(cid)
         return cid
 
     # -- downloads ---------------------------------------------------------------------
@@ -193,19 +194,20 @@ class DataComponent:
         await self.sessions.download_cancel(parse_cid(cid, "cancel download"))
 
     # -- the local datasets ------------------------------------------------------------
-    async def list(self) -> builtins.list[dict[str, Any]]:
-        """Every stored dataset: `[{"cid", "manifest"}]`."""
+    async def list(self) -> builtins.list[Dataset]:
+        """Every stored dataset, with its manifest."""
         content = self._context.content
 
-        def run() -> builtins.list[dict[str, Any]]:
-            return [{"cid": str(d.cid), "manifest": content.manifest(d.cid).to_json()} for d in content.datasets()]
+        def run() -> builtins.list[Dataset]:
+            return [Dataset(d.cid, content.manifest(d.cid)) for d in content.datasets()]
 
         return await trio.to_thread.run_sync(run)
 
-    async def space(self) -> dict[str, int]:
-        """`{totalBlocks, quotaMaxBytes, quotaUsedBytes, quotaReservedBytes}`."""
-        result: dict[str, int] = self._context.content.space().to_json()
-        return result
+    async def space(self) -> Space:
+        """Blocks stored, the quota, and the bytes used and reserved."""
+        figures = self._context.content.space()
+        return Space(figures.total_blocks, figures.quota_max_bytes, figures.quota_used_bytes,
+                     figures.quota_reserved_bytes)
 
     async def delete(self, cid: str | CID) -> None:
         """Delete a dataset (manifest CID) or a single unreferenced block."""
@@ -215,20 +217,21 @@ class DataComponent:
         """Whether the block (or manifest) is in the local store."""
         return self._context.store.has(parse_cid(cid, "check existence"))
 
-    async def verify(self, cid: str | CID) -> dict[str, Any]:
+    async def verify(self, cid: str | CID) -> VerifyReport:
         """Re-read a dataset (or block) from disk and check every block against its CID."""
         from hoard.node.maintenance import verify_dataset
 
-        return await trio.to_thread.run_sync(verify_dataset, self._context.content, parse_cid(cid, "verify"))
+        parsed = parse_cid(cid, "verify")
+        report = await trio.to_thread.run_sync(verify_dataset, self._context.content, parsed)
+        return VerifyReport(parsed, int(report["blocks"]), int(report["bytes"]))
 
     # -- read streams ------------------------------------------------------------------
     async def stream_open(self, cid: str | CID, offset: int = 0, length: int | None = None,
-                          local: bool = True) -> dict[str, Any]:
+                          local: bool = True) -> StreamInfo:
         """Open a read stream over a dataset (manifest CID) or block, from byte `offset`.
 
-        Reads at most `length` bytes (None: to the end). Returns `{id, size, offset, length,
-        filename, mimetype}` where `size` is the whole content's size and `length` what the
-        stream will deliver. `local=False` also reads data that is not stored locally
+        Reads at most `length` bytes (None: to the end). Returns the stream's id, the whole
+        content's `size` and the `length` the stream will deliver. `local=False` also reads data that is not stored locally
         (from the network, when it runs), from offset 0 only.
         """
         parsed = parse_cid(cid, "download")
@@ -243,19 +246,19 @@ class DataComponent:
                 raise
             if offset:
                 raise InvalidArgumentError("Failed to download: a network stream starts at offset 0") from None
-            meta: dict[str, Any] = {}
+            filename = mimetype = None
             if is_dag(parsed):
                 try:
-                    meta = await self._fetch.download_manifest(parsed)
+                    manifest = await self._fetch.download_manifest(parsed)
+                    filename, mimetype = manifest.filename, manifest.mimetype
                 except HoardError:
                     pass
             reader = await self.open_reader(parsed, False)
-            stream = _NetworkStream(reader, length, meta.get("filename"), meta.get("mimetype"))
+            stream = _NetworkStream(reader, length, filename, mimetype)
         await self._close_idle_streams()
         stream_id = str(next(self._stream_ids))
         self._streams[stream_id] = (stream, [trio.current_time()])
-        return {"id": stream_id, "size": stream.size, "offset": offset, "length": stream.remaining,
-                "filename": stream.filename, "mimetype": stream.mimetype}
+        return StreamInfo(stream_id, stream.size, offset, stream.remaining, stream.filename, stream.mimetype)
 
     async def stream_read(self, stream_id: str, n: int = 1 << 20) -> bytes:
         """Up to `n` more bytes of a read stream; b"" at its end."""

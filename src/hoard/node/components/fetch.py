@@ -8,11 +8,11 @@ A download streams them without storing; a fetch stores them as pending blocks a
 the dataset as cached (unpinned, expires after `block-ttl`) when complete.
 
 **Background fetches.** `fetch_start(cid)` gets the dataset's manifest (locally, or from the
-network) and fetches the dataset into the local store in the background; it returns
-`{cid, manifest, downloadId}` at once (the Logos `POST /data/{cid}/network`). Each fetch is a
-`Fetch` record with `{active, received, total, bytes}` progress that `fetch_progress` reports
+network) and fetches the dataset into the local store in the background; it returns the
+manifest and a download id at once (the Logos `POST /data/{cid}/network`). Each fetch is a
+`Fetch` record with blocks/bytes progress that `fetch_progress` reports
 and `fetch_cancel` stops. A dataset already stored completes at once with full progress.
-The fetch itself is `runner(cid, manifest_json, fetch)` (by default `fetch_dataset`); a node
+The fetch itself is `runner(cid, manifest, fetch)` (by default `fetch_dataset`); a node
 without a runner cannot fetch what it does not store (StateError).
 """
 
@@ -37,6 +37,7 @@ from hoard.node.component import StreamHandler, idle
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
 from hoard.node.params import is_int, parse_cid
+from hoard.node.results import FetchInfo, FetchProgress, FetchStarted
 
 log = logging.getLogger("hoard.node.fetch")
 
@@ -50,7 +51,7 @@ class Fetch:
 
     id: int
     cid: CID
-    manifest: dict[str, Any]
+    manifest: Manifest
     total: int
     total_bytes: int
     received: int = 0
@@ -68,20 +69,15 @@ class Fetch:
     def complete(self) -> None:
         self.received, self.bytes = self.total, self.total_bytes
 
-    def progress(self) -> dict[str, Any]:
-        """`{active, received, total, bytes}` (+ `error` when it failed or was cancelled)."""
-        out: dict[str, Any] = {"active": self.active, "received": self.received, "total": self.total,
-                               "bytes": self.bytes}
-        if self.error is not None:
-            out["error"] = self.error
-        return out
+    def progress(self) -> FetchProgress:
+        """Blocks and bytes so far (and the error, when it failed or was cancelled)."""
+        return FetchProgress(self.active, self.received, self.total, self.bytes, self.error)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"downloadId": self.id, "cid": str(self.cid), "filename": self.manifest.get("filename"),
-                "datasetSize": self.total_bytes, "started": self.started, **self.progress()}
+    def info(self) -> FetchInfo:
+        return FetchInfo(self.id, self.cid, self.manifest.filename, self.total_bytes, self.started, self.progress())
 
 
-FetchRunner = Callable[[CID, dict[str, Any], Fetch], Awaitable[None]]
+FetchRunner = Callable[[CID, Manifest, Fetch], Awaitable[None]]
 
 
 class NetworkReader:
@@ -142,9 +138,9 @@ class FetchComponent:
             record.scope.cancel()
 
     # -- manifests ---------------------------------------------------------------------
-    async def download_manifest(self, cid: str | CID) -> dict[str, Any]:
-        """The manifest JSON of a dataset: from the local store, else from the network."""
-        return (await self.manifest(parse_cid(cid, "download manifest"))).to_json()
+    async def download_manifest(self, cid: str | CID) -> Manifest:
+        """The manifest of a dataset: from the local store, else from the network."""
+        return await self.manifest(parse_cid(cid, "download manifest"))
 
     async def manifest(self, cid: CID) -> Manifest:
         """A dataset's manifest: local if stored (or the node is stopped), else from providers."""
@@ -204,7 +200,7 @@ class FetchComponent:
         tree, _ = await self._index(manifest, providers)
         return NetworkReader(manifest.dataset_size, network.fetch_blocks(tree.blocks_view(), providers))
 
-    async def fetch_dataset(self, cid: CID, manifest_json: dict[str, Any], record: Fetch) -> None:
+    async def fetch_dataset(self, cid: CID, known: Manifest, record: Fetch) -> None:
         """Pull a whole dataset into the local store (cached), reporting progress to `record`."""
         content, store = self._context.content, self._context.store
         network = self._net.require("fetch")
@@ -251,30 +247,28 @@ class FetchComponent:
         record.advance(len(batch), sum(len(d) for _, d in batch))
 
     # -- background fetches ------------------------------------------------------------
-    async def fetch(self, cid: str | CID) -> dict[str, Any]:
-        """Fetch a dataset into the local store in the background; returns its manifest JSON at once.
+    async def fetch(self, cid: str | CID) -> Manifest:
+        """Fetch a dataset into the local store in the background; returns its manifest at once.
 
         Progress: `fetches()` / `fetch_progress(id)`; cancel: `fetch_cancel(id)`.
         """
-        manifest: dict[str, Any] = (await self.fetch_start(cid))["manifest"]
-        return manifest
+        return (await self.fetch_start(cid)).manifest
 
-    async def fetch_start(self, cid: str | CID) -> dict[str, Any]:
+    async def fetch_start(self, cid: str | CID) -> FetchStarted:
         """Start fetching a dataset into the local store in the background.
 
-        Returns `{cid, manifest, downloadId}` once the manifest is known (locally or from the
-        network); follow the fetch with `fetch_progress(downloadId)` and stop it with
-        `fetch_cancel(downloadId)`. A dataset already stored completes at once.
+        Returns once the manifest is known (locally or from the network), with the
+        `download_id` to follow the fetch by (`fetch_progress`) and stop it by (`fetch_cancel`).
+        A dataset already stored completes at once.
         """
         parsed = parse_cid(cid, "fetch")
-        manifest = (await self.manifest(parsed)).to_json()
+        manifest = await self.manifest(parsed)
         stored = self._context.content.dataset_info(parsed) is not None
         runner = self.runner
         if not stored and runner is None:
             raise StateError(f"Failed to fetch: {parsed} is not stored and this node has no network to fetch it from",
                              cid=str(parsed))
-        record = Fetch(next(self._ids), parsed, manifest, int(manifest.get("blockCount", 0)),
-                       int(manifest.get("datasetSize", 0)))
+        record = Fetch(next(self._ids), parsed, manifest, manifest.block_count, manifest.dataset_size)
         self._fetches[record.id] = record
         self._forget_finished()
         if stored:
@@ -283,7 +277,7 @@ class FetchComponent:
         else:
             assert runner is not None
             self._context.worker.spawn(functools.partial(self._run_fetch, record, runner))
-        return {"cid": str(parsed), "manifest": manifest, "downloadId": record.id}
+        return FetchStarted(parsed, manifest, record.id)
 
     async def _run_fetch(self, record: Fetch, runner: FetchRunner) -> None:
         try:
@@ -311,13 +305,13 @@ class FetchComponent:
             return None
         return record
 
-    async def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> dict[str, Any]:
-        """`{active, received, total, bytes}` of a fetch; `{"active": false}` for an unknown id.
+    async def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> FetchProgress:
+        """Progress of a fetch; `active=False` and nothing else for an unknown id.
 
         With `cid`, the fetch must be of that CID (as the Logos REST path names both).
         """
         record = self._record(download_id, cid, "get download progress")
-        return record.progress() if record is not None else {"active": False}
+        return record.progress() if record is not None else FetchProgress(active=False)
 
     async def fetch_cancel(self, download_id: int, cid: str | CID | None = None) -> None:
         """Cancel an active fetch (NotFoundError if there is no active fetch with that id)."""
@@ -327,6 +321,6 @@ class FetchComponent:
         record.error = "cancelled"
         record.scope.cancel()
 
-    async def fetches(self) -> list[dict[str, Any]]:
+    async def fetches(self) -> list[FetchInfo]:
         """Every fetch still remembered (active ones, then recent finished ones), newest first."""
-        return [f.to_json() for f in sorted(self._fetches.values(), key=lambda f: (not f.active, -f.id))]
+        return [f.info() for f in sorted(self._fetches.values(), key=lambda f: (not f.active, -f.id))]

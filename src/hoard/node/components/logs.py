@@ -37,6 +37,7 @@ from hoard.logs.wire import LOGS_PROTOCOL
 from hoard.node.component import StreamHandler
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
+from hoard.node.results import LogSummary
 
 log = logging.getLogger("hoard.node.logs")
 
@@ -226,12 +227,12 @@ class LogsComponent:
         (named by its SHA-256), as GDP's `gdp_parse_name`."""
         return parse_name(value)
 
-    async def list(self) -> builtins.list[dict[str, Any]]:
-        """The logs this node hosts: `[{"name", "nrecs"}]`, in name order."""
+    async def list(self) -> builtins.list[LogSummary]:
+        """The logs this node hosts, with their record counts, in name order."""
         store = self.service.host.logs
 
-        def run() -> builtins.list[dict[str, Any]]:
-            return [{"name": str(n), "nrecs": store.nrecs(n)} for n in store.names()]
+        def run() -> builtins.list[LogSummary]:
+            return [LogSummary(n, store.nrecs(n)) for n in store.names()]
 
         return await trio.to_thread.run_sync(run)
 

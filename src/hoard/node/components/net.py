@@ -20,6 +20,7 @@ from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.node.component import StreamHandler
 from hoard.node.context import NodeContext
+from hoard.node.results import DebugInfo, PeerInfo, RoutingTable, TableNode
 
 if TYPE_CHECKING:
     from hoard.net import Network
@@ -36,6 +37,7 @@ class NetComponent:
         self._context = context
         self._handlers: dict[str, StreamHandler] = {}
         self.network: Network | None = None
+        self._stopped_spr: str | None = None
         self.protocols: Mapping[str, StreamHandler] = {}  # blocks: served by the Network itself
         context.events.on_dataset_stored(self.announce)
 
@@ -50,12 +52,14 @@ class NetComponent:
         return self.network
 
     async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        from hoard.net import Network  # the network stack (py-libp2p) loads when the network starts
+        from hoard.net import Network, NetworkConfig  # the network stack (py-libp2p) loads when the network starts
 
         config, content = context.config, context.content
+        announce_ip = config.nat.removeprefix("extip:") if config.nat.startswith("extip:") else None
         network = Network(
             context.identity, config.listen_addrs, config.bootstrap_node, config.max_peers,
             block_source=context.store.get, provided=lambda: [d.cid for d in content.datasets()],
+            config=NetworkConfig(agent_string=config.agent_string, announce_ip=announce_ip),
         )
         for protocol, handler in self._handlers.items():
             network.host.set_handler(protocol, handler)
@@ -83,33 +87,49 @@ class NetComponent:
         """The addresses the node listens on (none while stopped)."""
         return [str(a) for a in self.network.addrs] if self.network is not None else []
 
-    async def peer_id(self) -> str:
+    async def peer_id(self) -> PeerId:
         """The libp2p peer ID."""
-        return str(self._context.identity.peer_id)
+        return self._context.identity.peer_id
 
     async def spr(self) -> str:
-        """The node's signed peer record, `spr:...`, with its current addresses."""
-        return self._context.identity.signed_peer_record(self.addrs())
+        """The node's signed peer record, `spr:...`, with its announced addresses: the same text
+        until they change (while stopped: a record without addresses)."""
+        if self.network is not None:
+            return self.network.spr()
+        if self._stopped_spr is None:
+            self._stopped_spr = self._context.identity.signed_peer_record([])
+        return self._stopped_spr
 
-    async def debug(self) -> dict[str, Any]:
-        """`{id, addrs, spr, announceAddresses, table: {localNode, nodes}}` (Logos shape)."""
+    async def debug(self) -> DebugInfo:
+        """The node's peer ID, addresses, signed peer record and routing table (Logos `debug`)."""
         spr = await self.spr()
-        peer = str(self._context.identity.peer_id)
-        table = (self.network.routing_table() if self.network is not None else
-                 {"localNode": {"nodeId": peer, "peerId": peer, "record": spr, "address": "", "seen": False},
-                  "nodes": []})
-        addrs = self.addrs()
-        return {"id": peer, "addrs": addrs, "spr": spr, "announceAddresses": addrs, "table": table}
+        peer = self._context.identity.peer_id
+        if self.network is not None:
+            raw = self.network.routing_table()
+            table = RoutingTable(_table_node(raw["localNode"]), tuple(_table_node(n) for n in raw["nodes"]))
+        else:
+            table = RoutingTable(TableNode(node_id=str(peer), peer_id=str(peer),
+                                           record=spr, address="", seen=False), ())
+        addrs = tuple(self.addrs())
+        announced = tuple(str(a) for a in self.network.announce_addrs) if self.network is not None else addrs
+        return DebugInfo(peer, addrs, spr, announced, table)
 
     # -- peers -------------------------------------------------------------------------
-    async def connect(self, peer_id: str, addrs: list[str] | None = None) -> None:
+    async def connect(self, peer_id: str | PeerId, addrs: list[str] | None = None) -> None:
         """Connect to a peer: dial `addrs` (multiaddrs) if given, else find it in the DHT."""
-        await self.require("connect").connect(PeerId(peer_id), list(addrs) if addrs else None)
+        await self.require("connect").connect(PeerId(str(peer_id)), list(addrs) if addrs else None)
 
-    async def peer_debug(self, peer_id: str) -> dict[str, Any]:
-        """`{peerId, seqNo, addresses}` of a known peer ("peer not found." otherwise)."""
-        return await self.require("get peer info").peer_debug(PeerId(peer_id))
+    async def peer_debug(self, peer_id: str | PeerId) -> PeerInfo:
+        """What the node knows of a peer: its newest record's sequence number and addresses
+        (PeerError "peer not found." if it knows nothing)."""
+        raw = await self.require("get peer info").peer_debug(PeerId(str(peer_id)))
+        return PeerInfo(PeerId(raw["peerId"]), int(raw["seqNo"]), tuple(str(a) for a in raw["addresses"]))
 
-    async def peers(self) -> list[str]:
-        """Peer IDs of the currently connected peers."""
-        return [str(p) for p in self.network.connected_peers()] if self.network is not None else []
+    async def peers(self) -> list[PeerId]:
+        """The currently connected peers."""
+        return list(self.network.connected_peers()) if self.network is not None else []
+
+
+def _table_node(raw: dict[str, Any]) -> TableNode:
+    return TableNode(node_id=str(raw["nodeId"]), peer_id=str(raw["peerId"]), record=str(raw["record"]),
+                     address=str(raw["address"]), seen=bool(raw["seen"]))

@@ -23,8 +23,9 @@ from hoard.node.component import StreamHandler
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
 from hoard.transfer.builtin import DefaultVoucher, DefaultVoucherResult, PolicyValidator, TransferPolicy
-from hoard.transfer.manager import Manager, channel_summary, parse_channel_id
+from hoard.transfer.manager import Manager, parse_channel_id
 from hoard.transfer.storage import ContentStorage
+from hoard.transfer.types import ChannelID, ChannelState
 from hoard.transfer.vouchers import EncodedVoucher
 from hoard.transfer.wire import PROTOCOL
 
@@ -87,9 +88,9 @@ class TransferComponent:
     async def _serve_transfer_stream(self, stream: Any) -> None:
         await self.manager.handle_stream(stream, PeerId(stream.muxed_conn.peer_id))
 
-    # -- JSON operations for the frontends -------------------------------------------
-    async def open(self, peer: str, cid: str, direction: str = "pull", selector: Any = None,
-                            voucher: Any = None, addrs: list[str] | None = None) -> dict[str, Any]:
+    # -- channel operations (DefaultVoucher unless told otherwise) ----------------------
+    async def open(self, peer: str | PeerId, cid: str | CID, direction: str = "pull", selector: Any = None,
+                   voucher: Any = None, addrs: list[str] | None = None) -> ChannelState:
         """Open a data-transfer channel with `peer` for `cid`; returns its state (`id` names it).
 
         `direction` "pull" (the peer sends us the data) or "push" (we send it); `selector` None
@@ -99,49 +100,49 @@ class TransferComponent:
         if direction not in ("pull", "push"):
             raise InvalidArgumentError(f'direction must be "pull" or "push": {direction!r}')
         if addrs:
-            await self._net.connect(peer, addrs)
+            await self._net.connect(str(peer), addrs)
         manager = self.manager
         opener = manager.open_pull_data_channel if direction == "pull" else manager.open_push_data_channel
-        chid = await opener(peer, _voucher(voucher), CID.parse(cid), selector)
-        return channel_summary(manager.channel_state(chid))
+        chid = await opener(str(peer), _voucher(voucher), CID.parse(cid), selector)
+        return manager.channel_state(chid)
 
-    async def channels(self) -> list[dict[str, Any]]:
+    async def channels(self) -> list[ChannelState]:
         """Every channel this node knows (finished ones too), oldest first."""
         states = self.manager.in_progress_channels().values()
-        return [channel_summary(s) for s in sorted(states, key=lambda s: s.transfer_id)]
+        return sorted(states, key=lambda s: s.transfer_id)
 
-    async def channel(self, chid: str) -> dict[str, Any]:
-        """One channel's state ("<initiator>-<responder>-<id>")."""
-        return channel_summary(self.manager.channel_state(chid))
+    async def channel(self, chid: str | ChannelID) -> ChannelState:
+        """One channel's state (its id: "<initiator>-<responder>-<id>")."""
+        return self.manager.channel_state(chid)
 
-    async def _then_state(self, op: Callable[[Any], Awaitable[None]], chid: str) -> dict[str, Any]:
+    async def _then_state(self, op: Callable[[Any], Awaitable[None]], chid: str | ChannelID) -> ChannelState:
         await op(parse_channel_id(chid))
-        return channel_summary(self.manager.channel_state(chid))
+        return self.manager.channel_state(chid)
 
-    async def pause(self, chid: str) -> dict[str, Any]:
+    async def pause(self, chid: str | ChannelID) -> ChannelState:
         """Pause a channel (our side); returns its state."""
         return await self._then_state(self.manager.pause_data_transfer_channel, chid)
 
-    async def resume(self, chid: str) -> dict[str, Any]:
+    async def resume(self, chid: str | ChannelID) -> ChannelState:
         """Resume a channel (our side); returns its state."""
         return await self._then_state(self.manager.resume_data_transfer_channel, chid)
 
-    async def cancel(self, chid: str) -> dict[str, Any]:
+    async def cancel(self, chid: str | ChannelID) -> ChannelState:
         """Cancel a channel; returns its state."""
         return await self._then_state(self.manager.close_data_transfer_channel, chid)
 
-    async def restart(self, chid: str) -> dict[str, Any]:
+    async def restart(self, chid: str | ChannelID) -> ChannelState:
         """Restart an interrupted channel; returns its state."""
         return await self._then_state(self.manager.restart_data_transfer_channel, chid)
 
-    async def send_voucher(self, chid: str, voucher: Any = None) -> dict[str, Any]:
+    async def send_voucher(self, chid: str | ChannelID, voucher: Any = None) -> ChannelState:
         """Send a further voucher on a channel we initiated; returns its state."""
         await self.manager.send_voucher(parse_channel_id(chid), _voucher(voucher))
-        return channel_summary(self.manager.channel_state(chid))
+        return self.manager.channel_state(chid)
 
     async def policy(self, push: bool | None = None, pull: bool | None = None,
-                              peers: list[str] | None = None, any_peer: bool = False) -> dict[str, Any]:
-        """The default voucher's policy `{push, pull, peers}`; arguments change it (persisted).
+               peers: list[str] | None = None, any_peer: bool = False) -> TransferPolicy:
+        """The default voucher's policy (push, pull, peers); arguments change it (persisted).
 
         `push`/`pull`: accept pushes to us / pulls from us; `peers`: accept only these peers;
         `any_peer=True`: accept every peer again.
@@ -159,4 +160,4 @@ class TransferComponent:
         if updated != policy:
             await trio.to_thread.run_sync(self.storage.put_config, POLICY_KEY, updated.to_json())
             self._policy.policy = updated
-        return updated.to_json()
+        return updated

@@ -1,9 +1,14 @@
-"""`RemoteNode`: the node operations the CLI uses, over the REST API of a running node.
+"""`NodeClient`: a running node, reached over its REST API, with the operations of `hoard.Node`.
 
-Method names and results are those of `hoard.Node`, so a command runs the same code against
-an embedded node or a running one. Bodies stream both ways (httpx): an upload is sent while
-it is read, a download written while it arrives. An HTTP error becomes the hoard error the
-node raised (named by the `X-Hoard-Error` header; by status for other servers).
+Method names, arguments and results (the typed values of hoard.node.results, read back from
+the Logos JSON by hoard.api.shapes) are those of `hoard.Node`, so code runs the same against
+an embedded node or a running one; the CLI is such code. Bodies stream both ways (httpx): an
+upload is sent while it is read, a download written while it arrives. An HTTP error becomes
+the hoard error the node raised (`hoard.errors.error_for`: named by the `X-Hoard-Error`
+header; by status for other servers).
+
+The Logos operations are all here; the subsystems that REST does not carry (blobs, files,
+logs, transfers) are reached over gRPC (hoard.api.grpc.client) by the CLI.
 """
 
 from __future__ import annotations
@@ -16,32 +21,37 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-from hoard import errors
-
+from hoard.api import shapes
 from hoard.content import guess_mimetype
-from hoard.errors import (HoardError, InvalidArgumentError, LogError, NotFoundError, PeerError, QuotaExceededError,
-                          StateError)
+from hoard.content.manifest import Manifest
+from hoard.errors import (
+    HoardError,
+    InvalidArgumentError,
+    NotFoundError,
+    PeerError,
+    StateError,
+    error_for,
+)
+from hoard.ids.cid import CID
+from hoard.ids.peer import PeerId
+from hoard.node.results import (
+    Dataset,
+    DebugInfo,
+    FetchProgress,
+    FetchStarted,
+    PeerInfo,
+    Space,
+    VerifyReport,
+)
 
 API_BASE = "/api/storage/v1"
 ERROR_HEADER = "x-hoard-error"
 PIECE = 1 << 20
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-_BY_STATUS: dict[int, type[HoardError]] = {400: InvalidArgumentError, 404: NotFoundError, 409: StateError,
-                                           422: InvalidArgumentError, 503: StateError, 507: QuotaExceededError}
-
-
-def _error_classes() -> dict[str, type[HoardError]]:
-    """The public error tree of `hoard.errors`, by code (subsystem subclasses share codes)."""
-    out: dict[str, type[HoardError]] = {}
-    for name in errors.__all__:
-        cls = getattr(errors, name)
-        if isinstance(cls, type) and issubclass(cls, HoardError):
-            out.setdefault(str(cls.code), cls)
-    return out
 
 
 def error_from_response(response: httpx.Response) -> HoardError:
@@ -51,11 +61,7 @@ def error_from_response(response: httpx.Response) -> HoardError:
     except (httpx.HTTPError, UnicodeDecodeError):
         message = ""
     message = message or f"HTTP {response.status_code} {response.reason_phrase}"
-    code = response.headers.get(ERROR_HEADER)
-    if code is not None and code.isdigit():
-        return LogError(message, status=int(code))
-    cls = _error_classes().get(code or "") or _BY_STATUS.get(response.status_code, HoardError)
-    return cls(message)
+    return error_for(message, code=response.headers.get(ERROR_HEADER), http_status=response.status_code)
 
 
 def api_base(url: str) -> str:
@@ -84,12 +90,12 @@ class _Upload:
     chunk_size: int
     pieces: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=4))
     thread: threading.Thread | None = None
-    result: str | None = None
+    result: CID | None = None
     error: BaseException | None = None
 
 
-class RemoteNode:
-    """A running node, reached through its REST API at `url`."""
+class NodeClient:
+    """A running node, reached through its REST API at `url` (see the module docstring)."""
 
     def __init__(self, url: str, token: str | None = None) -> None:
         self.url = api_base(url)
@@ -113,7 +119,9 @@ class RemoteNode:
         return PeerError(f"cannot reach the hoard node API at {self.url}: {exc}", url=self.url)
 
     @staticmethod
-    def _cid(cid: str) -> str:
+    def _cid(cid: str | CID) -> str:
+        if isinstance(cid, CID):
+            return str(cid)
         if not isinstance(cid, str) or not cid.strip():
             raise InvalidArgumentError(f"cannot parse cid: {cid!r}")
         return urllib.parse.quote(cid.strip(), safe="")
@@ -124,7 +132,7 @@ class RemoteNode:
         self._uploads.clear()
         self._client.close()
 
-    def __enter__(self) -> RemoteNode:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,66 +145,95 @@ class RemoteNode:
         """Nothing to do: the node keeps running (stop it where it was started)."""
 
     # -- info --------------------------------------------------------------------------
-    def debug(self) -> dict[str, Any]:
-        self._info = self._request("GET", "/debug/info").json()
-        return self._info
+    def _debug_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._request("GET", "/debug/info").json()
+        self._info = info
+        return info
+
+    def debug(self) -> DebugInfo:
+        """The node's peer ID, addresses, signed peer record and routing table."""
+        return shapes.debug_from_json(self._debug_info())
 
     def _debug_cached(self) -> dict[str, Any]:
-        return self._info if self._info is not None else self.debug()
+        return self._info if self._info is not None else self._debug_info()
 
     def version(self) -> str:
-        return self._debug_cached()["storage"]["version"]
+        """The node's hoard version."""
+        return str(self._debug_cached()["storage"]["version"])
 
     def revision(self) -> str:
-        return self._debug_cached()["storage"]["revision"]
+        """The source revision the node was built from."""
+        return str(self._debug_cached()["storage"]["revision"])
 
     def repo(self) -> str:
-        return self._debug_cached()["repo"]
+        """The node's data dir."""
+        return str(self._debug_cached()["repo"])
 
-    def peer_id(self) -> str:
-        return self._request("GET", "/peerid", headers={"accept": "application/json"}).json()["id"]
+    def peer_id(self) -> PeerId:
+        """The node's libp2p peer ID."""
+        return PeerId(self._request("GET", "/peerid", headers={"accept": "application/json"}).json()["id"])
 
     def spr(self) -> str:
-        return self._request("GET", "/spr", headers={"accept": "application/json"}).json()["spr"]
+        """The node's signed peer record."""
+        return str(self._request("GET", "/spr", headers={"accept": "application/json"}).json()["spr"])
 
     def log_level(self, level: str) -> None:
         self._request("POST", "/debug/chronicles/loglevel", params={"level": level})
 
-    def connect(self, peer_id: str, addrs: list[str] | None = None) -> None:
-        self._request("GET", f"/connect/{urllib.parse.quote(peer_id, safe='')}", params={"addrs": list(addrs or [])})
+    def connect(self, peer_id: str | PeerId, addrs: list[str] | None = None) -> None:
+        """Connect the node to a peer (at `addrs`, else found through the DHT)."""
+        self._request("GET", f"/connect/{urllib.parse.quote(str(peer_id), safe='')}",
+                      params={"addrs": list(addrs or [])})
+
+    def peer_debug(self, peer_id: str | PeerId) -> PeerInfo:
+        """What the node knows of a peer."""
+        return shapes.peer_from_json(self._request("GET", f"/debug/peer/{urllib.parse.quote(str(peer_id), safe='')}")
+                                     .json())
 
     # -- storage -----------------------------------------------------------------------
-    def list(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/data").json()["content"]
+    def list(self) -> list[Dataset]:
+        """Every dataset the node stores."""
+        return [shapes.dataset_from_json(d) for d in self._request("GET", "/data").json()["content"]]
 
-    def space(self) -> dict[str, int]:
-        return self._request("GET", "/space").json()
+    def space(self) -> Space:
+        """The node's storage space."""
+        return shapes.space_from_json(self._request("GET", "/space").json())
 
-    def exists(self, cid: str) -> bool:
+    def exists(self, cid: str | CID) -> bool:
+        """Whether the node stores the block (or manifest)."""
         found = self._request("GET", f"/data/{self._cid(cid)}/exists").json()
         return bool(next(iter(found.values()), False))
 
-    def delete(self, cid: str) -> None:
+    def delete(self, cid: str | CID) -> None:
+        """Delete a dataset or a single unreferenced block."""
         self._request("DELETE", f"/data/{self._cid(cid)}")
 
-    def verify(self, cid: str) -> dict[str, Any]:
-        return self._request("POST", f"/data/{self._cid(cid)}/verify").json()
+    def verify(self, cid: str | CID) -> VerifyReport:
+        """Have the node re-read a dataset and check every block."""
+        return shapes.verify_from_json(self._request("POST", f"/data/{self._cid(cid)}/verify").json())
 
-    def download_manifest(self, cid: str) -> dict[str, Any]:
-        return self._request("GET", f"/data/{self._cid(cid)}/network/manifest").json()["manifest"]
+    def download_manifest(self, cid: str | CID) -> Manifest:
+        """A dataset's manifest (from the network if the node does not store it)."""
+        return shapes.manifest_from_json(
+            self._request("GET", f"/data/{self._cid(cid)}/network/manifest").json()["manifest"])
 
-    def fetch(self, cid: str) -> dict[str, Any]:
-        return self.fetch_start(cid)["manifest"]
+    def fetch(self, cid: str | CID) -> Manifest:
+        """Have the node fetch a dataset in the background; its manifest at once."""
+        return self.fetch_start(cid).manifest
 
-    def fetch_start(self, cid: str) -> dict[str, Any]:
-        return self._request("POST", f"/data/{self._cid(cid)}/network").json()
+    def fetch_start(self, cid: str | CID) -> FetchStarted:
+        """Have the node fetch a dataset in the background; its manifest and download id at once."""
+        return shapes.fetch_started_from_json(self._request("POST", f"/data/{self._cid(cid)}/network").json())
 
-    def fetch_progress(self, download_id: int, cid: str | None = None) -> dict[str, Any]:
+    def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> FetchProgress:
+        """Progress of a background fetch (REST names it by CID and id: `cid` is needed)."""
         if cid is None:
             raise InvalidArgumentError("fetch_progress over REST needs the cid")
-        return self._request("GET", f"/data/{self._cid(cid)}/network/progress/{int(download_id)}").json()
+        return shapes.progress_from_json(
+            self._request("GET", f"/data/{self._cid(cid)}/network/progress/{int(download_id)}").json())
 
-    def fetch_cancel(self, download_id: int, cid: str | None = None) -> None:
+    def fetch_cancel(self, download_id: int, cid: str | CID | None = None) -> None:
+        """Cancel a background fetch (`cid` is needed, as for `fetch_progress`)."""
         if cid is None:
             raise InvalidArgumentError("fetch_cancel over REST needs the cid")
         self._request("DELETE", f"/data/{self._cid(cid)}/network/{int(download_id)}")
@@ -219,7 +256,7 @@ class RemoteNode:
             raise NotFoundError(f"no upload session {session}", session=str(session))
         return upload
 
-    def _post_data(self, upload: _Upload, body: Iterator[bytes], length: int | None) -> str:
+    def _post_data(self, upload: _Upload, body: Iterator[bytes], length: int | None) -> CID:
         headers = {}
         mimetype = guess_mimetype(upload.name)
         if mimetype:
@@ -229,9 +266,9 @@ class RemoteNode:
         if length is not None:
             headers["content-length"] = str(length)
         params = {"blockSize": upload.chunk_size} if upload.chunk_size else {}
-        return self._request("POST", "/data", content=body, headers=headers, params=params).text.strip()
+        return CID.parse(self._request("POST", "/data", content=body, headers=headers, params=params).text.strip())
 
-    def upload_file(self, session: str, on_progress: Callable[[int], None] | None = None) -> str:
+    def upload_file(self, session: str, on_progress: Callable[[int], None] | None = None) -> CID:
         """Send the file named at upload_init; `on_progress(n)` for every n bytes sent."""
         upload = self._uploads.pop(str(session), None)
         if upload is None or upload.path is None:
@@ -285,7 +322,8 @@ class RemoteNode:
                 except queue.Empty:
                     break
 
-    def upload_finalize(self, session: str) -> str:
+    def upload_finalize(self, session: str) -> CID:
+        """Finish a pushed upload; the manifest CID."""
         upload = self._uploads.pop(str(session), None)
         if upload is None:
             raise NotFoundError(f"Failed to finalize upload: no upload session {session}", session=str(session))
@@ -316,12 +354,12 @@ class RemoteNode:
             self._stop_upload(upload)
 
     # -- downloads ---------------------------------------------------------------------
-    def download_init(self, cid: str, chunk_size: int = 0, local: bool = True) -> str:
+    def download_init(self, cid: str | CID, chunk_size: int = 0, local: bool = True) -> str:
         """Nothing is opened ahead over HTTP; the download happens in `download_stream`."""
         self._cid(cid)
         return ""
 
-    def download_stream(self, cid: str, filepath: str | None = None, chunk_size: int = 0, local: bool = True,
+    def download_stream(self, cid: str | CID, filepath: str | None = None, chunk_size: int = 0, local: bool = True,
                         on_progress: Callable[[bytes], None] | None = None) -> int:
         """Stream the content to `filepath` and/or `on_progress(chunk)`; returns bytes."""
         path = f"/data/{self._cid(cid)}" + ("" if local else "/network/stream")
@@ -357,5 +395,5 @@ class RemoteNode:
             if tmp is not None and tmp.exists():
                 tmp.unlink()
 
-    def download_cancel(self, cid: str) -> None:
+    def download_cancel(self, cid: str | CID) -> None:
         """Nothing to cancel: downloads over HTTP hold no session."""

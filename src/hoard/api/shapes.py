@@ -1,0 +1,217 @@
+"""The Logos camelCase JSON of the node's results, written once.
+
+The node returns typed values (hoard.node.results, `Manifest`, `ChannelState`, ...); REST, the
+C ABI and the CLI's `--json` turn them into the JSON the Logos Storage API defines (field
+names and order as Logos has them, plus hoard's own fields) with these functions and nothing
+else, so the three stay byte-compatible with each other and with the contract. The
+`*_from_json` functions read the same JSON back into the same types (the REST client).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hoard.content.manifest import Manifest
+from hoard.errors import InvalidArgumentError
+from hoard.ids.cid import CID
+from hoard.ids.peer import PeerId
+from hoard.logs import LogName
+from hoard.node.results import (
+    Dataset,
+    DebugInfo,
+    FetchInfo,
+    FetchProgress,
+    FetchStarted,
+    LogSummary,
+    PeerInfo,
+    RoutingTable,
+    Space,
+    TableNode,
+    VerifyReport,
+)
+from hoard.transfer.builtin import TransferPolicy
+from hoard.transfer.manager import channel_summary
+from hoard.transfer.types import ChannelState
+
+JSON = dict[str, Any]
+
+
+def manifest_json(manifest: Manifest) -> JSON:
+    """A manifest: `{treeCid, datasetSize, blockSize, filename, mimetype, protected}` (Logos)
+    plus hoard's `blockCount`, `chunker` and `digest` (BLAKE3 of the content, hex)."""
+    return {
+        "treeCid": str(manifest.index), "datasetSize": manifest.dataset_size, "blockSize": manifest.block_size,
+        "filename": manifest.filename, "mimetype": manifest.mimetype, "protected": manifest.protected,
+        "blockCount": manifest.block_count, "chunker": manifest.chunker, "digest": manifest.digest.hex(),
+    }
+
+
+def dataset_json(dataset: Dataset) -> JSON:
+    """A stored dataset: `{cid, manifest}`."""
+    return {"cid": str(dataset.cid), "manifest": manifest_json(dataset.manifest)}
+
+
+def datasets_json(datasets: list[Dataset]) -> list[JSON]:
+    """`list()`: `[{cid, manifest}, ...]`."""
+    return [dataset_json(d) for d in datasets]
+
+
+def space_json(space: Space) -> JSON:
+    """`{totalBlocks, quotaMaxBytes, quotaUsedBytes, quotaReservedBytes}`."""
+    return {"totalBlocks": space.total_blocks, "quotaMaxBytes": space.quota_max_bytes,
+            "quotaUsedBytes": space.quota_used_bytes, "quotaReservedBytes": space.quota_reserved_bytes}
+
+
+def _table_node_json(node: TableNode) -> JSON:
+    return {"nodeId": node.node_id, "peerId": node.peer_id, "record": node.record, "address": node.address,
+            "seen": node.seen}
+
+
+def table_json(table: RoutingTable) -> JSON:
+    """The routing table: `{localNode: {nodeId, peerId, record, address, seen}, nodes: [...]}`."""
+    return {"localNode": _table_node_json(table.local_node), "nodes": [_table_node_json(n) for n in table.nodes]}
+
+
+def debug_json(debug: DebugInfo) -> JSON:
+    """`debug()`: `{id, addrs, spr, announceAddresses, table}`."""
+    return {"id": str(debug.peer_id), "addrs": list(debug.addrs), "spr": debug.spr,
+            "announceAddresses": list(debug.announce_addresses), "table": table_json(debug.table)}
+
+
+def peer_json(peer: PeerInfo) -> JSON:
+    """`peer_debug()`: `{peerId, seqNo, addresses}`."""
+    return {"peerId": str(peer.peer_id), "seqNo": peer.seq_no, "addresses": list(peer.addresses)}
+
+
+def verify_json(report: VerifyReport) -> JSON:
+    """`verify()` (hoard): `{cid, blocks, bytes}`."""
+    return {"cid": str(report.cid), "blocks": report.blocks, "bytes": report.bytes}
+
+
+def progress_json(progress: FetchProgress) -> JSON:
+    """A fetch's progress: `{active, received, total, bytes}` (+ `error`); `{active}` alone for
+    an unknown fetch."""
+    out: JSON = {"active": progress.active}
+    for key, value in (("received", progress.received), ("total", progress.total), ("bytes", progress.bytes),
+                       ("error", progress.error)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def fetch_started_json(started: FetchStarted) -> JSON:
+    """`POST /data/{cid}/network`: `{cid, manifest, downloadId}`."""
+    return {"cid": str(started.cid), "manifest": manifest_json(started.manifest), "downloadId": started.download_id}
+
+
+def fetch_json(fetch: FetchInfo) -> JSON:
+    """One remembered fetch: `{downloadId, cid, filename, datasetSize, started}` and its progress."""
+    return {"downloadId": fetch.download_id, "cid": str(fetch.cid), "filename": fetch.filename,
+            "datasetSize": fetch.dataset_size, "started": fetch.started, **progress_json(fetch.progress)}
+
+
+def log_json(log: LogSummary) -> JSON:
+    """A hosted log: `{name, nrecs}` (the name in its 43-character printable form)."""
+    return {"name": str(log.name), "nrecs": log.nrecs}
+
+
+def log_name(name: LogName) -> str:
+    """A log name as text (43-character URL-safe base64)."""
+    return str(name)
+
+
+def channel_json(state: ChannelState) -> JSON:
+    """A data-transfer channel's state (CID lists as counts)."""
+    return channel_summary(state)
+
+
+def policy_json(policy: TransferPolicy) -> JSON:
+    """The default voucher's policy: `{push, pull, peers}` (`peers` null for any peer)."""
+    return policy.to_json()
+
+
+def to_json(value: object) -> Any:
+    """The JSON of any node result (a dataclass above, a list of them, a CID, a peer ID, ...),
+    for frontends that pass results through generically (the C ABI, the CLI's `--json`)."""
+    shape = _SHAPES.get(type(value))
+    if shape is not None:
+        return shape(value)
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str | dict):
+        return value
+    return str(value)  # CID, PeerId, LogName: their text form
+
+
+_SHAPES: dict[type, Any] = {
+    Manifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
+    VerifyReport: verify_json, FetchProgress: progress_json, FetchStarted: fetch_started_json, FetchInfo: fetch_json,
+    LogSummary: log_json, ChannelState: channel_json, TransferPolicy: policy_json,
+}
+
+
+# -- the way back: a remote node's JSON as the same typed results (hoard.api.client) ----------
+def _int(data: JSON, key: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgumentError(f"the node answered a bad {key!r}: {value!r:.100}")
+    return value
+
+
+def manifest_from_json(data: JSON) -> Manifest:
+    """A manifest from its JSON (`manifest_json`)."""
+    try:
+        return Manifest(dataset_size=_int(data, "datasetSize"), block_size=_int(data, "blockSize"),
+                        block_count=int(data.get("blockCount") or 0), chunker=str(data.get("chunker") or ""),
+                        digest=bytes.fromhex(str(data.get("digest") or "")), index=CID.parse(data["treeCid"]),
+                        filename=data.get("filename"), mimetype=data.get("mimetype"),
+                        protected=bool(data.get("protected", False)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"the node answered a bad manifest: {exc}") from exc
+
+
+def dataset_from_json(data: JSON) -> Dataset:
+    """A stored dataset from its JSON (`dataset_json`)."""
+    return Dataset(CID.parse(data["cid"]), manifest_from_json(data["manifest"]))
+
+
+def space_from_json(data: JSON) -> Space:
+    """Space figures from their JSON (`space_json`)."""
+    return Space(_int(data, "totalBlocks"), _int(data, "quotaMaxBytes"), _int(data, "quotaUsedBytes"),
+                 _int(data, "quotaReservedBytes"))
+
+
+def _table_node_from_json(data: JSON) -> TableNode:
+    return TableNode(str(data.get("nodeId", "")), str(data.get("peerId", "")), str(data.get("record", "")),
+                     str(data.get("address", "")), bool(data.get("seen", False)))
+
+
+def debug_from_json(data: JSON) -> DebugInfo:
+    """Debug info from its JSON (`debug_json`; the REST `/debug/info` adds fields, ignored here)."""
+    table = data.get("table") or {}
+    local = table.get("localNode") or {}
+    return DebugInfo(PeerId(str(data["id"])), tuple(data.get("addrs") or ()), str(data.get("spr", "")),
+                     tuple(data.get("announceAddresses") or ()),
+                     RoutingTable(_table_node_from_json(local), tuple(_table_node_from_json(n)
+                                                                      for n in table.get("nodes") or ())))
+
+
+def peer_from_json(data: JSON) -> PeerInfo:
+    """A peer's record from its JSON (`peer_json`)."""
+    return PeerInfo(PeerId(str(data["peerId"])), _int(data, "seqNo"), tuple(str(a) for a in data.get("addresses") or ()))
+
+
+def verify_from_json(data: JSON) -> VerifyReport:
+    """A verify report from its JSON (`verify_json`)."""
+    return VerifyReport(CID.parse(data["cid"]), _int(data, "blocks"), _int(data, "bytes"))
+
+
+def progress_from_json(data: JSON) -> FetchProgress:
+    """A fetch's progress from its JSON (`progress_json`)."""
+    return FetchProgress(bool(data.get("active")), data.get("received"), data.get("total"), data.get("bytes"),
+                         data.get("error"))
+
+
+def fetch_started_from_json(data: JSON) -> FetchStarted:
+    """A started fetch from its JSON (`fetch_started_json`)."""
+    return FetchStarted(CID.parse(data["cid"]), manifest_from_json(data["manifest"]), _int(data, "downloadId"))

@@ -1,0 +1,151 @@
+"""What the node's operations return: frozen dataclasses with typed fields.
+
+These are Python values (CIDs as `CID`, peer IDs as `PeerId`, snake_case names). Their Logos
+camelCase JSON, for REST, the C ABI and the CLI's `--json`, is written in one place:
+`hoard.api.shapes`. Dataset manifests are `hoard.content.manifest.Manifest`; transfer
+channels are `hoard.transfer.ChannelState`; the transfer policy is
+`hoard.transfer.TransferPolicy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hoard.content.manifest import Manifest
+from hoard.ids.cid import CID
+from hoard.ids.peer import PeerId
+from hoard.logs import LogName
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A stored dataset: its manifest CID and its manifest."""
+
+    cid: CID
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
+class Space:
+    """The storage space of the repo (Logos `space`)."""
+
+    total_blocks: int
+    """Blocks stored."""
+    quota_max_bytes: int
+    """The storage quota (`storage-quota`)."""
+    quota_used_bytes: int
+    """Bytes of stored datasets."""
+    quota_reserved_bytes: int
+    """Bytes written by uploads and fetches not yet finished."""
+
+    @property
+    def free_bytes(self) -> int:
+        """Bytes of quota neither used nor reserved (never negative)."""
+        return max(self.quota_max_bytes - self.quota_used_bytes - self.quota_reserved_bytes, 0)
+
+
+@dataclass(frozen=True)
+class TableNode:
+    """One entry of the routing table (Logos `debug().table`)."""
+
+    node_id: str
+    """The Kademlia key of the peer (hex)."""
+    peer_id: str
+    record: str
+    """Its signed peer record (`spr:...`), or "" if unknown."""
+    address: str
+    seen: bool
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """The node's routing table: itself and the peers it knows."""
+
+    local_node: TableNode
+    nodes: tuple[TableNode, ...]
+
+
+@dataclass(frozen=True)
+class DebugInfo:
+    """The node's identity and addresses (Logos `debug`)."""
+
+    peer_id: PeerId
+    addrs: tuple[str, ...]
+    spr: str
+    announce_addresses: tuple[str, ...]
+    table: RoutingTable
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """What the node knows of a peer (Logos `peer_debug`)."""
+
+    peer_id: PeerId
+    seq_no: int
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """A dataset (or block) re-read from disk with every block checked against its CID."""
+
+    cid: CID
+    blocks: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    """Progress of a background fetch. An unknown id is `active=False` with no counts."""
+
+    active: bool
+    received: int | None = None
+    """Blocks received and stored."""
+    total: int | None = None
+    """Blocks in the dataset."""
+    bytes: int | None = None
+    """Bytes received and stored."""
+    error: str | None = None
+    """Why the fetch ended early (failed or cancelled)."""
+
+
+@dataclass(frozen=True)
+class FetchStarted:
+    """A background fetch that has started: the dataset's manifest and the id to follow it by."""
+
+    cid: CID
+    manifest: Manifest
+    download_id: int
+
+
+@dataclass(frozen=True)
+class FetchInfo:
+    """A background fetch the node remembers (`fetches()`)."""
+
+    download_id: int
+    cid: CID
+    filename: str | None
+    dataset_size: int
+    started: float
+    """When it started (Unix time)."""
+    progress: FetchProgress
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """An open read stream: `size` is the whole content's, `length` what the stream delivers."""
+
+    id: str
+    size: int
+    offset: int
+    length: int
+    filename: str | None
+    mimetype: str | None
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    """A log this node hosts."""
+
+    name: LogName
+    nrecs: int
