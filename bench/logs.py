@@ -164,10 +164,10 @@ def delivery(subscriber, writer, n: int, data: bytes, rate_per_s: float) -> dict
 def local(work: Path, records: int, size: int, rate_per_s: float) -> dict:
     data = os.urandom(size)
     with hoard.Node({"data-dir": str(work / "local")}) as node:
-        log = node.log_create()
+        log = node.logs.create()
         out = {"sync": sync_appends(log, min(2000, records), data),
                "async": async_appends(log, records, data)}
-        reader = node.log_open(str(log.name), "ro")
+        reader = node.logs.open(str(log.name), "ro")
         out["delivery"] = {"rate_per_s": rate_per_s,
                            **delivery(reader, log, LATENCY_RECORDS, data, rate_per_s)}
         out["delivery_back_to_back"] = delivery(reader, log, LATENCY_RECORDS, data, 0)
@@ -190,7 +190,7 @@ def child(config: str) -> None:
     for line in sys.stdin:
         command = json.loads(line)
         if command["op"] == "create":
-            log = node.log_create()
+            log = node.logs.create()
             logs[str(log.name)] = log
             reply({"name": str(log.name), "key": str(node.components.logs.keydir / f"{log.name}.pem")})
         elif command["op"] == "append":
@@ -225,7 +225,7 @@ def remote(work: Path, records: int, size: int, rate_per_s: float) -> dict:
             node.start()
             node.connect(host["peerId"], host["addrs"])
             created = call(op="create")
-            log = node.log_open(created["name"], "ra", signing_key=created["key"])
+            log = node.logs.open(created["name"], "ra", signing_key=created["key"])
             out = {"sync": sync_appends(log, min(1000, records), data),
                    "async": async_appends(log, max(records // 2, 1), data)}
             for key, pace in (("delivery", rate_per_s), ("delivery_back_to_back", 0)):
