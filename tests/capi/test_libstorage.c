@@ -226,6 +226,33 @@ static req_t *expect_err(req_t *r, int rc, const char *what, const char *needle)
     return r;
 }
 
+/* storage_version/storage_revision: exactly one RET_OK callback on the calling thread, before the
+   call returned RET_OK. */
+static req_t *expect_sync_ok(req_t *r, int rc, const char *what)
+{
+    pthread_mutex_lock(&r->mu);
+    r->rc = rc;
+    r->returned = 1;
+    CHECK(rc == RET_OK, "%s: returned %d", what, rc);
+    CHECK(r->finals == 1 && r->on_caller_thread == 1 && r->ret == RET_OK && r->msg != NULL,
+          "%s: no RET_OK callback on the calling thread before it returned (finals %d, on caller %d)", what,
+          r->finals, r->on_caller_thread);
+    pthread_mutex_unlock(&r->mu);
+    return r;
+}
+
+/* storage_destroy: synchronous, and never calls back (the caller frees userData right after). */
+static void expect_destroy(req_t *r, void *ctx, int expected, const char *what)
+{
+    int rc = storage_destroy(ctx, on_callback, r);
+    CHECK(rc == expected, "%s: returned %d, expected %d", what, rc, expected);
+    pthread_mutex_lock(&r->mu);
+    CHECK(r->finals == 0 && r->progress_calls == 0, "%s: it called back", what);
+    r->returned = 1;
+    pthread_mutex_unlock(&r->mu);
+    printf("ok - %s -> %d, no callback\n", what, rc);
+}
+
 static ctxstate_t *new_node(const char *name)
 {
     char config[2048];
@@ -251,7 +278,7 @@ static void close_and_destroy(ctxstate_t *cs)
     req_t *r = req_late(cs);
     OK(r, storage_close(cs->ctx, on_callback, r), "storage_close");
     r = req_late(cs);
-    OK(r, storage_destroy(cs->ctx, on_callback, r), "storage_destroy");
+    expect_destroy(r, cs->ctx, RET_OK, "storage_destroy");
     ctxstate_free(cs);
 }
 
@@ -361,11 +388,11 @@ static void test_lifecycle(void)
     printf("ok - new/start/stop/start/stop\n");
 
     r = req_new(cs);
-    OK(r, storage_version(cs->ctx, on_callback, r), "storage_version");
+    expect_sync_ok(r, storage_version(cs->ctx, on_callback, r), "storage_version");
     CHECK(r->msg[0] == 'v' || strcmp(r->msg, "untagged build") == 0, "version %s", r->msg);
-    printf("ok - version %s\n", r->msg);
+    printf("ok - version %s (called back before returning)\n", r->msg);
     r = req_new(cs);
-    OK(r, storage_revision(cs->ctx, on_callback, r), "storage_revision");
+    expect_sync_ok(r, storage_revision(cs->ctx, on_callback, r), "storage_revision");
     CHECK(strlen(r->msg) > 0, "empty revision");
     printf("ok - revision %s\n", r->msg);
     r = req_new(cs);
@@ -406,14 +433,14 @@ static void test_lifecycle(void)
     r = req_new(cs);
     expect_err(r, storage_start(cs->ctx, on_callback, r), "start after close", "node is closed");
     r = req_late(cs);
-    OK(r, storage_version(cs->ctx, on_callback, r), "version after close");
+    expect_sync_ok(r, storage_version(cs->ctx, on_callback, r), "version after close");
     void *ctx = cs->ctx;
     r = req_late(cs);
-    OK(r, storage_destroy(ctx, on_callback, r), "storage_destroy");
+    expect_destroy(r, ctx, RET_OK, "storage_destroy");
     r = req_new(cs);
     expect_err(r, storage_start(ctx, on_callback, r), "start after destroy", "invalid context");
     r = req_late(cs);
-    expect_err(r, storage_destroy(ctx, on_callback, r), "destroy twice", "invalid context");
+    expect_destroy(r, ctx, RET_ERR, "destroy twice");
     ctxstate_free(cs);
     printf("ok - close/destroy\n");
 
@@ -422,7 +449,7 @@ static void test_lifecycle(void)
     r = req_new(cs);
     OK(r, storage_start(cs->ctx, on_callback, r), "start reopened");
     r = req_late(cs);
-    OK(r, storage_destroy(cs->ctx, on_callback, r), "destroy without stop/close");
+    expect_destroy(r, cs->ctx, RET_OK, "destroy without stop/close");
     ctxstate_free(cs);
     printf("ok - reopen, destroy of a running node\n");
 }
@@ -710,9 +737,23 @@ static void test_errors(void)
     expect_err(r, storage_download_chunk(ctx, cid, on_callback, r), "download_chunk without init", "no session");
     r = req_new(cs);
     OK(r, storage_download_cancel(ctx, cid, on_callback, r), "download_cancel without session");
+    /* a download's chunkSize is a read size: any positive size works (one read gives at most 4 MiB) */
     r = req_new(cs);
-    expect_err(r, storage_download_init(ctx, cid, (size_t)-1, true, on_callback, r), "download_init(huge chunk)",
-               "chunk size");
+    OK(r, storage_download_init(ctx, cid, (size_t)-1, true, on_callback, r), "download_init(huge chunk)");
+    r = req_new(cs);
+    OK(r, storage_download_chunk(ctx, cid, on_callback, r), "download_chunk(huge chunk)");
+    CHECK(r->data_len == 5 && memcmp(r->data, "hello", 5) == 0, "download_chunk(huge chunk) gave %zu bytes",
+          r->data_len);
+    r = req_new(cs);
+    OK(r, storage_download_cancel(ctx, cid, on_callback, r), "download_cancel");
+    r = req_new(cs);
+    OK(r, storage_download_init(ctx, cid, 3, true, on_callback, r), "download_init(3-byte reads)");
+    r = req_new(cs);
+    OK(r, storage_download_chunk(ctx, cid, on_callback, r), "download_chunk(3 bytes)");
+    CHECK(r->data_len == 3 && memcmp(r->data, "hel", 3) == 0, "download_chunk(3) gave %zu bytes", r->data_len);
+    r = req_new(cs);
+    OK(r, storage_download_cancel(ctx, cid, on_callback, r), "download_cancel");
+    printf("ok - download chunkSize is a read size\n");
     char dst[1024];
     snprintf(dst, sizeof dst, "%s/no/such/dir/out.bin", workdir);
     r = req_new(cs);
@@ -743,7 +784,7 @@ static void test_errors(void)
     r = req_new(cs2);
     expect_err(r, storage_start(locked, on_callback, r), "start(failed context)", "could not be created");
     r = req_late(cs2);
-    OK(r, storage_destroy(locked, on_callback, r), "destroy(failed context)");
+    expect_destroy(r, locked, RET_OK, "destroy(failed context)");
     ctxstate_free(cs2);
     close_and_destroy(cs);
 }

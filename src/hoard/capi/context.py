@@ -1,7 +1,6 @@
 """One C context: a hoard `Node`, and the rules for calling the application back.
 
-Requests are dispatched through the node's typed `dispatch` face (`node.dispatch.upload_init(...)`
-returns the worker's future at once): the same operations every other frontend calls.
+Requests are dispatched with `node.submit(name, ...)`, exactly like every other frontend.
 Callbacks run **on the node's worker thread** (the trio loop that runs the requests), as in
 Logos: the final callback from the future's done-callback (which the worker runs when the
 request finishes), download chunks from the download loop itself, and upload-file progress
@@ -36,10 +35,8 @@ from typing import Any
 
 import trio
 
-from hoard.api import shapes
 from hoard.errors import HoardError
 from hoard.node import Config, Node
-from hoard.node.dispatch import NodeDispatch
 
 RET_OK, RET_ERR, RET_MISSING_CALLBACK, RET_PROGRESS = 0, 1, 2, 3
 SYNC_PREFIX = "libstorage error: "
@@ -61,9 +58,7 @@ def error_message(exc: BaseException) -> str:
 
 
 def ok_text(value: Any) -> list[Event]:
-    """The usual final event: RET_OK with a text result ("" for None, the Logos JSON of a
-    result object or list (hoard.api.shapes), the text form of a CID or peer ID)."""
-    value = shapes.to_json(value)
+    """The usual final event: RET_OK with a text result ("" for None, JSON for dicts/lists)."""
     if value is None:
         data = b""
     elif isinstance(value, bool):
@@ -103,6 +98,7 @@ class Context:
         self.failure: str | None = None
         self.ready = threading.Event()
         self.event_callback: tuple[Any, Any] | None = None  # storage_set_event_callback (reserved)
+        self.silenced = False  # set by destroy: no callback after it returned
         self._lock = threading.RLock()  # held while a callback of this context runs
         self._token: trio.lowlevel.TrioToken | None = None
         self._worker_ident: int | None = None
@@ -141,6 +137,8 @@ class Context:
         """Invoke the C callback for each event, here, holding the context's callback lock."""
         null = self.ffi.NULL
         with self._lock:
+            if self.silenced:  # destroyed: the application may have freed userData
+                return
             for ret, msg, n in events:
                 callback(ret, null if msg is None else msg, n, user_data)
 
@@ -175,12 +173,12 @@ class Context:
             raise DispatchError("node is closed")
         return self.node
 
-    def submit(self, call: Callable[[NodeDispatch], concurrent.futures.Future[Any]], callback: Any, user_data: Any,
-               result: Callable[[Any], list[Event]] = ok_text) -> int:
-        """Dispatch `call(node.dispatch)` (one node operation); its outcome becomes the final callback."""
+    def submit(self, name: str, args: tuple[Any, ...], callback: Any, user_data: Any,
+               result: Callable[[Any], list[Event]] = ok_text, **kwargs: Any) -> int:
+        """Dispatch `node.<name>(*args, **kwargs)`; its outcome becomes the final callback."""
         node = self.live_node()
         try:
-            future = call(node.dispatch)
+            future = node.submit(name, *args, **kwargs)
         except HoardError as exc:
             raise DispatchError(exc.message) from exc
 
@@ -201,6 +199,9 @@ class Context:
         except BaseException as exc:  # noqa: BLE001 - the request's error is its final callback
             events = [err_event(error_message(exc))]
         self.call(callback, user_data, events)
+
+    def has_api(self, name: str) -> bool:
+        return callable(getattr(self.live_node(), name, None))
 
     # -- progress ------------------------------------------------------------------
     def count_progress(self, callback: Any, user_data: Any) -> Callable[[int], None]:
@@ -254,7 +255,7 @@ class Context:
         def run() -> None:
             try:
                 node.close()
-                events = [(RET_OK, b"", 0)]
+                events: list[Event] = [(RET_OK, b"", 0)]
             except BaseException as exc:  # noqa: BLE001
                 events = [err_event(f"Failed to close node: {error_message(exc)}")]
             self.post(callback, user_data, events)
@@ -262,19 +263,24 @@ class Context:
         threading.Thread(target=run, name=f"libstorage-ctx-{self.serial}-close", daemon=True).start()
         return RET_OK
 
-    def destroy(self, callback: Any, user_data: Any) -> int:
-        """Close the node if still open, then report. The caller has already forgotten the handle."""
-
-        def run() -> None:
-            self.ready.wait()
-            events: list[Event] = [(RET_OK, b"", 0)]
-            if self.node is not None:
+    def destroy(self) -> int:
+        """Close the node if still open, here and now, and silence the context: no callback of it
+        runs after this returns (Logos frees the context synchronously and never calls back).
+        The caller has already forgotten the handle."""
+        self.ready.wait()
+        status = RET_OK
+        node = self.node
+        if node is not None:
+            if self._on_worker():  # from one of this node's callbacks: the worker cannot wait for itself
+                threading.Thread(target=node.close, name=f"libstorage-ctx-{self.serial}-destroy",
+                                 daemon=True).start()
+            else:
                 try:
-                    self.node.close()
-                except BaseException as exc:  # noqa: BLE001
-                    events = [err_event(f"Failed to destroy node: {error_message(exc)}")]
-            self.node = None  # a destroyed context keeps only its callback lock (exports._destroyed)
-            self.post(callback, user_data, events)
-
-        threading.Thread(target=run, name=f"libstorage-ctx-{self.serial}-destroy", daemon=True).start()
-        return RET_OK
+                    node.close()  # the callbacks of requests it cancels run now, before we return
+                except BaseException:  # noqa: BLE001 - reported as RET_ERR (details on stderr)
+                    traceback.print_exc(file=sys.stderr)
+                    status = RET_ERR
+        with self._lock:  # waits for a callback running on another thread
+            self.silenced = True
+        self.node = None  # a destroyed context keeps only its callback lock (exports._destroyed)
+        return status

@@ -4,8 +4,15 @@
  * This is the callback generation of the header (DIGEST §1.1, the "first libstorage.h"):
  * every call, storage_version, storage_revision and storage_destroy included, takes
  * (..., StorageCallback callback, void *userData). storage_peer_debug is always compiled in.
+ * `hoard capi build --abi current` builds today's generation instead (libstorage_current.h).
  *
- * Contract (docs/capi.md has the details):
+ * Which call does what (docs/capi.md has the details):
+ *  - storage_version and storage_revision call back on the calling thread, once, with RET_OK
+ *    and the text, before they return RET_OK.
+ *  - storage_destroy is synchronous and never calls back: it closes the node if still open and
+ *    frees the context before it returns RET_OK (RET_ERR for an unknown or destroyed context).
+ *    No callback of the context runs after it returns, so the caller may free userData then.
+ *  - Every other call answers asynchronously, as follows.
  *  - The int a function returns is the dispatch status only: RET_MISSING_CALLBACK when the
  *    callback is NULL (nothing else happens), RET_OK once the request was accepted, RET_ERR
  *    when it could not be dispatched; in that last case the callback has already been called
@@ -13,9 +20,9 @@
  *  - After RET_OK, the result arrives later as exactly one final callback, RET_OK with the
  *    result string (possibly "") or RET_ERR with the error message, after any RET_PROGRESS
  *    callbacks of that request.
- *  - Callbacks of a context run on its node's worker thread (close, destroy and calls after
- *    close: on a short-lived thread of the context), one at a time and in order; never on the
- *    calling thread once the call has returned. Callbacks must not block.
+ *  - Callbacks of a context run on its node's worker thread (close and calls after close: on a
+ *    short-lived thread of the context), one at a time and in order; never on the calling
+ *    thread once the call has returned. Callbacks must not block.
  *  - msg is valid only during the callback; it is NUL-terminated for text results (for data
  *    chunks use len).
  */
@@ -37,14 +44,18 @@ extern "C" {
 
 typedef void (*StorageCallback)(int callerRet, const char *msg, size_t len, void *userData);
 
+/* Runtime init (Logos: the Nim runtime's): idempotent, optional, safe before storage_new. */
+void libstorageNimMain(void);
+void NimMain(void);
+
 /* Context lifecycle */
 void *storage_new(const char *configJson, StorageCallback callback, void *userData);
 int storage_start(void *ctx, StorageCallback callback, void *userData);
 int storage_stop(void *ctx, StorageCallback callback, void *userData);
 int storage_close(void *ctx, StorageCallback callback, void *userData);
-int storage_destroy(void *ctx, StorageCallback callback, void *userData);
+int storage_destroy(void *ctx, StorageCallback callback, void *userData); /* synchronous, no callback */
 
-/* Version */
+/* Version (the callback runs on the calling thread, before the call returns) */
 int storage_version(void *ctx, StorageCallback callback, void *userData);
 int storage_revision(void *ctx, StorageCallback callback, void *userData);
 int storage_repo(void *ctx, StorageCallback callback, void *userData);

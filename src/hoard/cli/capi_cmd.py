@@ -17,8 +17,11 @@ def capi() -> None:
 @capi.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("-v", "--verbose", is_flag=True, help="Show the compiler's command lines.")
+@click.option("--abi", type=click.Choice(["seed", "current"]), default="seed", show_default=True,
+              help="The header generation: seed (every call takes a callback) or current (today's "
+                   "logos-storage-nim: char *storage_version(void *), int storage_destroy(void *), ...).")
 @pass_ctx
-def build(ctx: Ctx, outdir: str, verbose: bool) -> None:
+def build(ctx: Ctx, outdir: str, verbose: bool, abi: str) -> None:
     """Build OUTDIR/libstorage.h and OUTDIR/libstorage.so for the Python hoard is installed in.
 
     Compile against it with `cc app.c -IOUTDIR -LOUTDIR -lstorage` and run with
@@ -26,7 +29,7 @@ def build(ctx: Ctx, outdir: str, verbose: bool) -> None:
     """
     from hoard.capi import build as build_library
 
-    built = build_library(outdir, verbose=verbose)
+    built = build_library(outdir, verbose=verbose, abi=abi)
     ctx.emit({"header": str(built.header), "library": str(built.library)},
              f"{built.header}\n{built.library}")
 
