@@ -1,0 +1,3 @@
+module hoard.test/capigo
+
+go 1.22
