@@ -186,7 +186,7 @@ def child(config: str) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    reply({"peerId": node.peer_id(), "addrs": node.debug()["addrs"]})
+    reply({"peerId": str(node.peer_id()), "addrs": list(node.debug().addrs)})
     for line in sys.stdin:
         command = json.loads(line)
         if command["op"] == "create":

@@ -66,7 +66,7 @@ def child(config_json: str) -> None:
         sys.stdout.write(json.dumps(value) + "\n")
         sys.stdout.flush()
 
-    reply({"peer_id": node.peer_id(), "addrs": node.debug()["addrs"]})
+    reply({"peer_id": str(node.peer_id()), "addrs": list(node.debug().addrs)})
     for line in sys.stdin:
         request = json.loads(line)
         op, args = request["op"], request.get("args", [])
@@ -79,7 +79,7 @@ def child(config_json: str) -> None:
                 result = cpu()
             elif op == "upload":
                 path, chunk = args
-                result = node.upload_file(node.upload_init(path, chunk))
+                result = str(node.upload_file(node.upload_init(path, chunk)))
             elif op == "pull":
                 peer, cid = args
                 if not subscribed:
