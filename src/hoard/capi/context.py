@@ -1,6 +1,7 @@
 """One C context: a hoard `Node`, and the rules for calling the application back.
 
-Requests are dispatched with `node.submit(name, ...)`, exactly like every other frontend.
+Requests are dispatched through the node's typed `dispatch` face (`node.dispatch.upload_init(...)`
+returns the worker's future at once): the same operations every other frontend calls.
 Callbacks run **on the node's worker thread** (the trio loop that runs the requests), as in
 Logos: the final callback from the future's done-callback (which the worker runs when the
 request finishes), download chunks from the download loop itself, and upload-file progress
@@ -35,8 +36,10 @@ from typing import Any
 
 import trio
 
+from hoard.api import shapes
 from hoard.errors import HoardError
 from hoard.node import Config, Node
+from hoard.node.dispatch import NodeDispatch
 
 RET_OK, RET_ERR, RET_MISSING_CALLBACK, RET_PROGRESS = 0, 1, 2, 3
 SYNC_PREFIX = "libstorage error: "
@@ -58,7 +61,9 @@ def error_message(exc: BaseException) -> str:
 
 
 def ok_text(value: Any) -> list[Event]:
-    """The usual final event: RET_OK with a text result ("" for None, JSON for dicts/lists)."""
+    """The usual final event: RET_OK with a text result ("" for None, the Logos JSON of a
+    result object or list (hoard.api.shapes), the text form of a CID or peer ID)."""
+    value = shapes.to_json(value)
     if value is None:
         data = b""
     elif isinstance(value, bool):
@@ -173,12 +178,12 @@ class Context:
             raise DispatchError("node is closed")
         return self.node
 
-    def submit(self, name: str, args: tuple[Any, ...], callback: Any, user_data: Any,
-               result: Callable[[Any], list[Event]] = ok_text, **kwargs: Any) -> int:
-        """Dispatch `node.<name>(*args, **kwargs)`; its outcome becomes the final callback."""
+    def submit(self, call: Callable[[NodeDispatch], concurrent.futures.Future[Any]], callback: Any, user_data: Any,
+               result: Callable[[Any], list[Event]] = ok_text) -> int:
+        """Dispatch `call(node.dispatch)` (one node operation); its outcome becomes the final callback."""
         node = self.live_node()
         try:
-            future = node.submit(name, *args, **kwargs)
+            future = call(node.dispatch)
         except HoardError as exc:
             raise DispatchError(exc.message) from exc
 
@@ -199,9 +204,6 @@ class Context:
         except BaseException as exc:  # noqa: BLE001 - the request's error is its final callback
             events = [err_event(error_message(exc))]
         self.call(callback, user_data, events)
-
-    def has_api(self, name: str) -> bool:
-        return callable(getattr(self.live_node(), name, None))
 
     # -- progress ------------------------------------------------------------------
     def count_progress(self, callback: Any, user_data: Any) -> Callable[[int], None]:

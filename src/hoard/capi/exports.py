@@ -3,7 +3,7 @@
 Each C function `storage_<name>` of the built library checks for a NULL callback, makes sure
 the embedded interpreter runs, and calls `hoard_capi_<name>` here (an `extern "Python"`
 function bound by `bind(ffi)` from the library's init code). These functions decode the C
-arguments, find the context and dispatch to its node (context.py); they never let a Python
+arguments, find the context and call its node's `dispatch` face (context.py); they never let a Python
 exception cross into C: a dispatch failure becomes RET_ERR plus a synchronous callback with
 a "libstorage error: " message.
 
@@ -18,13 +18,14 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from hoard.capi.context import (RET_ERR, RET_OK, SYNC_PREFIX, Context, DispatchError, err_event, error_message,
                                 ok_chunk, ok_empty, ok_text)
 from hoard.errors import HoardError
-from hoard.node import Config
-from hoard.node import info
+from hoard.node import Config, info
+from hoard.node.dispatch import NodeDispatch
 
 TAG = 0x4800
 HANDLE_BASE = 0x5A17_0000  # ctx pointers are keys into _contexts, never addresses
@@ -96,19 +97,24 @@ def _entry(fn: Callable[..., int]) -> Callable[..., int]:
     return entry
 
 
-def _simple(name: str, result: Callable[[Any], list[Any]] = ok_text) -> Callable[..., int]:
+def _simple(op: Callable[[NodeDispatch], Future[Any]], result: Callable[[Any], list[Any]] = ok_text
+            ) -> Callable[..., int]:
+    """`storage_<op>(ctx, callback, userData)`: the node operation `op` (a `NodeDispatch` method)."""
     def fn(ctx: Context, callback: Any, user_data: Any) -> int:
-        return ctx.submit(name, (), callback, user_data, result)
+        return ctx.submit(op, callback, user_data, result)
 
-    fn.__name__ = name
+    fn.__name__ = op.__name__
     return _entry(fn)
 
 
-def _one_text(name: str, what: str, result: Callable[[Any], list[Any]] = ok_text) -> Callable[..., int]:
+def _one_text(op: Callable[[NodeDispatch, str], Future[Any]], what: str,
+              result: Callable[[Any], list[Any]] = ok_text) -> Callable[..., int]:
+    """`storage_<op>(ctx, text, callback, userData)`: `op` with one text argument (`what`)."""
     def fn(ctx: Context, ptr: Any, callback: Any, user_data: Any) -> int:
-        return ctx.submit(name, (_text(ptr, what),), callback, user_data, result)
+        text = _text(ptr, what) or ""
+        return ctx.submit(lambda node: op(node, text), callback, user_data, result)
 
-    fn.__name__ = name
+    fn.__name__ = op.__name__
     return _entry(fn)
 
 
@@ -241,12 +247,7 @@ def _public(is_private: bool) -> None:
         raise DispatchError("private (mix network) downloads are not supported: hoard has no mix network")
 
 
-# -- network (present once the network layer adds them to the node) ---------------------
-def _network_api(ctx: Context, name: str) -> None:
-    if not ctx.has_api(name):
-        raise DispatchError(f"network not available: this hoard node has no {name}()")
-
-
+# -- network -----------------------------------------------------------------------------
 @_entry
 def storage_connect(ctx: Context, peer_ptr: Any, addrs_ptr: Any, count: int, callback: Any, user_data: Any) -> int:
     peer_id = _text(peer_ptr, "peerId")
@@ -255,114 +256,119 @@ def storage_connect(ctx: Context, peer_ptr: Any, addrs_ptr: Any, count: int, cal
         if addrs_ptr == _ffi.NULL:
             raise DispatchError(f"peerAddresses is NULL but peerAddressesSize is {count}")
         addrs = [_text(addrs_ptr[i], f"peerAddresses[{i}]") or "" for i in range(count)]
-    _network_api(ctx, "connect")
-    return ctx.submit("connect", (peer_id, addrs), callback, user_data, ok_empty)
+    return ctx.submit(lambda node: node.connect(peer_id or "", addrs), callback, user_data, ok_empty)
 
 
 @_entry
 def storage_peer_debug(ctx: Context, peer_ptr: Any, callback: Any, user_data: Any) -> int:
-    peer_id = _text(peer_ptr, "peerId")
-    _network_api(ctx, "peer_debug")
-    return ctx.submit("peer_debug", (peer_id,), callback, user_data)
+    peer_id = _text(peer_ptr, "peerId") or ""
+    return ctx.submit(lambda node: node.peer_debug(peer_id), callback, user_data)
 
 
 @_entry
 def storage_log_level(ctx: Context, level_ptr: Any, callback: Any, user_data: Any) -> int:
-    return ctx.submit("log_level", (_text(level_ptr, "logLevel"),), callback, user_data, ok_empty)
+    level = _text(level_ptr, "logLevel") or ""
+    return ctx.submit(lambda node: node.log_level(level), callback, user_data, ok_empty)
 
 
 # -- uploads ---------------------------------------------------------------------------
 @_entry
 def storage_upload_init(ctx: Context, path_ptr: Any, chunk_size: int, callback: Any, user_data: Any) -> int:
-    return ctx.submit("upload_init", (_text(path_ptr, "filepath"), int(chunk_size)), callback, user_data)
+    path = _text(path_ptr, "filepath") or ""
+    return ctx.submit(lambda node: node.upload_init(path, int(chunk_size)), callback, user_data)
 
 
 @_entry
 def storage_upload_chunk(ctx: Context, session_ptr: Any, chunk_ptr: Any, n: int, callback: Any, user_data: Any) -> int:
-    session = _text(session_ptr, "sessionId")
+    session = _text(session_ptr, "sessionId") or ""
     if chunk_ptr == _ffi.NULL and n:
         raise DispatchError(f"chunk is NULL but len is {n}")
     data = _ffi.buffer(chunk_ptr, n)[:] if n else b""  # copied: the caller may reuse its buffer at once
-    return ctx.submit("upload_chunk", (session, data), callback, user_data, ok_empty)
+    return ctx.submit(lambda node: node.upload_chunk(session, data), callback, user_data, ok_empty)
 
 
 @_entry
 def storage_upload_file(ctx: Context, session_ptr: Any, callback: Any, user_data: Any) -> int:
-    session = _text(session_ptr, "sessionId")
-    return ctx.submit("upload_file", (session,), callback, user_data,
-                      on_progress=ctx.count_progress(callback, user_data))
+    session = _text(session_ptr, "sessionId") or ""
+    progress = ctx.count_progress(callback, user_data)
+    return ctx.submit(lambda node: node.upload_file(session, progress), callback, user_data)
 
 
 # -- downloads -------------------------------------------------------------------------
 @_entry
 def storage_download_init(ctx: Context, cid_ptr: Any, chunk_size: int, local: bool, callback: Any,
                           user_data: Any) -> int:
-    return ctx.submit("download_init", (_text(cid_ptr, "cid"), int(chunk_size), bool(local)), callback, user_data)
+    cid = _text(cid_ptr, "cid") or ""
+    return ctx.submit(lambda node: node.download_init(cid, int(chunk_size), bool(local)), callback, user_data)
 
 
 @_entry
 def storage_download_stream(ctx: Context, cid_ptr: Any, chunk_size: int, local: bool, path_ptr: Any, callback: Any,
                             user_data: Any) -> int:
-    cid = _text(cid_ptr, "cid")
+    cid = _text(cid_ptr, "cid") or ""
     path = _text(path_ptr, "filepath", optional=True) or None
-    return ctx.submit("download_stream", (cid, path, int(chunk_size), bool(local)), callback, user_data, ok_empty,
-                      on_progress=ctx.data_progress(callback, user_data))
+    progress = ctx.data_progress(callback, user_data)
+    return ctx.submit(lambda node: node.download_stream(cid, path, int(chunk_size), bool(local), progress),
+                      callback, user_data, ok_empty)
 
 
 @_entry
 def storage_download_init_current(ctx: Context, cid_ptr: Any, chunk_size: int, local: bool, is_private: bool,
                                   callback: Any, user_data: Any) -> int:
     _public(is_private)
-    return ctx.submit("download_init", (_text(cid_ptr, "cid"), int(chunk_size), bool(local)), callback, user_data)
+    cid = _text(cid_ptr, "cid") or ""
+    return ctx.submit(lambda node: node.download_init(cid, int(chunk_size), bool(local)), callback, user_data)
 
 
 @_entry
 def storage_download_stream_current(ctx: Context, cid_ptr: Any, chunk_size: int, local: bool, is_private: bool,
                                     path_ptr: Any, callback: Any, user_data: Any) -> int:
     _public(is_private)
-    cid = _text(cid_ptr, "cid")
+    cid = _text(cid_ptr, "cid") or ""
     path = _text(path_ptr, "filepath", optional=True) or None
-    return ctx.submit("download_stream", (cid, path, int(chunk_size), bool(local)), callback, user_data, ok_empty,
-                      on_progress=ctx.data_progress(callback, user_data))
+    progress = ctx.data_progress(callback, user_data)
+    return ctx.submit(lambda node: node.download_stream(cid, path, int(chunk_size), bool(local), progress),
+                      callback, user_data, ok_empty)
 
 
 @_entry
 def storage_download_manifest_current(ctx: Context, cid_ptr: Any, is_private: bool, callback: Any,
                                       user_data: Any) -> int:
     _public(is_private)
-    return ctx.submit("download_manifest", (_text(cid_ptr, "cid"),), callback, user_data)
+    cid = _text(cid_ptr, "cid") or ""
+    return ctx.submit(lambda node: node.download_manifest(cid), callback, user_data)
 
 
 EXPORTS: dict[str, Callable[..., int]] = {
     "new": storage_new,
-    "start": _simple("start", ok_empty),
-    "stop": _simple("stop", ok_empty),
+    "start": _simple(NodeDispatch.start, ok_empty),
+    "stop": _simple(NodeDispatch.stop, ok_empty),
     "close": storage_close,
     "destroy": storage_destroy,
     "version": storage_version,
     "revision": storage_revision,
-    "repo": _simple("repo"),
-    "debug": _simple("debug"),
-    "spr": _simple("spr"),
-    "peer_id": _simple("peer_id"),
+    "repo": _simple(NodeDispatch.repo),
+    "debug": _simple(NodeDispatch.debug),
+    "spr": _simple(NodeDispatch.spr),
+    "peer_id": _simple(NodeDispatch.peer_id),
     "peer_debug": storage_peer_debug,
     "log_level": storage_log_level,
     "connect": storage_connect,
     "upload_init": storage_upload_init,
     "upload_chunk": storage_upload_chunk,
-    "upload_finalize": _one_text("upload_finalize", "sessionId"),
-    "upload_cancel": _one_text("upload_cancel", "sessionId", ok_empty),
+    "upload_finalize": _one_text(NodeDispatch.upload_finalize, "sessionId"),
+    "upload_cancel": _one_text(NodeDispatch.upload_cancel, "sessionId", ok_empty),
     "upload_file": storage_upload_file,
     "download_init": storage_download_init,
     "download_stream": storage_download_stream,
-    "download_chunk": _one_text("download_chunk", "cid", ok_chunk),
-    "download_cancel": _one_text("download_cancel", "cid", ok_empty),
-    "download_manifest": _one_text("download_manifest", "cid"),
-    "list": _simple("list"),
-    "space": _simple("space"),
-    "delete": _one_text("delete", "cid", ok_empty),
-    "fetch": _one_text("fetch", "cid"),
-    "exists": _one_text("exists", "cid"),
+    "download_chunk": _one_text(NodeDispatch.download_chunk, "cid", ok_chunk),
+    "download_cancel": _one_text(NodeDispatch.download_cancel, "cid", ok_empty),
+    "download_manifest": _one_text(NodeDispatch.download_manifest, "cid"),
+    "list": _simple(NodeDispatch.list),
+    "space": _simple(NodeDispatch.space),
+    "delete": _one_text(NodeDispatch.delete, "cid", ok_empty),
+    "fetch": _one_text(NodeDispatch.fetch, "cid"),
+    "exists": _one_text(NodeDispatch.exists, "cid"),
     "set_event_callback": storage_set_event_callback,
 }
 

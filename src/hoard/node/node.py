@@ -20,13 +20,15 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
 from hoard.blobs import BlobDigest, BlobStat
+from hoard.content.manifest import Manifest
 from hoard.errors import InvalidArgumentError, StateError
 from hoard.files import FileBlock, FileInfo, FileWrite
 from hoard.ids.cid import CID
-from hoard.logs import Event, Log, LogName
+from hoard.ids.peer import PeerId
+from hoard.logs import Event, Log, LogName, parse_name
 from hoard.logs.metadata import MetadataInput
 from hoard.node import info, observability
 from hoard.node.composition import Components, compose
@@ -34,16 +36,33 @@ from hoard.node.config import LOG_LEVELS, Config
 from hoard.node.context import NodeContext
 from hoard.node.lifecycle import Lifecycle
 from hoard.node.repo import Repo
+from hoard.node.results import (
+    Dataset,
+    DebugInfo,
+    FetchInfo,
+    FetchProgress,
+    FetchStarted,
+    LogSummary,
+    PeerInfo,
+    Space,
+    StreamInfo,
+    VerifyReport,
+)
 from hoard.node.runtime import Worker
 from hoard.node.streams import NodeStream
+from hoard.transfer.builtin import TransferPolicy
 from hoard.transfer.events import Subscriber, Unsubscribe
 from hoard.transfer.manager import ChannelTransport
 from hoard.transfer.selector import Selector
 from hoard.transfer.types import ChannelID, ChannelState, Status
 from hoard.transfer.vouchers import EncodedVoucher, EncodedVoucherResult, Voucher, VoucherResult
 
+if TYPE_CHECKING:
+    from hoard.node.async_node import AsyncNode
+
 P = ParamSpec("P")
 T = TypeVar("T")
+F = TypeVar("F", bound="NodeBase")
 
 _LEVELS = {"TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "NOTICE": 25, "WARN": logging.WARNING,
            "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
@@ -69,8 +88,24 @@ def on_loop(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     return call
 
 
+class _Shared:
+    """The mutable state of one node, shared by its faces (`Node` and its `as_async()` view)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.metrics: observability.MetricsServer | None = None
+
+
 class NodeBase:
-    """Creation, teardown and dispatch shared by `Node` and `AsyncNode`."""
+    """Creation, teardown and dispatch shared by `Node` and `AsyncNode`.
+
+    One node may be seen through several faces: `as_async()` / `as_sync()` return another
+    face of the same node (same worker, same components), and `dispatch` is its face whose
+    methods return the worker's `concurrent.futures.Future` at once (for frontends with their
+    own threads and callbacks, such as the C ABI).
+    """
+
+    _SHARED = ("config", "_worker", "_repo", "_components", "_lifecycle", "_shared")
 
     def __init__(self, config: Config | dict[str, Any] | str | None = None) -> None:
         self.config = Config.coerce(config)
@@ -85,19 +120,43 @@ class NodeBase:
             self._worker.shutdown()
             self._repo.close()
             raise
-        self._closed = False
-        self._metrics: observability.MetricsServer | None = None
+        self._shared = _Shared()
+        self._attach()
         try:
-            self._metrics = observability.start(self)  # log-format, log-file, metrics (Logos options)
+            self._shared.metrics = observability.start(self)  # log-format, log-file, metrics (Logos options)
         except BaseException:
             self._close_sync()
             raise
+
+    def _attach(self) -> None:
+        """Create the face's namespaces (each face class adds its own)."""
+        from hoard.node.dispatch import NodeDispatch
+
+        self.dispatch = NodeDispatch(self)
+
+    def _view(self, cls: type[F]) -> F:
+        """A face of class `cls` on this same node."""
+        view = cls.__new__(cls)
+        for name in self._SHARED:
+            setattr(view, name, getattr(self, name))
+        view._attach()
+        return view
+
+    def as_sync(self) -> Node:
+        """This node's blocking face (`Node`); closing either face closes the node."""
+        return self if isinstance(self, Node) else self._view(Node)
+
+    def as_async(self) -> AsyncNode:
+        """This node's awaitable face (`AsyncNode`); closing either face closes the node."""
+        from hoard.node.async_node import AsyncNode
+
+        return self if isinstance(self, AsyncNode) else self._view(AsyncNode)
 
     @property
     def components(self) -> Components:
         """The node's components (node/composition.py): for embedding code that extends the
         node; the operations above are the supported surface. StateError once closed."""
-        if self._closed:
+        if self._shared.closed:
             raise StateError("node is closed")
         return self._components
 
@@ -106,57 +165,47 @@ class NodeBase:
     @property
     def closed(self) -> bool:
         """Whether `close()` was called."""
-        return self._closed
+        return self._shared.closed
 
     @property
     def started(self) -> bool:
         """Whether the node is started (its network and services run)."""
-        return not self._closed and self._lifecycle.started
+        return not self._shared.closed and self._lifecycle.started
 
     def _submit(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[T]:
         """Dispatch `fn(*args, **kwargs)` to the worker; returns its Future at once (the "ack")."""
-        if self._closed:
+        if self._shared.closed:
             raise StateError("node is closed")
         return self._worker.submit(functools.partial(fn, *args, **kwargs))
 
     def _now(self, fn: Callable[[], T]) -> T:
         """`fn()` in the caller's thread (for operations that touch no node state)."""
-        if self._closed:
+        if self._shared.closed:
             raise StateError("node is closed")
         return fn()
 
+    def _done(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """`fn()` run now, as a finished Future (the `dispatch` form of `_now`)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        try:
+            future.set_result(self._now(fn))
+        except Exception as exc:  # noqa: BLE001 - delivered through the future
+            future.set_exception(exc)
+        return future
+
     def _close_sync(self) -> None:
-        if self._closed:
+        if self._shared.closed:
             return
-        metrics, self._metrics = self._metrics, None
+        metrics, self._shared.metrics = self._shared.metrics, None
         if metrics is not None:
             metrics.close()
         try:
             if not self._worker.in_worker:
                 self._worker.call(self._lifecycle.close)
         finally:
-            self._closed = True
+            self._shared.closed = True
             self._worker.shutdown()
             self._repo.close()
-
-    def submit(self, operation: str, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
-        """Dispatch operation `operation` by name (transitional, for the frontends not yet on the
-        typed surface); returns its Future at once."""
-        c = self.components
-        table: dict[str, Callable[..., Awaitable[Any]]] = {
-            "start": self._lifecycle.start, "stop": self._lifecycle.stop,
-            "version": on_loop(info.version), "revision": on_loop(info.revision),
-            "repo": on_loop(self._repo_path), "log_level": on_loop(set_log_level),
-            "peer_id": c.net.peer_id, "spr": c.net.spr, "debug": c.net.debug, "connect": c.net.connect,
-            "peer_debug": c.net.peer_debug, "peers": c.net.peers,
-            "download_manifest": c.fetch.download_manifest, "fetch": c.fetch.fetch, "fetch_start": c.fetch.fetch_start,
-            "fetch_progress": c.fetch.fetch_progress, "fetch_cancel": c.fetch.fetch_cancel, "fetches": c.fetch.fetches,
-            **{name: getattr(c.data, name) for name in (
-                "upload_init", "upload_open", "upload_chunk", "upload_finalize", "upload_cancel", "upload_file",
-                "download_init", "download_chunk", "download_stream", "download_cancel", "list", "space", "delete",
-                "exists", "verify", "stream_open", "stream_read", "stream_close")},
-        }
-        return self._submit(table[operation], *args, **kwargs)
 
     def _repo_path(self) -> str:
         return str(self._repo.path)
@@ -174,8 +223,13 @@ class Node(NodeBase):
     to release everything. Methods may be called from any thread except hoard's own.
     """
 
-    def __init__(self, config: Config | dict[str, Any] | str | None = None) -> None:
-        super().__init__(config)
+    def _attach(self) -> None:
+        super()._attach()
+        self.net = NetApi(self)
+        self.blobs = BlobsApi(self)
+        self.files = FilesApi(self)
+        self.logs = LogsApi(self)
+        self.transfer = TransferApi(self)
         self.data_transfer = DataTransfer(self)
 
     def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -216,7 +270,7 @@ class Node(NodeBase):
         """Set the log level at run time: TRACE, DEBUG, INFO, NOTICE, WARN, ERROR or FATAL."""
         return self._now(lambda: set_log_level(level))
 
-    def peer_id(self) -> str:
+    def peer_id(self) -> PeerId:
         """The libp2p peer ID."""
         return self._call(self._c.net.peer_id)
 
@@ -224,21 +278,17 @@ class Node(NodeBase):
         """The node's signed peer record, `spr:...`, with its current addresses."""
         return self._call(self._c.net.spr)
 
-    def debug(self) -> dict[str, Any]:
-        """`{id, addrs, spr, announceAddresses, table: {localNode, nodes}}` (Logos shape)."""
+    def debug(self) -> DebugInfo:
+        """The node's peer ID, addresses, signed peer record and routing table (Logos `debug`)."""
         return self._call(self._c.net.debug)
 
-    def connect(self, peer_id: str, addrs: builtins.list[str] | None = None) -> None:
+    def connect(self, peer_id: str | PeerId, addrs: builtins.list[str] | None = None) -> None:
         """Connect to a peer: dial `addrs` (multiaddrs) if given, else find it in the DHT."""
         return self._call(self._c.net.connect, peer_id, addrs)
 
-    def peer_debug(self, peer_id: str) -> dict[str, Any]:
-        """`{peerId, seqNo, addresses}` of a known peer ("peer not found." otherwise)."""
+    def peer_debug(self, peer_id: str | PeerId) -> PeerInfo:
+        """What the node knows of a peer (PeerError "peer not found." if nothing)."""
         return self._call(self._c.net.peer_debug, peer_id)
-
-    def peers(self) -> builtins.list[str]:
-        """Peer IDs of the currently connected peers."""
-        return self._call(self._c.net.peers)
 
     def upload_init(self, filepath: str, chunk_size: int = 0) -> str:
         """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
@@ -253,7 +303,7 @@ class Node(NodeBase):
         """Append bytes to an upload session."""
         return self._call(self._c.data.upload_chunk, session_id, data)
 
-    def upload_finalize(self, session_id: str) -> str:
+    def upload_finalize(self, session_id: str) -> CID:
         """Finish an upload; returns the manifest CID. Durable when it returns."""
         return self._call(self._c.data.upload_finalize, session_id)
 
@@ -261,7 +311,7 @@ class Node(NodeBase):
         """Cancel an upload and remove what it stored (no error for an unknown session)."""
         return self._call(self._c.data.upload_cancel, session_id)
 
-    def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> str:
+    def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> CID:
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
         return self._call(self._c.data.upload_file, session_id, on_progress)
 
@@ -282,16 +332,16 @@ class Node(NodeBase):
         """Close a download session (no error if there is none)."""
         return self._call(self._c.data.download_cancel, cid)
 
-    def download_manifest(self, cid: str | CID) -> dict[str, Any]:
-        """The manifest JSON of a dataset: from the local store, else from the network."""
+    def download_manifest(self, cid: str | CID) -> Manifest:
+        """The manifest of a dataset: from the local store, else from the network."""
         return self._call(self._c.fetch.download_manifest, cid)
 
-    def list(self) -> builtins.list[dict[str, Any]]:
-        """Every stored dataset: `[{"cid", "manifest"}]`."""
+    def list(self) -> builtins.list[Dataset]:
+        """Every stored dataset, with its manifest."""
         return self._call(self._c.data.list)
 
-    def space(self) -> dict[str, int]:
-        """`{totalBlocks, quotaMaxBytes, quotaUsedBytes, quotaReservedBytes}`."""
+    def space(self) -> Space:
+        """Blocks stored, the quota, and the bytes used and reserved (Logos `space`)."""
         return self._call(self._c.data.space)
 
     def delete(self, cid: str | CID) -> None:
@@ -302,33 +352,33 @@ class Node(NodeBase):
         """Whether the block (or manifest) is in the local store."""
         return self._call(self._c.data.exists, cid)
 
-    def verify(self, cid: str | CID) -> dict[str, Any]:
+    def verify(self, cid: str | CID) -> VerifyReport:
         """Re-read a dataset (or block) from disk and check every block against its CID."""
         return self._call(self._c.data.verify, cid)
 
-    def fetch(self, cid: str | CID) -> dict[str, Any]:
-        """Fetch a dataset into the local store in the background; returns its manifest JSON at once."""
+    def fetch(self, cid: str | CID) -> Manifest:
+        """Fetch a dataset into the local store in the background; returns its manifest at once."""
         return self._call(self._c.fetch.fetch, cid)
 
-    def fetch_start(self, cid: str | CID) -> dict[str, Any]:
-        """Start fetching a dataset in the background; `{cid, manifest, downloadId}` at once."""
+    def fetch_start(self, cid: str | CID) -> FetchStarted:
+        """Start fetching a dataset in the background; its manifest and download id at once."""
         return self._call(self._c.fetch.fetch_start, cid)
 
-    def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> dict[str, Any]:
-        """`{active, received, total, bytes}` of a fetch; `{"active": false}` for an unknown id."""
+    def fetch_progress(self, download_id: int, cid: str | CID | None = None) -> FetchProgress:
+        """Progress of a fetch; `active=False` and nothing else for an unknown id."""
         return self._call(self._c.fetch.fetch_progress, download_id, cid)
 
     def fetch_cancel(self, download_id: int, cid: str | CID | None = None) -> None:
         """Cancel an active fetch (NotFoundError if there is no active fetch with that id)."""
         return self._call(self._c.fetch.fetch_cancel, download_id, cid)
 
-    def fetches(self) -> builtins.list[dict[str, Any]]:
+    def fetches(self) -> builtins.list[FetchInfo]:
         """Every fetch still remembered (active ones, then recent finished ones), newest first."""
         return self._call(self._c.fetch.fetches)
 
     def stream_open(self, cid: str | CID, offset: int = 0, length: int | None = None,
-                    local: bool = True) -> dict[str, Any]:
-        """Open a read stream from byte `offset`: `{id, size, offset, length, filename, mimetype}`."""
+                    local: bool = True) -> StreamInfo:
+        """Open a read stream from byte `offset`: its id, the content size, the length it delivers."""
         return self._call(self._c.data.stream_open, cid, offset, length, local)
 
     def stream_read(self, stream_id: str, n: int = 1 << 20) -> bytes:
@@ -339,93 +389,150 @@ class Node(NodeBase):
         """Close a read stream (no error if it is already closed)."""
         return self._call(self._c.data.stream_close, stream_id)
 
-    def blob_put(self, source: bytes | os.PathLike[str] | Iterable[bytes],
+
+class NetApi:
+    """`node.net`: the node on the network (beyond the Logos `connect`/`peer_debug`)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    # -- operations (the async twin is generated from here to the end of the class) -------
+    def peers(self) -> builtins.list[PeerId]:
+        """The currently connected peers."""
+        return self._node._call(self._node._c.net.peers)
+
+
+    def addrs(self) -> builtins.list[str]:
+        """The addresses the node listens on (none while stopped)."""
+        return self._node._call(on_loop(self._node._c.net.addrs))
+
+
+class BlobsApi:
+    """`node.blobs`: castore blobs, found by the BLAKE3 digest of their content."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    # -- operations (the async twin is generated from here to the end of the class) -------
+    def put(self, source: bytes | os.PathLike[str] | Iterable[bytes],
                  on_progress: Callable[[int], None] | None = None) -> BlobStat:
         """Store a blob (bytes, a file path or an iterable of pieces); its digest, size, manifest."""
-        return self._call(self._c.blobs.put, source, on_progress)
+        return self._node._call(self._node._c.blobs.put, source, on_progress)
 
-    def blob_stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
+    def stat(self, digest: str | bytes | BlobDigest, chunks: bool = True) -> BlobStat:
         """A blob's size, manifest CID and (with `chunks`) chunk list. NotFoundError if absent."""
-        return self._call(self._c.blobs.stat, digest, chunks)
+        return self._node._call(self._node._c.blobs.stat, digest, chunks)
 
-    def blob_read(self, digest: str | bytes | BlobDigest) -> NodeStream[bytes]:
+    def read(self, digest: str | bytes | BlobDigest) -> NodeStream[bytes]:
         """The bytes of a blob (or one chunk) as a stream of pieces. NotFoundError if absent."""
-        return self._call(self._c.blobs.read, digest)
+        return self._node._call(self._node._c.blobs.read, digest)
 
-    def file_write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
+
+
+class FilesApi:
+    """`node.files`: hugo files (indexed blocks, CRC32, history versions)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    # -- operations (the async twin is generated from here to the end of the class) -------
+    def write(self, ino: int, data: bytes, index: int | None = None, crc32: int | None = None) -> FileWrite:
         """Write one block of file `ino` at `index` (or append); `crc32` checked if given."""
-        return self._call(self._c.files.write, ino, data, index, crc32)
+        return self._node._call(self._node._c.files.write, ino, data, index, crc32)
 
-    def file_stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
+    def stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
         """Append `blocks` to file `ino` in order, as one new version."""
-        return self._call(self._c.files.stream_write, ino, blocks)
+        return self._node._call(self._node._c.files.stream_write, ino, blocks)
 
-    def file_read(self, ino: int, start: int | None = None, end: int | None = None,
+    def read(self, ino: int, start: int | None = None, end: int | None = None,
                   version: int | None = None) -> NodeStream[FileBlock]:
         """The blocks start..end (inclusive) of file `ino` at `version`, as a stream."""
-        return self._call(self._c.files.read, ino, start, end, version)
+        return self._node._call(self._node._c.files.read, ino, start, end, version)
 
-    def file_stat(self, ino: int, version: int | None = None) -> FileInfo:
+    def stat(self, ino: int, version: int | None = None) -> FileInfo:
         """File `ino` at `version` (default: the latest): blocks, bytes, next index, time."""
-        return self._call(self._c.files.stat, ino, version)
+        return self._node._call(self._node._c.files.stat, ino, version)
 
-    def log_create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
+
+
+class LogsApi:
+    """`node.logs`: GDP-style signed append-only logs, local and remote."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    # -- operations (the async twin is generated from here to the end of the class) -------
+    def create(self, metadata: MetadataInput = None, name: str | None = None) -> Log:
         """Create a log hosted by this node; returns it open "ra"."""
-        return self._call(self._c.logs.create, metadata, name)
+        return self._node._call(self._node._c.logs.create, metadata, name)
 
-    def log_open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
+    def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
         """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra"."""
-        return self._call(self._c.logs.open, name, mode, signing_key)
+        return self._node._call(self._node._c.logs.open, name, mode, signing_key)
 
     def event_next(self, log: Log | None = None, timeout: float | None = None) -> Event | None:
         """The next event of a log request made without a callback; None on timeout."""
-        return self._call(self._c.logs.event_next, log, timeout)
+        return self._node._call(self._node._c.logs.event_next, log, timeout)
 
     def parse_name(self, value: str | bytes | LogName) -> LogName:
         """A log name from its printable form, raw 32 bytes, or any other string (SHA-256)."""
-        return self._call(self._c.logs.parse_name, value)
+        return self._node._call(self._node._c.logs.parse_name, value)
 
-    def log_list(self) -> builtins.list[dict[str, Any]]:
-        """The logs this node hosts: `[{"name", "nrecs"}]`, in name order."""
-        return self._call(self._c.logs.list)
+    def list(self) -> builtins.list[LogSummary]:
+        """The logs this node hosts, with their record counts, in name order."""
+        return self._node._call(self._node._c.logs.list)
 
-    def transfer_open(self, peer: str, cid: str, direction: str = "pull", selector: Any = None,
-                      voucher: Any = None, addrs: builtins.list[str] | None = None) -> dict[str, Any]:
+
+    def writable(self, name: str | LogName) -> bool:
+        """Whether this node holds the writer key of log `name` (in `data-dir/keys`)."""
+        return self._node._call(on_loop(self._node._c.logs.writable), parse_name(name))
+
+
+class TransferApi:
+    """`node.transfer`: data-transfer channels, as JSON-shaped states (`node.data_transfer` is the
+    go-data-transfer `Manager` API)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    # -- operations (the async twin is generated from here to the end of the class) -------
+    def open(self, peer: str | PeerId, cid: str | CID, direction: str = "pull", selector: Any = None,
+                      voucher: Any = None, addrs: builtins.list[str] | None = None) -> ChannelState:
         """Open a data-transfer channel with `peer` for `cid`; returns its state."""
-        return self._call(self._c.transfer.open, peer, cid, direction, selector, voucher, addrs)
+        return self._node._call(self._node._c.transfer.open, peer, cid, direction, selector, voucher, addrs)
 
-    def transfer_channels(self) -> builtins.list[dict[str, Any]]:
+    def channels(self) -> builtins.list[ChannelState]:
         """Every channel this node knows (finished ones too), oldest first."""
-        return self._call(self._c.transfer.channels)
+        return self._node._call(self._node._c.transfer.channels)
 
-    def transfer_channel(self, chid: str) -> dict[str, Any]:
+    def channel(self, chid: str | ChannelID) -> ChannelState:
         """One channel's state ("<initiator>-<responder>-<id>")."""
-        return self._call(self._c.transfer.channel, chid)
+        return self._node._call(self._node._c.transfer.channel, chid)
 
-    def transfer_pause(self, chid: str) -> dict[str, Any]:
+    def pause(self, chid: str | ChannelID) -> ChannelState:
         """Pause a channel (our side); returns its state."""
-        return self._call(self._c.transfer.pause, chid)
+        return self._node._call(self._node._c.transfer.pause, chid)
 
-    def transfer_resume(self, chid: str) -> dict[str, Any]:
+    def resume(self, chid: str | ChannelID) -> ChannelState:
         """Resume a channel (our side); returns its state."""
-        return self._call(self._c.transfer.resume, chid)
+        return self._node._call(self._node._c.transfer.resume, chid)
 
-    def transfer_cancel(self, chid: str) -> dict[str, Any]:
+    def cancel(self, chid: str | ChannelID) -> ChannelState:
         """Cancel a channel; returns its state."""
-        return self._call(self._c.transfer.cancel, chid)
+        return self._node._call(self._node._c.transfer.cancel, chid)
 
-    def transfer_restart(self, chid: str) -> dict[str, Any]:
+    def restart(self, chid: str | ChannelID) -> ChannelState:
         """Restart an interrupted channel; returns its state."""
-        return self._call(self._c.transfer.restart, chid)
+        return self._node._call(self._node._c.transfer.restart, chid)
 
-    def transfer_send_voucher(self, chid: str, voucher: Any = None) -> dict[str, Any]:
+    def send_voucher(self, chid: str | ChannelID, voucher: Any = None) -> ChannelState:
         """Send a further voucher on a channel we initiated; returns its state."""
-        return self._call(self._c.transfer.send_voucher, chid, voucher)
+        return self._node._call(self._node._c.transfer.send_voucher, chid, voucher)
 
-    def transfer_policy(self, push: bool | None = None, pull: bool | None = None,
-                        peers: builtins.list[str] | None = None, any_peer: bool = False) -> dict[str, Any]:
-        """The default voucher's policy `{push, pull, peers}`; arguments change it (persisted)."""
-        return self._call(self._c.transfer.policy, push, pull, peers, any_peer)
+    def policy(self, push: bool | None = None, pull: bool | None = None,
+                        peers: builtins.list[str] | None = None, any_peer: bool = False) -> TransferPolicy:
+        """The default voucher's policy (push, pull, peers); arguments change it (persisted)."""
+        return self._node._call(self._node._c.transfer.policy, push, pull, peers, any_peer)
 
 
 class DataTransfer:
@@ -482,12 +589,12 @@ class DataTransfer:
         """Every channel this node knows, finished ones included (as Go's InProgressChannels)."""
         return self._call(on_loop(self._node._c.transfer.manager.in_progress_channels))
 
-    def open_push_data_channel(self, to: str, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
+    def open_push_data_channel(self, to: str | PeerId, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
                                selector: Selector | dict[str, Any] = None) -> ChannelID:
         """Send `base_cid` (the blocks `selector` chooses) to `to`, who validates `voucher`."""
         return self._call(self._node._c.transfer.manager.open_push_data_channel, to, voucher, base_cid, selector)
 
-    def open_pull_data_channel(self, to: str, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
+    def open_pull_data_channel(self, to: str | PeerId, voucher: Voucher | EncodedVoucher, base_cid: CID | str,
                                selector: Selector | dict[str, Any] = None) -> ChannelID:
         """Ask `to` for `base_cid` (the blocks `selector` chooses); `to` validates `voucher`."""
         return self._call(self._node._c.transfer.manager.open_pull_data_channel, to, voucher, base_cid, selector)

@@ -113,13 +113,13 @@ def samples(node: NodeBase) -> Iterator[tuple[str, str, float]]:
     """(name, help, value) of each metric of `node`, read now."""
     if node.closed:
         return
-    space = node.submit("space").result(timeout=30)
-    yield "hoard_repo_blocks", "Blocks in the local store", space["totalBlocks"]
-    yield "hoard_repo_quota_max_bytes", "The storage quota in bytes", space["quotaMaxBytes"]
-    yield "hoard_repo_quota_used_bytes", "Bytes of the quota in use", space["quotaUsedBytes"]
-    yield "hoard_repo_quota_reserved_bytes", "Bytes of the quota reserved", space["quotaReservedBytes"]
+    space = node.dispatch.space().result(timeout=30)
+    yield "hoard_repo_blocks", "Blocks in the local store", space.total_blocks
+    yield "hoard_repo_quota_max_bytes", "The storage quota in bytes", space.quota_max_bytes
+    yield "hoard_repo_quota_used_bytes", "Bytes of the quota in use", space.quota_used_bytes
+    yield "hoard_repo_quota_reserved_bytes", "Bytes of the quota reserved", space.quota_reserved_bytes
+    yield "hoard_peers_connected", "Connected peers", len(node.as_sync().net.peers())
     network = node.components.net.network
-    yield "hoard_peers_connected", "Connected peers", len(network.connected_peers()) if network is not None else 0
     stats = network.server_stats() if network is not None else None
     if stats is not None:
         yield "hoard_block_server_streams_total", "Block streams served", stats.streams

@@ -20,6 +20,7 @@ from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.node.component import StreamHandler
 from hoard.node.context import NodeContext
+from hoard.node.results import DebugInfo, PeerInfo, RoutingTable, TableNode
 
 if TYPE_CHECKING:
     from hoard.net import Network
@@ -86,9 +87,9 @@ class NetComponent:
         """The addresses the node listens on (none while stopped)."""
         return [str(a) for a in self.network.addrs] if self.network is not None else []
 
-    async def peer_id(self) -> str:
+    async def peer_id(self) -> PeerId:
         """The libp2p peer ID."""
-        return str(self._context.identity.peer_id)
+        return self._context.identity.peer_id
 
     async def spr(self) -> str:
         """The node's signed peer record, `spr:...`, with its announced addresses: the same text
@@ -99,26 +100,36 @@ class NetComponent:
             self._stopped_spr = self._context.identity.signed_peer_record([])
         return self._stopped_spr
 
-    async def debug(self) -> dict[str, Any]:
-        """`{id, addrs, spr, announceAddresses, table: {localNode, nodes}}` (Logos shape)."""
+    async def debug(self) -> DebugInfo:
+        """The node's peer ID, addresses, signed peer record and routing table (Logos `debug`)."""
         spr = await self.spr()
-        peer = str(self._context.identity.peer_id)
-        table = (self.network.routing_table() if self.network is not None else
-                 {"localNode": {"nodeId": peer, "peerId": peer, "record": spr, "address": "", "seen": False},
-                  "nodes": []})
-        addrs = self.addrs()
-        announced = [str(a) for a in self.network.announce_addrs] if self.network is not None else addrs
-        return {"id": peer, "addrs": addrs, "spr": spr, "announceAddresses": announced, "table": table}
+        peer = self._context.identity.peer_id
+        if self.network is not None:
+            raw = self.network.routing_table()
+            table = RoutingTable(_table_node(raw["localNode"]), tuple(_table_node(n) for n in raw["nodes"]))
+        else:
+            table = RoutingTable(TableNode(node_id=str(peer), peer_id=str(peer),
+                                           record=spr, address="", seen=False), ())
+        addrs = tuple(self.addrs())
+        announced = tuple(str(a) for a in self.network.announce_addrs) if self.network is not None else addrs
+        return DebugInfo(peer, addrs, spr, announced, table)
 
     # -- peers -------------------------------------------------------------------------
-    async def connect(self, peer_id: str, addrs: list[str] | None = None) -> None:
+    async def connect(self, peer_id: str | PeerId, addrs: list[str] | None = None) -> None:
         """Connect to a peer: dial `addrs` (multiaddrs) if given, else find it in the DHT."""
-        await self.require("connect").connect(PeerId(peer_id), list(addrs) if addrs else None)
+        await self.require("connect").connect(PeerId(str(peer_id)), list(addrs) if addrs else None)
 
-    async def peer_debug(self, peer_id: str) -> dict[str, Any]:
-        """`{peerId, seqNo, addresses}` of a known peer ("peer not found." otherwise)."""
-        return await self.require("get peer info").peer_debug(PeerId(peer_id))
+    async def peer_debug(self, peer_id: str | PeerId) -> PeerInfo:
+        """What the node knows of a peer: its newest record's sequence number and addresses
+        (PeerError "peer not found." if it knows nothing)."""
+        raw = await self.require("get peer info").peer_debug(PeerId(str(peer_id)))
+        return PeerInfo(PeerId(raw["peerId"]), int(raw["seqNo"]), tuple(str(a) for a in raw["addresses"]))
 
-    async def peers(self) -> list[str]:
-        """Peer IDs of the currently connected peers."""
-        return [str(p) for p in self.network.connected_peers()] if self.network is not None else []
+    async def peers(self) -> list[PeerId]:
+        """The currently connected peers."""
+        return list(self.network.connected_peers()) if self.network is not None else []
+
+
+def _table_node(raw: dict[str, Any]) -> TableNode:
+    return TableNode(node_id=str(raw["nodeId"]), peer_id=str(raw["peerId"]), record=str(raw["record"]),
+                     address=str(raw["address"]), seen=bool(raw["seen"]))
