@@ -19,6 +19,7 @@ import queue
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -35,6 +36,7 @@ from hoard.errors import (
     PeerError,
     StateError,
     error_for,
+    map_exceptions,
 )
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
@@ -107,16 +109,15 @@ class NodeClient:
 
     # -- plumbing ----------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
+        with self._reaching():
             response = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
 
-    def _unreachable(self, exc: httpx.HTTPError) -> HoardError:
-        return PeerError(f"cannot reach the hoard node API at {self.url}: {exc}", url=self.url)
+    def _reaching(self) -> AbstractContextManager[None]:
+        """Transport failures (connection refused, reset, timeout) as PeerError."""
+        return map_exceptions({httpx.HTTPError: PeerError}, f"cannot reach the hoard node API at {self.url}")
 
     @staticmethod
     def _cid(cid: str | CID) -> str:
@@ -367,7 +368,7 @@ class NodeClient:
         tmp = target.with_name(target.name + ".part") if target is not None else None
         total = 0
         try:
-            with self._client.stream("GET", path) as response:
+            with self._reaching(), self._client.stream("GET", path) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from_response(response)
@@ -386,8 +387,6 @@ class NodeClient:
                 os.replace(tmp, target)
                 tmp = None
             return total
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
         except OSError as exc:
             raise InvalidArgumentError(f"Failed to download stream: cannot write {filepath}: {exc.strerror}",
                                        path=str(filepath)) from exc
