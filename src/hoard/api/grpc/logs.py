@@ -15,7 +15,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
@@ -191,7 +191,7 @@ class LogsClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> LogsClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -233,8 +233,7 @@ class LogsClient:
             request = messages.SubscribeRequest(name=name, kind=kind, start=start, numrecs=numrecs)
         responses = self._stub.Subscribe(request)
         try:
-            for event in responses:
-                yield event
+            yield from responses
         except grpc.RpcError as exc:
             from hoard.api.grpc.client import error_from_rpc
 
@@ -247,7 +246,7 @@ def _log_error(exc: grpc.RpcError, address: str) -> LogError | None:
     """The LogError a failed call carries (its GDP status is in the trailing metadata), else None."""
     try:
         trailer = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001 - a call that failed before any metadata carries none
         return None
     if "gdp-status" not in trailer:
         return None

@@ -14,10 +14,10 @@ from typing import Any, Self
 
 import grpc
 
+from hoard.api import shapes
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
 from hoard.errors import HoardError, TransferError
-from hoard.api import shapes
 from hoard.transfer import ChannelState, EventCode, Status
 from hoard.transfer.manager import parse_channel_id
 

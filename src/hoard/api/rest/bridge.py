@@ -33,7 +33,7 @@ async def settle(future: asyncio.Future[Any] | None) -> None:
     with anyio.CancelScope(shield=True):
         try:
             await future
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - the caller is already handling a failure
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001, S110 - the caller is already handling a failure
             pass
 
 
