@@ -112,8 +112,8 @@ type request struct {
 	finals   int
 	ret      int
 	msg      string
-	progress []int    // len of each RET_PROGRESS callback
-	data     []byte   // the bytes of the RET_PROGRESS callbacks that carried some
+	progress []int  // len of each RET_PROGRESS callback
+	data     []byte // the bytes of the RET_PROGRESS callbacks that carried some
 	handle   cgo.Handle
 	cptr     unsafe.Pointer
 }
