@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd",
 class _Group(click.Group):
     """Turns hoard errors (and a few OS ones) into one line and the error's exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         as_json = bool(ctx.params.get("as_json"))
         try:
             return super().invoke(ctx)

@@ -72,7 +72,7 @@ class _Remote:
         return [_summary(c) for c in self.client.list()]
 
     def policy(self, **kwargs: Any) -> dict[str, Any]:
-        fields = {k: kwargs[k] for k in ("push", "pull") if k in kwargs}
+        fields: dict[str, Any] = {k: kwargs[k] for k in ("push", "pull") if k in kwargs}
         if "peers" in kwargs or kwargs.get("any_peer"):
             fields.update(set_peers=True, peers=kwargs.get("peers") or [])
         reply = self.client.policy(**fields)
@@ -197,7 +197,8 @@ def _follow(ctx: Ctx, backend: Any, chid: str) -> dict[str, Any]:
             click.echo(f"{name}: {state['status']}" + (f" ({state['message']})" if state["message"] else ""),
                        err=True)
 
-    return backend.follow(chid, show)
+    final: dict[str, Any] = backend.follow(chid, show)
+    return final
 
 
 @click.group()

@@ -9,13 +9,16 @@ and ignored), and Read sends pieces of up to 1 MiB (whole chunks joined) rather 
 from __future__ import annotations
 
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
 from hoard.blobs import BlobDigest
+
+if TYPE_CHECKING:
+    from hoard.node.node import NodeBase
 
 messages, services = load("tvix/castore/v1/rpc_blobstore.proto")
 
@@ -25,8 +28,8 @@ SERVICE_NAME = "tvix.castore.v1.BlobService"
 class BlobServicer(services.BlobServiceServicer):
     """castore BlobService backed by `Node.blobs` (`put`, `stat`, `read`)."""
 
-    def __init__(self, node: Any) -> None:
-        self.node = node
+    def __init__(self, node: NodeBase) -> None:
+        self.node = node.as_sync()  # gRPC handlers run on gRPC's threads: the blocking face
 
     def Stat(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Stat"):

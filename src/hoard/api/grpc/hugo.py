@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -19,6 +19,9 @@ from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
 from hoard.errors import InvalidArgumentError
 from hoard.files import FileBlock
+
+if TYPE_CHECKING:
+    from hoard.node.node import NodeBase
 
 messages, services = load("hugo/v1/storage/storage.proto")
 
@@ -47,8 +50,8 @@ def _stream_blocks(request_iterator: Iterator[Any]) -> Iterator[bytes]:
 class StorageServicer(services.StorageServiceServicer):
     """hugo StorageService backed by `Node.files` (`write`, `stream_write`, `read`)."""
 
-    def __init__(self, node: Any) -> None:
-        self.node = node
+    def __init__(self, node: NodeBase) -> None:
+        self.node = node.as_sync()  # gRPC handlers run on gRPC's threads: the blocking face
 
     def Read(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Read"):

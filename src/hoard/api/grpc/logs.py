@@ -15,7 +15,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
@@ -23,6 +23,9 @@ from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
 from hoard.errors import LogError, StateError
 from hoard.logs import EVENT_CREATED, EVENT_EOS, EVENT_SHUTDOWN, Datum, Event, Log, parse_name
+
+if TYPE_CHECKING:
+    from hoard.node.node import NodeBase
 
 messages, services = load("hoard/v1/logs.proto")
 
@@ -67,8 +70,8 @@ def event_message(event: Event) -> Any:
 class LogServicer(services.LogServiceServicer):
     """hoard.v1.LogService backed by a `hoard.Node`."""
 
-    def __init__(self, node: Any) -> None:
-        self.node = node
+    def __init__(self, node: NodeBase) -> None:
+        self.node = node.as_sync()  # gRPC handlers run on gRPC's threads: the blocking face
         self._handles: collections.OrderedDict[tuple[str, str], Log] = collections.OrderedDict()
         self._lock = threading.Lock()
 

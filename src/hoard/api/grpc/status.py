@@ -26,6 +26,6 @@ def status_on_error(context: grpc.ServicerContext, op: str) -> Iterator[None]:
         context.abort(grpc.StatusCode[exc.grpc_status], exc.message)
     except grpc.RpcError:
         raise
-    except Exception as exc:  # noqa: BLE001 - reported to the client, logged with its trace
+    except Exception as exc:
         log.exception("%s failed", op)
         context.abort(grpc.StatusCode.INTERNAL, f"{op}: internal error: {exc}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import queue
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
@@ -20,6 +20,9 @@ from hoard.api.grpc.status import status_on_error
 from hoard.errors import HoardError, TransferError
 from hoard.transfer import ChannelState, EventCode, Status
 from hoard.transfer.manager import parse_channel_id
+
+if TYPE_CHECKING:
+    from hoard.node.node import NodeBase
 
 messages, services = load("hoard/v1/transfer.proto")
 
@@ -61,8 +64,8 @@ def _voucher(message: Any, note: str, present: bool) -> Any:
 class TransferServicer(services.TransferServiceServicer):
     """TransferService backed by a `hoard.Node` (`transfer_*` and `data_transfer`)."""
 
-    def __init__(self, node: Any) -> None:
-        self.node = node
+    def __init__(self, node: NodeBase) -> None:
+        self.node = node.as_sync()  # gRPC handlers run on gRPC's threads: the blocking face
 
     def _open(self, request: Any, context: grpc.ServicerContext, direction: str) -> Any:
         with status_on_error(context, f"Open{direction.title()}"):
