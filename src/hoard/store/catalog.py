@@ -8,7 +8,8 @@ the blocks, because a bucket cannot commit several keys atomically. A `commit` a
 Tables are named by short strings and hold bytes keys and values; each layer above owns its
 tables and their encodings. The tables in use (owner → tables):
 
-  content/repo.py     datasets, refs, pending, digests, counters
+  content/repo.py     datasets, refs, digests
+  content/ingest.py   pending, holds, owners, kept, counters
   files/store.py      file_heads, file_versions, file_blocks, file_windows
   logs/store.py       logs, logtails, records
   transfer/storage.py transfer-channels, transfer-cids, transfer-config
