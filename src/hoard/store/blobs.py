@@ -119,8 +119,10 @@ class BlobStore(abc.ABC):
 
     def release(self, cids: Iterable[CID]) -> list[CID]:
         """Give up `cids` (this node's catalog no longer refers to them) and delete those
-        no other holder needs; returns the deleted ones. Default (private store): the
-        caller's refcounts decided, so all are deleted with one `delete_many`."""
+        no other holder needs; returns the ones no longer stored because of this call (a
+        shared store may include some that were absent already: account from the catalog,
+        not from this list). Default (private store): the caller's refcounts decided, so
+        every present one is deleted with one `delete_many`."""
         cids = list(dict.fromkeys(cids))
         present = [cid for cid, there in zip(cids, self.has_many(cids), strict=True) if there]
         self.delete_many(present)
