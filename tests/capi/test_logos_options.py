@@ -137,6 +137,29 @@ async def test_identify_carries_the_agent_string() -> None:
 
 
 @trio_test
+async def test_identify_lists_the_announced_addresses() -> None:
+    import multiaddr
+    from libp2p.identity.identify.identify import ID as IDENTIFY_ID
+    from libp2p.identity.identify.identify import parse_identify_response
+    from libp2p.network.stream.exceptions import StreamEOF
+
+    from hoard.net import NetworkConfig
+
+    async with running(NetworkConfig(announce_ip="203.0.113.9"), NetworkConfig()) as [a, b]:
+        await b.connect(a.peer_id, a.addrs)
+        stream = await b.host.libp2p.new_stream(a.peer_id.libp2p, [IDENTIFY_ID])
+        data = b""
+        try:
+            while chunk := await stream.read(65536):
+                data += chunk
+        except StreamEOF:
+            pass
+        answer = parse_identify_response(data)
+        port = str(a.addrs[0]).split("/")[4]
+        assert [str(multiaddr.Multiaddr(raw)) for raw in answer.listen_addrs] == [f"/ip4/203.0.113.9/tcp/{port}"]
+
+
+@trio_test
 async def test_extip_is_the_announced_ip_and_the_spr_is_stable() -> None:
     from hoard.net import NetworkConfig
     from hoard.net.host import parse_spr

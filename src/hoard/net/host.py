@@ -13,7 +13,8 @@
 - its AutoConnector (which dials peerstore peers up to half the watermarks) is switched off;
 - `agent_string` (Logos's `agent-string`) is the agent version its identify answers carry;
 - `announce_ip` (Logos's `nat: extip:<IP>`) replaces the IP of the bound addresses in what the
-  node announces (its SPR, DHT provider records, `debug()`); without it they are announced as bound.
+  node announces (its SPR, DHT provider records, identify's listen addresses, `debug()`);
+  without it they are announced as bound.
 
 Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -141,9 +142,11 @@ async def _no_auto_connect() -> None:
     return None
 
 
-def _identify_handler(host: IHost, agent_string: str) -> Any:
-    """py-libp2p's identify answer (length-prefixed, as its own handler sends it) with our
-    agent version: py-libp2p puts a process-wide constant there."""
+def _identify_handler(host: IHost, agent_string: str | None,
+                      announce: Callable[[], list[multiaddr.Multiaddr]] | None) -> Any:
+    """py-libp2p's identify answer (length-prefixed, as its own handler sends it) with our agent
+    version (py-libp2p puts a process-wide constant there) and, with `announce`, the announced
+    addresses as the listen addresses."""
 
     async def handle(stream: INetStream) -> None:
         observed = None
@@ -154,7 +157,11 @@ def _identify_handler(host: IHost, agent_string: str) -> Any:
             pass
         try:
             message = _mk_identify_protobuf(host, observed)
-            message.agent_version = agent_string
+            if agent_string is not None:
+                message.agent_version = agent_string
+            if announce is not None:
+                del message.listen_addrs[:]
+                message.listen_addrs.extend(a.to_bytes() for a in announce())
             data = message.SerializeToString()
             await stream.write(varint.encode_uvarint(len(data)) + data)
         except Exception as exc:  # noqa: BLE001 - any failure resets the stream, like py-libp2p's handler
@@ -208,9 +215,10 @@ class Host:
         # connections are open, even with low_watermark=0. A hoard node dials only whom it is
         # told to (bootstrap, connect, providers, DHT queries), so it is switched off.
         self.libp2p.get_network().auto_connector.maybe_connect = _no_auto_connect  # type: ignore[attr-defined]
-        if agent_string is not None:
-            self.libp2p.set_stream_handler(IDENTIFY_ID, _identify_handler(self.libp2p, agent_string))
         self.announce_ip = ipaddress.ip_address(announce_ip) if announce_ip else None
+        if agent_string is not None or self.announce_ip is not None:
+            announce = (lambda: self.announce_addrs) if self.announce_ip is not None else None
+            self.libp2p.set_stream_handler(IDENTIFY_ID, _identify_handler(self.libp2p, agent_string, announce))
         self._spr: tuple[tuple[str, ...], str] | None = None
 
     @asynccontextmanager
