@@ -21,7 +21,7 @@ import grpc
 
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
-from hoard.errors import LogError, StateError
+from hoard.errors import HoardError, LogError, StateError, error_for
 from hoard.logs import EVENT_CREATED, EVENT_EOS, EVENT_SHUTDOWN, Datum, Event, Log, parse_name
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ class LogsClient:
             responses.cancel()
 
 
-def _log_error(exc: grpc.RpcError, address: str) -> LogError | None:
+def _log_error(exc: grpc.RpcError, address: str) -> HoardError | None:
     """The LogError a failed call carries (its GDP status is in the trailing metadata), else None."""
     try:
         trailer = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
@@ -254,4 +254,7 @@ def _log_error(exc: grpc.RpcError, address: str) -> LogError | None:
     if "gdp-status" not in trailer:
         return None
     fields = {"gdp_stat": trailer["gdp-stat"]} if "gdp-stat" in trailer else {}
-    return LogError(exc.details() or "log error", status=int(trailer["gdp-status"]), **fields)  # type: ignore[attr-defined]
+    status = str(trailer["gdp-status"])
+    if not status.isdigit():
+        return None
+    return error_for(exc.details() or "log error", code=status, **fields)  # type: ignore[attr-defined]
