@@ -12,6 +12,8 @@ For each system, with the same random file of `--size-mib` (default 1 GiB), two 
 Each system's own operations:
 - hoard: today's `hoard.Node` in a process (tests/p2p/_node_proc.py): `upload_init/upload_file`,
   `download_stream(local=True)`, `connect` + `download_stream(local=False)` (the libp2p stream).
+- hoard-bulk: the same node with the bulk path (`hoard.net.bulk`) switched on from outside by
+  bench/_hoard_bulk_node.py (the node does not offer it yet); its fetch goes over TLS 1.3.
 - iroh 0.35 (`iroh==0.35.0`, the last release with blobs), bench/_iroh_peer.py: path-based
   `add_from_path` (copied into the store), `export`, `download` from A's node address. Its
   bindings copy bytes one at a time in `_UniffiRustBufferBuilder.write`; the bench replaces that
@@ -104,11 +106,13 @@ def timed(run: Callable[[], Any], pids: dict[str, int]) -> tuple[float, dict[str
 
 class Hoard:
     name = "hoard"
+    driver: str | None = None  # None: the tests' node driver (tests/p2p/_node_proc.py)
 
     def __init__(self, work: Path) -> None:
         work.mkdir(parents=True, exist_ok=True)
-        self.a = NodeProcess(work / "a")
-        self.b = NodeProcess(work / "b")
+        extra = {"driver": self.driver} if self.driver else {}
+        self.a = NodeProcess(work / "a", **extra)
+        self.b = NodeProcess(work / "b", **extra)
         self.repo = work / "a"
         self.pids = {"A": self.a.proc.pid, "B": self.b.proc.pid}
 
@@ -127,6 +131,19 @@ class Hoard:
     def close(self) -> None:
         self.a.close()
         self.b.close()
+
+
+class HoardBulk(Hoard):
+    """hoard with the bulk path switched on by bench/_hoard_bulk_node.py (the node does not yet)."""
+
+    name = "hoard-bulk"
+    driver = str(HERE / "_hoard_bulk_node.py")
+
+    def fetch(self, ref: str, dest: Path) -> None:
+        super().fetch(ref, dest)
+        stats = self.b.call("bulk_stats")
+        if stats["opened"]["bulk"] < 1:
+            raise RuntimeError(f"hoard-bulk: the fetch did not use the bulk path: {stats}")
 
 
 def iroh_peer(workdir: Path) -> Any:
@@ -191,7 +208,7 @@ class Kubo:
         self.b.close()
 
 
-SYSTEMS: dict[str, Callable[[Path], Any]] = {"hoard": Hoard, "iroh": Iroh, "kubo": Kubo}
+SYSTEMS: dict[str, Callable[[Path], Any]] = {"hoard": Hoard, "hoard-bulk": HoardBulk, "iroh": Iroh, "kubo": Kubo}
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -251,19 +268,19 @@ FIGURES = [  # (key, higher is better)
 
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """hoard's figure against each peer's, oriented so > 1 means hoard is ahead."""
+    """Each hoard row's figures against each peer's, oriented so > 1 means hoard is ahead:
+    `{"hoard vs iroh": {figure: ratio}, ...}`."""
     out: dict[str, dict[str, float]] = {}
-    hoard = results.get("hoard")
-    if not hoard or "error" in hoard:
-        return out
-    for peer, row in results.items():
-        if peer == "hoard" or "error" in row:
+    for mine_name, mine in results.items():
+        if not mine_name.startswith("hoard") or "error" in mine:
             continue
-        out[peer] = {}
-        for key, higher in FIGURES:
-            mine, theirs = hoard[key], row[key]
-            if mine and theirs:
-                out[peer][key] = round(mine / theirs if higher else theirs / mine, 3)
+        for peer, theirs in results.items():
+            if peer.startswith("hoard") or "error" in theirs:
+                continue
+            row = out[f"{mine_name} vs {peer}"] = {}
+            for key, higher in FIGURES:
+                if mine[key] and theirs[key]:
+                    row[key] = round(mine[key] / theirs[key] if higher else theirs[key] / mine[key], 3)
     return out
 
 
@@ -288,7 +305,7 @@ def _quote(text: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--systems", default="hoard,iroh,kubo")
+    parser.add_argument("--systems", default="hoard,hoard-bulk,iroh,kubo")
     parser.add_argument("--no-netns", action="store_true", help="do not isolate the run in a loopback-only netns")
     args = parser.parse_args()
     if not args.no_netns:
@@ -310,7 +327,8 @@ def main() -> None:
         "loadavg": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
         "netns_loopback_only": bool(os.environ.get(_NETNS_ENV)),
         "iroh_buffer_patch": "iroh's _UniffiRustBufferBuilder.write replaced by ctypes.memmove",
-        "hoard_fetch_path": "libp2p stream (/hoard/blocks/1 over Noise + yamux)",
+        "hoard_fetch_path": {"hoard": "today's node: the libp2p stream (/hoard/blocks/1 over Noise + yamux)",
+                             "hoard-bulk": "the node with the bulk path added by bench/_hoard_bulk_node.py"},
         "results": results,
         "hoard_vs_peer": ratios(results),
         "goal": "every hoard_vs_peer ratio > 1 (oriented so that > 1 means hoard is ahead)",

@@ -70,6 +70,7 @@ logger = logging.getLogger(__name__)
 _MAX_WANT_FRAME = 1 + 4 + 2 + MAX_WANT * 65
 FLUSH_BYTES = 4 << 20
 HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 300.0  # an open connection with no WANT for this long is closed
 
 
 @dataclass
@@ -324,7 +325,7 @@ class BulkServer:
             who = pending.peer if pending is not None else "an unknown client"
             logger.warning("refused a bulk connection from %s: %s", who, getattr(exc, "message", exc))
             return
-        tls.settimeout(None)
+        tls.settimeout(IDLE_TIMEOUT)
         self.stats.connections += 1
         self.stats.active += 1
         try:
