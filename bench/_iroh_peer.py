@@ -13,7 +13,7 @@ bindings (uniffi, asyncio). Two things are adjusted, both said in the bench's ou
 
 Protocol: that of tests/ipfs/peers.py's `PeerProcess` (`{id, op, ...}` → `{id, ok, result|error}`).
 Ops: `info` → {nodeId, addrs}; `add` {path} → hash (path-based add, copied into the store);
-`export` {hash, dest}; `download` {hash, nodeId, addrs}; `stop`.
+`export` {hash, dest}; `download` {hash, nodeId, addrs} → {progress_events}; `stop`.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ class _DownloadDone:
     def __init__(self) -> None:
         self.error: str | None = None
         self.done = asyncio.Event()
+        self.events = 0
 
     async def progress(self, event: Any) -> None:
+        self.events += 1  # the bindings call back into asyncio for every progress event
         kind = event.type()
         if kind == iroh.DownloadProgressType.ALL_DONE:
             self.done.set()
@@ -104,7 +106,7 @@ async def main(repo: str) -> None:
             await cb2.done.wait()
             if cb2.error:
                 raise RuntimeError(cb2.error)
-            return None
+            return {"progress_events": cb2.events}
         raise ValueError(f"unknown op {name!r}")
 
     print(json.dumps({"id": 0, "ok": True, "result": "ready"}), flush=True)

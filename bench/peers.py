@@ -161,6 +161,7 @@ class Iroh:
     def __init__(self, work: Path) -> None:
         self.a = iroh_peer(work / "a")
         self.b = iroh_peer(work / "b")
+        self.notes: dict[str, Any] = {}
         self.repo = work / "a"
         self.pids = {"A": self.a._proc.pid, "B": self.b._proc.pid}
 
@@ -174,7 +175,8 @@ class Iroh:
         pass  # iroh dials the node address given with the download
 
     def fetch(self, ref: str, dest: Path) -> None:
-        self.b.call("download", timeout=600, hash=ref, nodeId=self.a.info["nodeId"], addrs=self.a.info["addrs"])
+        got = self.b.call("download", timeout=600, hash=ref, nodeId=self.a.info["nodeId"], addrs=self.a.info["addrs"])
+        self.notes["download_progress_events"] = got["progress_events"]  # each one a Python callback
         self.b.call("export", timeout=600, hash=ref, dest=str(dest))
 
     def close(self) -> None:
@@ -255,6 +257,7 @@ def run_system(name: str, src: Path, work: Path) -> dict[str, Any]:
             "fetch_cpu_s_provider": fetch_cpu["A"], "fetch_cpu_s_fetcher": fetch_cpu["B"],
             "peak_rss_mib_provider": round(peak_rss_mib(system.pids["A"]), 1),
             "peak_rss_mib_fetcher": round(peak_rss_mib(system.pids["B"]), 1),
+            **getattr(system, "notes", {}),
         }
     finally:
         system.close()
