@@ -189,6 +189,7 @@ class BulkBlockChannel(BlockChannel):
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
         self.bytes_received = 0
+        self.reader_cpu_s = 0.0  # CPU time of the reader thread, when it has ended
         self._thread = threading.Thread(target=self._read_loop, name=f"hoard-bulk-{peer_id}", daemon=True)
         self._thread.start()
 
@@ -261,6 +262,7 @@ class BulkBlockChannel(BlockChannel):
         except Exception as exc:  # noqa: BLE001 - any failure of the connection ends the channel
             self._error = PeerError(f"peer {self.peer_id}: bulk connection failed: {exc!r}", peer_id=str(self.peer_id))
         finally:
+            self.reader_cpu_s = time.thread_time()
             self._waiting = True
             self._wake()
 
