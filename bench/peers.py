@@ -319,6 +319,7 @@ def main() -> None:
         src = work / "input.bin"
         with open(src, "wb") as fh:
             fh.writelines(os.urandom(CHUNK) for _ in range(args.size_mib))
+        syncfs(src)  # the input's own dirty pages must not be flushed inside the first system's add
         for name in args.systems.split(","):
             try:
                 results[name] = run_system(name, src, work / name)
