@@ -140,7 +140,8 @@ async def test_a_rejected_voucher_fails_the_initiator_with_the_reason():
         chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-9"), cid)
         done = await a.wait_status(chid, *DONE)
         assert done.status is S.Failed
-        assert done.message == "response rejected: no such deal: deal-9"
+        assert done.message == "response rejected"  # Go's ErrRejected text; the reason is the result
+        assert done.last_voucher_result.data == b"no such deal: deal-9"
         assert a.codes(chid) == [E.Open, E.NewVoucherResult, E.Error, E.CleanupComplete]
         assert b.manager.transfer_channel_status(chid) is S.ChannelNotFoundError
         with pytest.raises(ErrChannelNotFound):
@@ -155,7 +156,8 @@ async def test_an_unknown_voucher_type_is_rejected():
         cid = b.upload(random_data(10_000))
         chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid)
         done = await a.wait_status(chid, *DONE)
-        assert done.status is S.Failed and "unknown voucher type" in done.message
+        assert (done.status, done.message) == (S.Failed, "response rejected")
+        assert b"unknown voucher type" in done.last_voucher_result.data
 
 
 def test_registering_a_type_twice_is_an_error():
@@ -405,7 +407,8 @@ async def test_a_restart_whose_voucher_differs_is_refused():
         await a.manager.restart_data_transfer_channel(chid)
         done = await a.wait_status(chid, *DONE)
         assert done.status is S.Failed
-        assert done.message == "response rejected: restart request voucher differs from the channel's voucher"
+        assert done.message == "response rejected"
+        assert done.last_voucher_result.data == b"restart request voucher differs from the channel's voucher"
         assert b.manager.channel_state(chid).status is S.Ongoing  # the responder's channel is untouched
 
 

@@ -4,6 +4,7 @@ TransferService on the gRPC port and `hoard transfer ...` against running `hoard
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -147,7 +148,10 @@ def test_cli_pull_push_list_policy_against_running_nodes(daemons, tmp_path):
     assert refused.returncode == 8
     state = json.loads(refused.stdout)
     assert state["status"] == "Failed"
-    assert state["message"] == "response rejected: this node does not accept push transfers"
+    assert state["message"] == "response rejected"  # Go's ErrRejected text; the reason is the voucher result
+    reason = state["voucherResults"][-1]
+    assert reason["type"] == "hoard/transfer/rejection/1"
+    assert base64.b64decode(reason["data"]) == b"this node does not accept push transfers"
     # a finished channel cannot be paused; an unknown one is not found
     paused = run(a, "transfer", "pause", pulled["id"], ok=False)
     assert paused.returncode == 8 and b"invalid transition: event PauseInitiator in state Completed" in paused.stderr

@@ -5,6 +5,7 @@ validator, revalidator and rate limit, and an event recorder live in the node
 (`_dt_ops.py`, reached through the harness's `dt` op).
 """
 
+import base64
 import hashlib
 
 import pytest
@@ -82,7 +83,8 @@ def test_a_rejected_voucher_ends_failed_on_the_initiator_with_the_reason(spawn, 
     chid = a.call("dt", "open", "pull", b.peer_id, cid, "deal-99")
     done = a.call("dt", "wait", chid, ["Completed", "Failed", "Cancelled"])
     assert done["status"] == "Failed"
-    assert done["message"] == "response rejected: no such deal: deal-99"
+    assert done["message"] == "response rejected"  # Go's ErrRejected text
+    assert base64.b64decode(done["voucherResults"][-1]["data"]) == b"no such deal: deal-99"
     assert codes(a, chid) == ["Open", "NewVoucherResult", "Error", "CleanupComplete"]
     assert b.call("dt", "events", chid) == []  # the responder made no channel
     assert a.call("exists", cid) is False

@@ -21,9 +21,14 @@ from hoard.transfer import fsm, messages
 from hoard.transfer.cidset import CidSet
 from hoard.transfer.errors import (
     ErrChannelNotFound,
+    ErrDisconnected,
+    ErrHandlerAlreadySet,
+    ErrHandlerNotSet,
+    ErrIncomplete,
     ErrInvalidTransition,
     ErrPause,
     ErrRejected,
+    ErrRemoved,
     ErrResume,
     ErrUnsupported,
 )
@@ -36,7 +41,16 @@ from hoard.transfer.messages import (
     response_from_validation,
 )
 from hoard.transfer.selector import BlockRange, Selector
-from hoard.transfer.types import ChannelID, ChannelState, Event, EventCode, Status, TransferIDCounter
+from hoard.transfer.types import (
+    ChannelID,
+    ChannelState,
+    EmptyTypeIdentifier,
+    Event,
+    EventCode,
+    Status,
+    TransferIDCounter,
+    TypeIdentifier,
+)
 from hoard.transfer.vouchers import (
     EncodedVoucher,
     EncodedVoucherResult,
@@ -64,12 +78,18 @@ __all__ = [
     "CidSet",
     "DefaultVoucher",
     "DefaultVoucherResult",
+    "EmptyTypeIdentifier",
     "EncodedVoucher",
     "EncodedVoucherResult",
     "ErrChannelNotFound",
+    "ErrDisconnected",
+    "ErrHandlerAlreadySet",
+    "ErrHandlerNotSet",
+    "ErrIncomplete",
     "ErrInvalidTransition",
     "ErrPause",
     "ErrRejected",
+    "ErrRemoved",
     "ErrResume",
     "ErrUnsupported",
     "Event",
@@ -88,6 +108,7 @@ __all__ = [
     "TransferLimits",
     "TransferPolicy",
     "TransportConfigurer",
+    "TypeIdentifier",
     "TypeRegistry",
     "Voucher",
     "VoucherResult",

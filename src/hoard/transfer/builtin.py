@@ -8,8 +8,8 @@ stores a peer's data here); an operator accepts pushes explicitly (`hoard transf
 
 `RejectionResult` is also how any validator's reason travels: when a validator (or
 revalidator) rejects with an error and no voucher result of its own, the manager answers with
-a `RejectionResult` carrying the error text, and the initiator's channel fails with
-"response rejected: <reason>".
+a `RejectionResult` carrying the error text, and the initiator's channel fails with Go's
+"response rejected" (the reason is the channel's last voucher result).
 """
 
 from __future__ import annotations

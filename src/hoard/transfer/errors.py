@@ -6,6 +6,11 @@ TransferError (hoard.errors)
 ├── ErrResume             "resume channel"     raised by a revalidator: accept and resume
 ├── ErrRejected           "response rejected"  the other side did not accept our request
 ├── ErrUnsupported        "unsupported"        the transport cannot do this (pause/resume)
+├── ErrIncomplete         "incomplete response"  a channel did not finish transferring its data
+├── ErrRemoved            "channel removed due to inactivity"  inactive long enough to be failed
+├── ErrDisconnected       "other peer appears to have hung up. restart Channel"
+├── ErrHandlerAlreadySet  "already set event handler"  a transport's event handler is set twice
+├── ErrHandlerNotSet      "event handler has not been set"  a transport used before it has one
 └── ErrInvalidTransition  "invalid transition: ..."  the FSM has no rule for this event here
 NotFoundError, TransferError
 └── ErrChannelNotFound    "channel not found"
@@ -24,9 +29,14 @@ from hoard.errors import NotFoundError, TransferError
 
 __all__ = [
     "ErrChannelNotFound",
+    "ErrDisconnected",
+    "ErrHandlerAlreadySet",
+    "ErrHandlerNotSet",
+    "ErrIncomplete",
     "ErrInvalidTransition",
     "ErrPause",
     "ErrRejected",
+    "ErrRemoved",
     "ErrResume",
     "ErrUnsupported",
 ]
@@ -64,6 +74,36 @@ class ErrUnsupported(_WithResult):
     """The operation is not supported by the transport (pause/resume without a pausable one)."""
 
     default_message = "unsupported"
+
+
+class ErrIncomplete(_WithResult):
+    """A channel did not finish transferring its data successfully."""
+
+    default_message = "incomplete response"
+
+
+class ErrRemoved(_WithResult):
+    """The channel was inactive long enough to be put in a permanent error state."""
+
+    default_message = "channel removed due to inactivity"
+
+
+class ErrDisconnected(_WithResult):
+    """The other peer may have hung up: try restarting the channel."""
+
+    default_message = "other peer appears to have hung up. restart Channel"
+
+
+class ErrHandlerAlreadySet(_WithResult):
+    """An event handler was already set for this instance of the transport hooks."""
+
+    default_message = "already set event handler"
+
+
+class ErrHandlerNotSet(_WithResult):
+    """A command was issued to a transport before its event handler was set."""
+
+    default_message = "event handler has not been set"
 
 
 class ErrChannelNotFound(NotFoundError, TransferError):

@@ -23,6 +23,7 @@ from hoard.transfer.datapath import Receiver
 from hoard.transfer.errors import ErrChannelNotFound, ErrPause, ErrRejected, ErrResume
 from hoard.transfer.session import Session
 from hoard.transfer.types import ChannelID, ChannelState, EventCode, Status
+from hoard.transfer.validation import ValidatorAdapter
 from hoard.transfer.vouchers import EncodedVoucher
 from hoard.transfer.wire import (
     BLOCK, DONE, ERROR, HAVE, MSG, TOTAL, TransferProtocolError, decode_block, decode_error, decode_have,
@@ -76,17 +77,11 @@ class Flows:
             if entry is None:
                 raise InvalidArgumentError(f"unknown voucher type: {voucher.type_id!r}", type_id=voucher.type_id)
             decoded = self._validators.decode(voucher)
-            validator = entry[1]
-            chid = state.channel_id
-            if state.is_pull:
-                result = validator.validate_pull(is_restart, chid, state.initiator, decoded, state.base_cid,
-                                                 state.selector)
-            else:
-                result = validator.validate_push(is_restart, chid, state.initiator, decoded, state.base_cid,
-                                                 state.selector)
-            return None, result
-        except Exception as exc:  # noqa: BLE001 - any error rejects; ErrPause/ErrResume accept
+        except Exception as exc:  # noqa: BLE001 - any error rejects
             return exc, getattr(exc, "result", None)
+        adapter: ValidatorAdapter = entry[1]  # the seed's or the later form, detected at registration
+        return adapter.validate(state.is_pull, is_restart, state.channel_id, state.initiator, decoded,
+                                state.base_cid, state.selector)
 
     # -- the session handler --------------------------------------------------------------
     async def frame_received(self, session: Session, kind: int, body: bytes) -> None:
@@ -311,11 +306,9 @@ class Flows:
             self._start_sending(ch, session)
 
     def _rejected_message(self, response: m.Response) -> str:
-        text = str(ErrRejected())
-        result = response.voucher_result
-        if result is not None and result.type_id == RejectionResult.type_id:
-            text += f": {RejectionResult.from_bytes(result.data).text}"
-        return text
+        """Go's text, "response rejected", and nothing more: the reason, if the responder gave
+        one, is the voucher result just recorded (a `RejectionResult`)."""
+        return str(ErrRejected())
 
     async def _on_request(self, ch: Channel, request: m.Request) -> None:
         """Responder: Update, Cancel or Voucher on an existing channel."""
@@ -339,9 +332,11 @@ class Flows:
             return
         else:
             try:
-                result = entry[1].revalidate(ch.state.channel_id, self._revalidators.decode(voucher))
-            except Exception as exc:  # noqa: BLE001 - ErrPause/ErrResume signal, others reject
-                err, result = exc, getattr(exc, "result", None)
+                decoded = self._revalidators.decode(voucher)
+            except Exception as exc:  # noqa: BLE001 - an undecodable voucher rejects
+                err, result = exc, None
+            else:
+                err, result = entry[1].revalidate(ch.state.channel_id, decoded)
         await self._answer_revalidation(ch, err, result, final=ch.state.status is S.Finalizing)
 
     def revalidate_progress(self, ch: Channel, hook: str, nbytes: int) -> None:
@@ -350,11 +345,7 @@ class Flows:
             return
         for type_id in self._revalidators:
             _cls, revalidator = self._revalidators.lookup(type_id)  # type: ignore[misc]
-            err: BaseException | None = None
-            try:
-                handled, result = getattr(revalidator, hook)(ch.state.channel_id, nbytes)
-            except Exception as exc:  # noqa: BLE001 - ErrPause signals, others fail the channel
-                handled, err, result = True, exc, getattr(exc, "result", None)
+            handled, err, result = revalidator.hook(hook, ch.state.channel_id, nbytes)
             if handled:
                 if err is not None or result is not None:
                     self._answer_now(ch, err, result)
@@ -446,13 +437,10 @@ class Flows:
         result: Any = None
         for type_id in self._revalidators:
             _cls, revalidator = self._revalidators.lookup(type_id)  # type: ignore[misc]
-            try:
-                handled, result = revalidator.on_complete(ch.state.channel_id)
-            except Exception as exc:  # noqa: BLE001 - ErrPause asks for a final voucher
-                handled, err, result = True, exc, getattr(exc, "result", None)
+            handled, err, result = revalidator.hook("on_complete", ch.state.channel_id)
             if handled:
                 break
-            result = None
+            err = result = None
         accepted = err is None or isinstance(err, (ErrPause, ErrResume))
         paused = isinstance(err, ErrPause)
         session.send_message(m.complete_response(ch.state.transfer_id, accepted, paused, _rejection(err, result)))

@@ -66,6 +66,7 @@ from hoard.transfer.types import (
     Status,
     TransferIDCounter,
 )
+from hoard.transfer.validation import RevalidatorAdapter, ValidatorAdapter
 from hoard.transfer.vouchers import (
     EncodedVoucher,
     EncodedVoucherResult,
@@ -110,6 +111,10 @@ class Manager(Flows):
         self._transport: Transport | None = None
         self._nursery: trio.Nursery | None = None
         self._streams_by_peer: dict[str, int] = {}
+        self._ready_funcs: list[Callable[[BaseException | None], None]] = []
+        self._ready: tuple[BaseException | None] | None = None  # (error,) once start has settled
+        self._run_scope: trio.CancelScope | None = None
+        self._run_done: trio.Event | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def load(self) -> int:
@@ -125,6 +130,7 @@ class Manager(Flows):
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 task_status.started()
+                self._set_ready(None)
                 await trio.sleep_forever()
         finally:
             self._nursery = None
@@ -171,6 +177,62 @@ class Manager(Flows):
                 return TransferError(f"this node has too many open channels (at most {TRANSFER_MAX_CHANNELS})"), None
         return super()._validate(state, voucher, is_restart=is_restart)
 
+    # go-data-transfer's Start / OnReady / Stop -------------------------------------------
+    async def start(self, transport: Transport, nursery: trio.Nursery) -> None:
+        """Go's `Start`: run the manager over `transport` in `nursery` until `stop` (or until
+        the nursery is cancelled); returns once it serves. Ready listeners are called with
+        None, or with the error if it cannot start (which is raised too). A second start while
+        running is StateError."""
+        if self._run_scope is not None:
+            raise StateError("the data-transfer manager is already started")
+        scope, done = trio.CancelScope(), trio.Event()
+        self._run_scope, self._run_done = scope, done
+
+        async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with scope:
+                    await self.run(transport, task_status)
+            finally:
+                self._run_scope = None
+                done.set()
+
+        try:
+            await nursery.start(serve)
+        except Exception as exc:
+            self._set_ready(exc)
+            raise
+
+    def on_ready(self, ready: Callable[[BaseException | None], None]) -> None:
+        """Go's `OnReady(ReadyFunc)`: call `ready(error)` once, when the manager has started
+        (error None) or failed to; at once if that has already happened."""
+        if not callable(ready):
+            raise InvalidArgumentError(f"a ready function must be callable: {ready!r}")
+        if self._ready is not None:
+            ready(self._ready[0])
+        else:
+            self._ready_funcs.append(ready)
+
+    def _set_ready(self, error: BaseException | None) -> None:
+        if self._ready is not None:
+            return
+        self._ready = (error,)
+        funcs, self._ready_funcs = self._ready_funcs, []
+        for fn in funcs:
+            try:
+                fn(error)
+            except Exception:  # a listener's failure is its own
+                log.exception("data-transfer ready function failed")
+
+    async def stop(self) -> None:
+        """Go's `Stop`: end processing — every channel's stream is dropped (the channels stay
+        persisted and can be restarted) and the manager stops serving. Waits until it has;
+        a no-op when not running. Events keep flowing until `close`."""
+        scope, done = self._run_scope, self._run_done
+        if scope is None or done is None:
+            return
+        scope.cancel()
+        await done.wait()
+
     def close(self) -> None:
         """Stop delivering events (after the node stopped). Idempotent."""
         self._events.close()
@@ -189,17 +251,13 @@ class Manager(Flows):
 
     # -- registration ---------------------------------------------------------------------
     def register_voucher_type(self, voucher_cls: type[Voucher], validator: Any) -> None:
-        """Validate requests carrying `voucher_cls` with `validator` (a RequestValidator)."""
-        if not (callable(getattr(validator, "validate_push", None)) and callable(getattr(validator, "validate_pull", None))):
-            raise InvalidArgumentError(f"{validator!r} is not a RequestValidator (validate_push, validate_pull)")
-        self._validators.register(voucher_cls, validator)
+        """Validate requests carrying `voucher_cls` with `validator` (a RequestValidator in the
+        seed's four-argument form or the later six-argument one: validation.py)."""
+        self._validators.register(voucher_cls, ValidatorAdapter(validator))
 
     def register_revalidator(self, voucher_cls: type[Voucher], revalidator: Any) -> None:
-        """Revalidate running channels with vouchers of `voucher_cls` (a Revalidator)."""
-        for name in ("revalidate", "on_pull_data_sent", "on_push_data_received", "on_complete"):
-            if not callable(getattr(revalidator, name, None)):
-                raise InvalidArgumentError(f"{revalidator!r} is not a Revalidator (it lacks {name})")
-        self._revalidators.register(voucher_cls, revalidator)
+        """Revalidate running channels with vouchers of `voucher_cls` (a Revalidator: validation.py)."""
+        self._revalidators.register(voucher_cls, RevalidatorAdapter(revalidator))
 
     def register_voucher_result_type(self, result_cls: type[VoucherResult]) -> None:
         """Make results of `result_cls` decodable (`decode_voucher_result`)."""

@@ -25,9 +25,14 @@ from hoard.ids.peer import PeerId
 from hoard.transfer.cidset import CidSet
 from hoard.transfer.errors import (
     ErrChannelNotFound,
+    ErrDisconnected,
+    ErrHandlerAlreadySet,
+    ErrHandlerNotSet,
+    ErrIncomplete,
     ErrInvalidTransition,
     ErrPause,
     ErrRejected,
+    ErrRemoved,
     ErrResume,
     ErrUnsupported,
 )
@@ -49,12 +54,18 @@ __all__ = [
     "ChannelID",
     "ChannelState",
     "CidSet",
+    "EmptyTypeIdentifier",
     "EncodedVoucher",
     "EncodedVoucherResult",
     "ErrChannelNotFound",
+    "ErrDisconnected",
+    "ErrHandlerAlreadySet",
+    "ErrHandlerNotSet",
+    "ErrIncomplete",
     "ErrInvalidTransition",
     "ErrPause",
     "ErrRejected",
+    "ErrRemoved",
     "ErrResume",
     "ErrUnsupported",
     "Event",
@@ -66,12 +77,19 @@ __all__ = [
     "Status",
     "TransferIDCounter",
     "TransportConfigurer",
+    "TypeIdentifier",
     "TypeRegistry",
     "Voucher",
     "VoucherResult",
 ]
 
 _UINT64 = 2**64
+
+TypeIdentifier = str
+"""Go's `TypeIdentifier`: the `type_id` of a voucher or voucher result type."""
+
+EmptyTypeIdentifier: TypeIdentifier = ""
+"""Go's `EmptyTypeIdentifier`: no voucher is present (a message's voucher type when it carries none)."""
 
 
 class Status(IntEnum):
