@@ -24,11 +24,13 @@ from hoard.node import info
 from hoard.node.aio import run_sync_in_thread, wait_future
 from hoard.node.node import NodeBase, on_loop, set_log_level
 from hoard.node.results import (
+    CarImport,
     Dataset,
     DebugInfo,
     FetchInfo,
     FetchProgress,
     FetchStarted,
+    IpfsRoot,
     LogSummary,
     PeerInfo,
     Space,
@@ -59,6 +61,7 @@ class AsyncNode(NodeBase):
         self.logs = AsyncLogsApi(self)
         self.transfer = AsyncTransferApi(self)
         self.data_transfer = AsyncDataTransfer(self)
+        self.ipfs = AsyncIpfsApi(self)
 
     async def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await wait_future(self._submit(fn, *args, **kwargs))
@@ -356,6 +359,57 @@ class AsyncTransferApi:
                         peers: builtins.list[str] | None = None, any_peer: bool = False) -> TransferPolicy:
         """The default voucher's policy (push, pull, peers); arguments change it (persisted)."""
         return await self._node._call(self._node._c.transfer.policy, push, pull, peers, any_peer)
+
+
+class AsyncIpfsApi:
+    """`AsyncNode.ipfs`: the operations of `Node.ipfs` (IpfsApi), as coroutines."""
+
+    def __init__(self, node: AsyncNode) -> None:
+        self._node = node
+
+    # -- operations --------------------------------------------------------------------
+    async def add(self, path: str | os.PathLike[str], cid_version: int = 0, raw_leaves: bool = False,
+            filename: str | None = None, pin: bool = True) -> IpfsRoot:
+        """Import a file or directory as UnixFS: kubo's `ipfs add` (CIDv0), or with `cid_version=1,
+        raw_leaves=True` its `--cid-version=1 --raw-leaves`; the root and its catalog entry."""
+        return await self._node._call(self._node._c.ipfs.add, path, cid_version, raw_leaves, filename, pin)
+
+    async def download(self, cid: str | CID, path: str | os.PathLike[str], network: bool = False) -> int:
+        """Write the UnixFS file or directory under `cid` to `path` (must not exist), every block
+        verified; with `network`, fetch it by bitswap first. Returns the content bytes written."""
+        return await self._node._call(self._node._c.ipfs.download, cid, path, network)
+
+    async def fetch(self, cid: str | CID, pin: bool = False) -> IpfsRoot:
+        """Fetch the DAG under `cid` into the local store by bitswap (each block verified)."""
+        return await self._node._call(self._node._c.ipfs.fetch, cid, pin)
+
+    async def block(self, cid: str | CID) -> bytes:
+        """One stored block, verified against its CID (NotFoundError if absent)."""
+        return await self._node._call(self._node._c.ipfs.block, cid)
+
+    async def has(self, cid: str | CID) -> bool:
+        """Whether the block is stored locally."""
+        return await self._node._call(self._node._c.ipfs.has, cid)
+
+    async def stat(self, cid: str | CID) -> IpfsRoot:
+        """The catalog entry of a stored root (NotFoundError if it is not one)."""
+        return await self._node._call(self._node._c.ipfs.stat, cid)
+
+    async def list(self) -> builtins.list[IpfsRoot]:
+        """Every stored IPFS root (UnixFS files and directories, CAR roots)."""
+        return await self._node._call(self._node._c.ipfs.list)
+
+    async def remove(self, cid: str | CID) -> None:
+        """Remove a stored root; its blocks nobody else holds are deleted."""
+        return await self._node._call(self._node._c.ipfs.remove, cid)
+
+    async def car_export(self, cid: str | CID, path: str | os.PathLike[str], version: int = 1) -> int:
+        """Write the stored DAG under `cid` as a CARv1 (or CARv2) file; returns its bytes."""
+        return await self._node._call(self._node._c.ipfs.car_export, cid, path, version)
+
+    async def car_import(self, path: str | os.PathLike[str], pin: bool = True) -> CarImport:
+        """Store a CARv1/CARv2 file's blocks (each verified) and record its roots; all or nothing."""
+        return await self._node._call(self._node._c.ipfs.car_import, path, pin)
 
 
 class AsyncDataTransfer:

@@ -54,6 +54,7 @@ class AsyncNode(NodeBase):
         self.logs = AsyncLogsApi(self)
         self.transfer = AsyncTransferApi(self)
         self.data_transfer = AsyncDataTransfer(self)
+        self.ipfs = AsyncIpfsApi(self)
 
     async def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await wait_future(self._submit(fn, *args, **kwargs))
@@ -76,7 +77,7 @@ class Async{name}:
     def __init__(self, node: AsyncNode) -> None:
         self._node = node
 ''' for name, attr in (("NetApi", "net"), ("BlobsApi", "blobs"), ("FilesApi", "files"), ("LogsApi", "logs"),
-                       ("TransferApi", "transfer"))},
+                       ("TransferApi", "transfer"), ("IpfsApi", "ipfs"))},
     "DataTransfer": '''
 
 class AsyncDataTransfer:

@@ -13,6 +13,7 @@ from hoard.node.components.blobs import BlobsComponent
 from hoard.node.components.data import DataComponent
 from hoard.node.components.fetch import FetchComponent
 from hoard.node.components.files import FilesComponent
+from hoard.node.components.ipfs import IpfsComponent
 from hoard.node.components.logs import LogsComponent
 from hoard.node.components.net import NetComponent
 from hoard.node.components.transfer import TransferComponent
@@ -32,11 +33,12 @@ class Components:
     files: FilesComponent
     logs: LogsComponent
     transfer: TransferComponent
+    ipfs: IpfsComponent
 
     @property
     def ordered(self) -> list[Component]:
         """Every component, in start order."""
-        return [self.net, self.fetch, self.data, self.blobs, self.files, self.logs, self.transfer]
+        return [self.net, self.fetch, self.data, self.blobs, self.files, self.logs, self.transfer, self.ipfs]
 
 
 def compose(context: NodeContext) -> Components:
@@ -53,6 +55,7 @@ def compose(context: NodeContext) -> Components:
         files=FilesComponent(context, long_calls),
         logs=LogsComponent(context, net),
         transfer=TransferComponent(context, net),
+        ipfs=IpfsComponent(context, net, fetch),
     )
     for component in components.ordered:
         net.serve(component.protocols)

@@ -37,11 +37,13 @@ from hoard.node.context import NodeContext
 from hoard.node.lifecycle import Lifecycle
 from hoard.node.repo import Repo
 from hoard.node.results import (
+    CarImport,
     Dataset,
     DebugInfo,
     FetchInfo,
     FetchProgress,
     FetchStarted,
+    IpfsRoot,
     LogSummary,
     PeerInfo,
     Space,
@@ -231,6 +233,7 @@ class Node(NodeBase):
         self.logs = LogsApi(self)
         self.transfer = TransferApi(self)
         self.data_transfer = DataTransfer(self)
+        self.ipfs = IpfsApi(self)
 
     def _call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._submit(fn, *args, **kwargs).result()
@@ -405,6 +408,57 @@ class NetApi:
     def addrs(self) -> builtins.list[str]:
         """The addresses the node listens on (none while stopped)."""
         return self._node._call(on_loop(self._node._c.net.addrs))
+
+
+class IpfsApi:
+    """`node.ipfs`: UnixFS files and directories, CAR files and IPFS blocks (kubo/Helia interop)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    # -- operations (the async twin is generated from here to the end of the class) -------
+    def add(self, path: str | os.PathLike[str], cid_version: int = 0, raw_leaves: bool = False,
+            filename: str | None = None, pin: bool = True) -> IpfsRoot:
+        """Import a file or directory as UnixFS: kubo's `ipfs add` (CIDv0), or with `cid_version=1,
+        raw_leaves=True` its `--cid-version=1 --raw-leaves`; the root and its catalog entry."""
+        return self._node._call(self._node._c.ipfs.add, path, cid_version, raw_leaves, filename, pin)
+
+    def download(self, cid: str | CID, path: str | os.PathLike[str], network: bool = False) -> int:
+        """Write the UnixFS file or directory under `cid` to `path` (must not exist), every block
+        verified; with `network`, fetch it by bitswap first. Returns the content bytes written."""
+        return self._node._call(self._node._c.ipfs.download, cid, path, network)
+
+    def fetch(self, cid: str | CID, pin: bool = False) -> IpfsRoot:
+        """Fetch the DAG under `cid` into the local store by bitswap (each block verified)."""
+        return self._node._call(self._node._c.ipfs.fetch, cid, pin)
+
+    def block(self, cid: str | CID) -> bytes:
+        """One stored block, verified against its CID (NotFoundError if absent)."""
+        return self._node._call(self._node._c.ipfs.block, cid)
+
+    def has(self, cid: str | CID) -> bool:
+        """Whether the block is stored locally."""
+        return self._node._call(self._node._c.ipfs.has, cid)
+
+    def stat(self, cid: str | CID) -> IpfsRoot:
+        """The catalog entry of a stored root (NotFoundError if it is not one)."""
+        return self._node._call(self._node._c.ipfs.stat, cid)
+
+    def list(self) -> builtins.list[IpfsRoot]:
+        """Every stored IPFS root (UnixFS files and directories, CAR roots)."""
+        return self._node._call(self._node._c.ipfs.list)
+
+    def remove(self, cid: str | CID) -> None:
+        """Remove a stored root; its blocks nobody else holds are deleted."""
+        return self._node._call(self._node._c.ipfs.remove, cid)
+
+    def car_export(self, cid: str | CID, path: str | os.PathLike[str], version: int = 1) -> int:
+        """Write the stored DAG under `cid` as a CARv1 (or CARv2) file; returns its bytes."""
+        return self._node._call(self._node._c.ipfs.car_export, cid, path, version)
+
+    def car_import(self, path: str | os.PathLike[str], pin: bool = True) -> CarImport:
+        """Store a CARv1/CARv2 file's blocks (each verified) and record its roots; all or nothing."""
+        return self._node._call(self._node._c.ipfs.car_import, path, pin)
 
 
 class BlobsApi:

@@ -149,3 +149,34 @@ class LogSummary:
 
     name: LogName
     nrecs: int
+
+
+@dataclass(frozen=True)
+class IpfsRoot:
+    """A stored IPFS root (`node.ipfs`): a UnixFS file or directory, or another DAG a CAR brought."""
+
+    cid: CID
+    format: str
+    """"unixfs" (a dag-pb or raw root) or "ipld" (another codec)."""
+    size: int
+    """Content bytes (a UnixFS file's size, a directory's files together)."""
+    dag_size: int
+    """Bytes of the DAG's distinct blocks."""
+    blocks: int
+    """Distinct blocks of the DAG."""
+    filename: str | None
+    pinned: bool
+    added: float
+    """When it was stored (Unix time)."""
+
+
+@dataclass(frozen=True)
+class CarImport:
+    """What `node.ipfs.car_import` stored: the CAR's version and roots, its blocks, the roots recorded."""
+
+    version: int
+    roots: tuple[CID, ...]
+    blocks: int
+    bytes: int
+    """Bytes of the CAR's distinct blocks."""
+    entries: tuple[IpfsRoot, ...]
