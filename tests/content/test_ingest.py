@@ -127,13 +127,6 @@ def test_a_session_write_over_the_quota_stores_nothing_not_even_its_extra_rows(c
     assert not content.ingest.has_owner("test/a")
 
 
-def test_the_fetch_pending_list_api_goes_through_the_same_check(content):
-    before = snapshot(content)
-    with pytest.raises(QuotaExceededError):
-        content.write_pending(blocks(80))
-    assert snapshot(content) == before
-
-
 # -- verify, then commit --------------------------------------------------------------------
 
 def test_a_dataset_lacking_a_block_is_not_committed(content):

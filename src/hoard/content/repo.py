@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cbor2
 
 from hoard.content.index import IndexTree
-from hoard.content.ingest import KEPT, Ingest, IngestSession, Space
+from hoard.content.ingest import KEPT, Ingest, Space
 from hoard.content.manifest import Manifest, is_dag, iter_index
 from hoard.errors import InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID
@@ -74,28 +74,6 @@ class ContentStore:
     def _refs(self, cid: CID) -> int:
         raw = self.store.meta_get("refs", cid.binary)
         return _U32.unpack(raw)[0] if raw else 0
-
-    # -- the pending-list API of the network fetch (node/api_net.py) ----------------------
-    # Kept until the fetch component uses `ingest.session()`; new code must not use these.
-    def write_pending(self, blocks: Iterable[tuple[CID, bytes]]) -> int:
-        """Store verified blocks as pending (quota checked); the caller keeps their CIDs as its
-        holds for `commit_dataset` / `abandon`."""
-        session = IngestSession(self.ingest, None, None, 0)
-        return session.write(list(blocks))
-
-    def abandon(self, cids: Iterable[CID]) -> None:
-        """Give up pending blocks `write_pending` stored; unreferenced ones are deleted."""
-        session = IngestSession(self.ingest, None, None, 0)
-        session.held = list(cids)
-        session.abandon()
-
-    def commit_dataset(self, manifest: Manifest, index_nodes: list[tuple[CID, bytes]],
-                       blocks: Iterable[CID], held: Iterable[CID], pinned: bool = True) -> CID:
-        """Verify and commit a dataset whose blocks `write_pending` stored (`held`); durable.
-        `blocks` is ignored: the dataset's blocks are read from its index."""
-        session = IngestSession(self.ingest, None, None, 0)
-        session.held = list(held)
-        return session.commit_dataset(manifest, index_nodes, pinned=pinned)
 
     # -- datasets ----------------------------------------------------------------
     def _dataset_batch(self, batch: Batch, manifest_cid: CID, manifest: Manifest,

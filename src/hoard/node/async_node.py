@@ -125,10 +125,12 @@ class AsyncNode(NodeBase):
         """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
         return await self._call(self._c.data.upload_init, filepath, chunk_size)
 
-    async def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0) -> str:
+    async def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0,
+                    reserve: int = 0) -> str:
         """Open an upload session for bytes pushed with `upload_chunk`, with the dataset's
-        `filename` and `mimetype` given explicitly; returns its id."""
-        return await self._call(self._c.data.upload_open, filename, mimetype, chunk_size)
+        `filename` and `mimetype` given explicitly; returns its id. `reserve`: the expected
+        size, admitted against the quota now (QuotaExceededError, no session) and kept."""
+        return await self._call(self._c.data.upload_open, filename, mimetype, chunk_size, reserve)
 
     async def upload_chunk(self, session_id: str, data: bytes) -> None:
         """Append bytes to an upload session."""

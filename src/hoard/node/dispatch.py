@@ -84,10 +84,12 @@ class NodeDispatch:
         """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
         return self._node._submit(self._node._c.data.upload_init, filepath, chunk_size)
 
-    def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0) -> Future[str]:
+    def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0,
+                    reserve: int = 0) -> Future[str]:
         """Open an upload session for bytes pushed with `upload_chunk`, with the dataset's
-        `filename` and `mimetype` given explicitly; returns its id."""
-        return self._node._submit(self._node._c.data.upload_open, filename, mimetype, chunk_size)
+        `filename` and `mimetype` given explicitly; returns its id. `reserve`: the expected
+        size, admitted against the quota now (QuotaExceededError, no session) and kept."""
+        return self._node._submit(self._node._c.data.upload_open, filename, mimetype, chunk_size, reserve)
 
     def upload_chunk(self, session_id: str, data: bytes) -> Future[None]:
         """Append bytes to an upload session."""

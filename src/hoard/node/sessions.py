@@ -133,11 +133,7 @@ class Sessions:
                 size = path.stat().st_size
             except OSError as exc:
                 raise NotFoundError(f"Failed to upload file: cannot read {path}: {exc.strerror}", path=str(path)) from exc
-            free = self.content.available()
-            if size > free:
-                raise QuotaExceededError(
-                    f"Failed to upload file: {path} is {size} bytes but only {max(free, 0)} bytes of quota are free",
-                    needed=size, available=max(free, 0))
+            session.upload.reserve(size)  # the quota's answer before reading the file; the room is kept
             if on_progress is not None:
                 session.upload.on_block = lambda _cid, n: on_progress(n)
             with open(path, "rb", buffering=0) as fh:

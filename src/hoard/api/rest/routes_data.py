@@ -44,7 +44,7 @@ from hoard.api.rest.models import (
 )
 from hoard.api.rest.responses import OCTETS, TEXT, errors
 from hoard.content.chunker import MAX_BLOCK_SIZE
-from hoard.errors import HoardError, InvalidArgumentError, QuotaExceededError
+from hoard.errors import HoardError, InvalidArgumentError
 from hoard.ids.cid import CID
 from hoard.node.async_node import AsyncNode
 
@@ -91,15 +91,8 @@ def data_router(node: AsyncNode) -> APIRouter:
         except HeaderError as exc:
             return await _refuse(request, InvalidArgumentError(str(exc)), expect_continue, status=422)
         declared = _content_length(request)
-        if declared is not None:
-            space = await node.space()
-            free = space.quota_max_bytes - space.quota_used_bytes - space.quota_reserved_bytes
-            if declared > free:
-                over = QuotaExceededError(f"Failed to upload: the body is {declared} bytes but only {max(free, 0)} "
-                                          f"bytes of storage quota are free", needed=declared, available=max(free, 0))
-                return await _refuse(request, over, expect_continue)
-        try:
-            session = await node.upload_open(filename, mimetype, block_size or 0)
+        try:  # a declared size is reserved: the ingest's quota check answers before the body is read
+            session = await node.upload_open(filename, mimetype, block_size or 0, reserve=declared or 0)
         except HoardError as exc:
             return await _refuse(request, exc, expect_continue)
         try:

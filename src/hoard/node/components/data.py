@@ -140,11 +140,14 @@ class DataComponent:
         """Open an upload session; returns its id. `chunk_size` (0 = 65536) is also the block size."""
         return self.sessions.upload_init(filepath, chunk_size)
 
-    async def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0) -> str:
+    async def upload_open(self, filename: str | None = None, mimetype: str | None = None, chunk_size: int = 0,
+                          reserve: int = 0) -> str:
         """Open an upload session for bytes pushed with `upload_chunk`; returns its id.
 
         The dataset's `filename` and `mimetype` are given explicitly (None: none).
         `chunk_size` (0 = 65536) is the block size. Finish with `upload_finalize`.
+        `reserve`: the size expected (a Content-Length), admitted against the quota now
+        (QuotaExceededError, and no session, when it does not fit) and kept for this upload.
         """
         for key, value in (("filename", filename), ("mimetype", mimetype)):
             if value is not None and not isinstance(value, str):
@@ -152,6 +155,12 @@ class DataComponent:
         session_id = self.sessions.upload_init("", chunk_size)
         upload = self.sessions.uploads[session_id].upload
         upload.filename, upload.mimetype = filename or None, mimetype or None
+        if reserve:
+            try:
+                await trio.to_thread.run_sync(upload.reserve, int(reserve))
+            except BaseException:
+                await self.sessions.upload_cancel(session_id)
+                raise
         return session_id
 
     async def upload_chunk(self, session_id: str, data: bytes) -> None:

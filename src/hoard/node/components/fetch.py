@@ -22,13 +22,14 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from hoard.content.index import IndexTree
+from hoard.content.ingest import IngestSession
 from hoard.content.manifest import Manifest, is_dag
 from hoard.errors import HoardError, IntegrityError, NotFoundError, StateError
 from hoard.ids.cid import CID
@@ -160,15 +161,18 @@ class FetchComponent:
         seen = set(found)
         return found + [p for p in network.connected_peers() if p not in seen and not network.penalties.is_banned(p)]
 
+    def fetch_blocks(self, cids: Sequence[CID], providers: Sequence[PeerId]) -> Any:
+        """Fetch `cids` from `providers`: verified blocks in order (`async with ... as stream`)."""
+        return self._net.require("fetch").fetch_blocks(cids, providers)
+
     async def _fetch_one(self, cid: CID, providers: list[PeerId]) -> bytes:
         return (await self._fetch_many([cid], providers))[0]
 
     async def _fetch_many(self, cids: list[CID], providers: list[PeerId]) -> list[bytes]:
-        network = self._net.require("fetch")
         if not providers:
             raise NotFoundError(f"no peer provides {cids[0]}", cid=str(cids[0]))
         out: list[bytes] = []
-        async with network.fetch_blocks(cids, providers) as stream:
+        async with self.fetch_blocks(cids, providers) as stream:
             async for _cid, data in stream:
                 out.append(data)
         return out
@@ -191,19 +195,22 @@ class FetchComponent:
     # -- network reads -----------------------------------------------------------------
     async def open_network_reader(self, cid: CID) -> NetworkReader:
         """A reader of `cid` (dataset or block) from the network, verified block by block."""
-        network = self._net.require("download from the network")
+        self._net.require("download from the network")
         providers = await self._providers(cid)
         if not is_dag(cid):
             data = await self._fetch_one(cid, providers)
             return NetworkReader(len(data), None, data)
         manifest = await self.manifest(cid)
         tree, _ = await self._index(manifest, providers)
-        return NetworkReader(manifest.dataset_size, network.fetch_blocks(tree.blocks_view(), providers))
+        return NetworkReader(manifest.dataset_size, self.fetch_blocks(tree.blocks_view(), providers))
 
     async def fetch_dataset(self, cid: CID, known: Manifest, record: Fetch) -> None:
-        """Pull a whole dataset into the local store (cached), reporting progress to `record`."""
+        """Pull a whole dataset into the local store (cached), reporting progress to `record`.
+
+        Through the one ingest path: a session reserving the bytes still missing (a dataset
+        that cannot fit fails before a single block is fetched), each batch written pending,
+        then verified and committed; anything else (an error, a cancel) abandons the session."""
         content, store = self._context.content, self._context.store
-        network = self._net.require("fetch")
         providers = await self._providers(cid)
         manifest_bytes = store.get(cid) or await self._fetch_one(cid, providers)
         manifest = Manifest.decode(manifest_bytes, cid)
@@ -213,37 +220,40 @@ class FetchComponent:
         entries = list(tree.unique_blocks().items())  # each distinct block is fetched once
         present = store.get_many([c for c, _ in entries]) if len(entries) <= 4096 else None
         wanted: list[CID] = []
+        missing_bytes = len(manifest_bytes) + sum(len(d) for _, d in nodes)
         for i, (block, size) in enumerate(entries):
             have = present[i] is not None if present is not None else store.has(block)
             if have:
                 record.advance(1, size)
             else:
                 wanted.append(block)
-        held: list[CID] = []
-        batch: list[tuple[CID, bytes]] = []
-        batch_bytes = 0
+                missing_bytes += size
+        session = await trio.to_thread.run_sync(
+            functools.partial(content.ingest.session, reserve=missing_bytes))  # QuotaExceededError: nothing fetched
         try:
             if wanted:
-                async with network.fetch_blocks(wanted, providers) as stream:
+                batch: list[tuple[CID, bytes]] = []
+                batch_bytes = 0
+                async with self.fetch_blocks(wanted, providers) as stream:
                     async for block, data in stream:
                         batch.append((block, data))
                         batch_bytes += len(data)
                         if batch_bytes >= FETCH_BATCH_BYTES:
-                            await self._store_batch(batch, held, record)
+                            await self._store_batch(session, batch, record)
                             batch, batch_bytes = [], 0
                 if batch:
-                    await self._store_batch(batch, held, record)
-            await trio.to_thread.run_sync(content.commit_dataset, manifest, nodes, [c for c, _ in entries], held, False)
-            held = []
+                    await self._store_batch(session, batch, record)
+            await trio.to_thread.run_sync(functools.partial(
+                session.commit_dataset, manifest, nodes, pinned=False, cid=cid))  # verifies, then commits
         finally:
-            if held:
+            if not session.closed:
                 with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(content.abandon, held)
+                    await trio.to_thread.run_sync(session.abandon)
         await self._context.events.dataset_stored(cid)
 
-    async def _store_batch(self, batch: list[tuple[CID, bytes]], held: list[CID], record: Fetch) -> None:
-        await trio.to_thread.run_sync(self._context.content.write_pending, batch)
-        held.extend(c for c, _ in batch)
+    @staticmethod
+    async def _store_batch(session: IngestSession, batch: list[tuple[CID, bytes]], record: Fetch) -> None:
+        await trio.to_thread.run_sync(session.write, batch)
         record.advance(len(batch), sum(len(d) for _, d in batch))
 
     # -- background fetches ------------------------------------------------------------
