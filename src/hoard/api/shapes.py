@@ -17,11 +17,13 @@ from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.logs import LogName
 from hoard.node.results import (
+    CarImport,
     Dataset,
     DebugInfo,
     FetchInfo,
     FetchProgress,
     FetchStarted,
+    IpfsRoot,
     LogSummary,
     PeerInfo,
     RoutingTable,
@@ -130,6 +132,19 @@ def policy_json(policy: TransferPolicy) -> JSON:
     return policy.to_json()
 
 
+def ipfs_root_json(root: IpfsRoot) -> JSON:
+    """A stored IPFS root (`node.ipfs`); `cid` as kubo prints it (`Qm...` for v0, `bafy...` for v1)."""
+    cid = str(root.cid) if root.cid.version == 0 else root.cid.to_base32()
+    return {"cid": cid, "format": root.format, "size": root.size, "dagSize": root.dag_size, "blocks": root.blocks,
+            "filename": root.filename, "pinned": root.pinned, "added": root.added}
+
+
+def car_import_json(result: CarImport) -> JSON:
+    """What a CAR import stored: `{version, roots, blocks, bytes, entries}`."""
+    return {"version": result.version, "roots": [str(r) if r.version == 0 else r.to_base32() for r in result.roots],
+            "blocks": result.blocks, "bytes": result.bytes, "entries": [ipfs_root_json(e) for e in result.entries]}
+
+
 def to_json(value: object) -> Any:
     """The JSON of any node result (a dataclass above, a list of them, a CID, a peer ID, ...),
     for frontends that pass results through generically (the C ABI, the CLI's `--json`)."""
@@ -147,6 +162,7 @@ _SHAPES: dict[type, Any] = {
     Manifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
     VerifyReport: verify_json, FetchProgress: progress_json, FetchStarted: fetch_started_json, FetchInfo: fetch_json,
     LogSummary: log_json, ChannelState: channel_json, TransferPolicy: policy_json,
+    IpfsRoot: ipfs_root_json, CarImport: car_import_json,
 }
 
 
@@ -215,3 +231,16 @@ def progress_from_json(data: JSON) -> FetchProgress:
 def fetch_started_from_json(data: JSON) -> FetchStarted:
     """A started fetch from its JSON (`fetch_started_json`)."""
     return FetchStarted(CID.parse(data["cid"]), manifest_from_json(data["manifest"]), _int(data, "downloadId"))
+
+def ipfs_root_from_json(data: JSON) -> IpfsRoot:
+    """A stored IPFS root from its JSON (`ipfs_root_json`)."""
+    filename = data.get("filename")
+    return IpfsRoot(CID.parse(data["cid"]), str(data["format"]), _int(data, "size"), _int(data, "dagSize"),
+                    _int(data, "blocks"), None if filename is None else str(filename), bool(data.get("pinned")),
+                    float(data["added"]))
+
+
+def car_import_from_json(data: JSON) -> CarImport:
+    """A CAR import's result from its JSON (`car_import_json`)."""
+    return CarImport(_int(data, "version"), tuple(CID.parse(r) for r in data["roots"]), _int(data, "blocks"),
+                     _int(data, "bytes"), tuple(ipfs_root_from_json(e) for e in data["entries"]))

@@ -172,7 +172,7 @@ class IpfsComponent:
                                        f"raw_leaves={raw_leaves!r}")
         options = unixfs.ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves)
         source = Path(os.fsdecode(path))
-        name = filename if filename is not None else source.name or None
+        name = (source.name if filename is None else filename) or None  # "": no name
         content = self._context.content
 
         def run() -> IpfsRoot:
