@@ -15,7 +15,7 @@ import click
 
 from hoard.cli.output import Ctx
 from hoard.cli.session import open_node
-from hoard.errors import HoardError, NotFoundError, StateError
+from hoard.errors import HoardError, InvalidArgumentError, NotFoundError, StateError
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -25,11 +25,26 @@ FETCH_POLL = 0.25  # seconds between progress polls of a background fetch
 @click.command()
 @click.argument("path")
 @click.option("--chunk-size", type=int, default=0, show_default=True, help="Block size in bytes (0 = 65536).")
+@click.option("--unixfs", "as_unixfs", is_flag=True,
+              help="Import a file or directory as UnixFS (IPFS); prints its root CID, the one kubo's `ipfs add` prints.")
+@click.option("--cid-version", type=click.IntRange(0, 1), default=0, show_default=True,
+              help="With --unixfs: 0 = kubo's default (dag-pb leaves), 1 = CIDv1.")
+@click.option("--raw-leaves", is_flag=True, help="With --unixfs --cid-version 1: raw leaves (kubo's --raw-leaves).")
 @pass_ctx
-def upload(ctx: Ctx, path: str, chunk_size: int) -> None:
-    """Upload a file (or - for stdin); prints the manifest CID as the last line."""
+def upload(ctx: Ctx, path: str, chunk_size: int, as_unixfs: bool, cid_version: int, raw_leaves: bool) -> None:
+    """Upload a file (or - for stdin); prints the manifest CID as the last line.
+
+    With --unixfs, PATH (a file or a directory) becomes a UnixFS DAG for IPFS peers."""
     from hoard.api import shapes
 
+    if as_unixfs or cid_version or raw_leaves:
+        from hoard.cli.ipfs import upload_unixfs
+
+        if not as_unixfs:
+            raise InvalidArgumentError("--cid-version and --raw-leaves go with --unixfs")
+        with open_node(ctx) as node:
+            upload_unixfs(ctx, node, path, cid_version, raw_leaves)
+        return
     with open_node(ctx) as node:
         if path == "-":
             session = node.upload_init("stdin", chunk_size)
@@ -58,7 +73,15 @@ def upload(ctx: Ctx, path: str, chunk_size: int) -> None:
 @click.option("--network", is_flag=True, help="Fetch from the network if not stored locally.")
 @pass_ctx
 def download(ctx: Ctx, cid: str, output: str | None, network: bool) -> None:
-    """Download a dataset (or block) by CID to FILE or stdout."""
+    """Download a dataset (or block) by CID to FILE or stdout.
+
+    A UnixFS CID (`Qm...`, `bafy...`) writes the file, or with -o the directory tree, back."""
+    from hoard.cli.ipfs import download_unixfs, is_unixfs_cid
+
+    if is_unixfs_cid(cid):
+        with open_node(ctx, start=network) as node:
+            download_unixfs(ctx, node, cid, output, network)
+        return
     with open_node(ctx, start=network) as node:
         node.download_init(cid, 0, not network)
         total = _dataset_size(node, cid, network)

@@ -21,6 +21,7 @@ COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd",
     "hoard.cli.file",
     "hoard.cli.log",
     "hoard.cli.transfer",
+    "hoard.cli.ipfs",
 ]
 
 
