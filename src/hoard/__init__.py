@@ -59,7 +59,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY, "__version__"})
 
 
-__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
+__all__ = [  # plain sorted(), as tests/test_public_api.py checks
     "AsyncNode",
     "CID",
     "Config",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyExistsError",
@@ -53,7 +53,7 @@ __all__ = [
 class HoardError(Exception):
     """Base of every hoard error. `code` is stable; `fields` holds structured context."""
 
-    code = "error"
+    code: str | int = "error"  # a LogError's is its GDP status (an int)
     grpc_status = "INTERNAL"
     http_status = 500
     exit_code = 1
@@ -145,16 +145,18 @@ class TransferError(HoardError):
 class LogError(HoardError):
     """A GDP log operation failed; `status` is the GDP status code (402, 404, 409, ...)."""
 
-    code = "log"
+    code: str | int = "log"  # an instance's is its GDP status
     grpc_status = "FAILED_PRECONDITION"
     http_status = 400
     exit_code = 9
 
-    _GRPC_BY_STATUS = {400: "INVALID_ARGUMENT", 402: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED",
-                       404: "NOT_FOUND", 409: "ALREADY_EXISTS", 503: "UNAVAILABLE", 507: "RESOURCE_EXHAUSTED"}
+    _GRPC_BY_STATUS: ClassVar[dict[int, str]] = {
+        400: "INVALID_ARGUMENT", 402: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+        409: "ALREADY_EXISTS", 503: "UNAVAILABLE", 507: "RESOURCE_EXHAUSTED"}
 
     def __init__(self, message: str, status: int = 500, **fields: Any) -> None:
         super().__init__(message, status=status, **fields)
+        self.status: int = status
         self.code = status  # GDP status code, as the GDP API reports it
         self.grpc_status = self._GRPC_BY_STATUS.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
         self.http_status = status if 400 <= status < 600 else 500
@@ -203,7 +205,7 @@ def map_exceptions(mapping: dict[type[BaseException], type[HoardError]], message
         yield
     except HoardError:
         raise
-    except tuple(mapping) as exc:  # type: ignore[misc]
+    except tuple(mapping) as exc:
         for foreign, ours in mapping.items():
             if isinstance(exc, foreign):
                 text = f"{message}: {exc}" if message else str(exc)

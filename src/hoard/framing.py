@@ -82,7 +82,7 @@ class FrameReader:
     async def _next_length(self) -> int | None:
         if not await self._fill(4):
             return None
-        (length,) = LEN.unpack(self._take(4))
+        length: int = LEN.unpack(self._take(4))[0]
         if length == 0 or length > self._max:
             raise ProtocolError(f"frame of {length} bytes (limit {self._max})")
         if not await self._fill(length):

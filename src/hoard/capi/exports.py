@@ -21,8 +21,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from hoard.capi.context import (RET_ERR, RET_OK, SYNC_PREFIX, Context, DispatchError, err_event, error_message,
-                                ok_chunk, ok_empty, ok_text)
+from hoard.capi.context import (
+    RET_ERR,
+    RET_OK,
+    SYNC_PREFIX,
+    Context,
+    DispatchError,
+    err_event,
+    error_message,
+    ok_chunk,
+    ok_empty,
+    ok_text,
+)
 from hoard.errors import HoardError
 from hoard.node import Config, info
 from hoard.node.dispatch import NodeDispatch

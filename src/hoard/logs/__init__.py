@@ -9,7 +9,14 @@ remote (`RemoteLogBackend` for clients, `LogServer` for hosts); the node plugs t
 """
 
 from hoard.logs.events import (
-    EVENT_CREATED, EVENT_DATA, EVENT_EOS, EVENT_FAILURE, EVENT_MISSING, EVENT_SHUTDOWN, EVENT_SUCCESS, Event,
+    EVENT_CREATED,
+    EVENT_DATA,
+    EVENT_EOS,
+    EVENT_FAILURE,
+    EVENT_MISSING,
+    EVENT_SHUTDOWN,
+    EVENT_SUCCESS,
+    Event,
 )
 from hoard.logs.host import LogBackend, LogHost, RecordSink
 from hoard.logs.log import MODE_AO, MODE_RA, MODE_RO, Log

@@ -136,7 +136,7 @@ class Dispatcher:
                 return
             try:
                 job()
-            except Exception:  # a user callback's exception must not stop delivery to others
+            except Exception:  # noqa: BLE001 - a user callback's exception must not stop delivery to others
                 _log.exception("exception in a log callback")
 
     def on_thread(self) -> bool:

@@ -42,8 +42,15 @@ from hoard.logs.names import LogName
 from hoard.logs.records import Datum
 from hoard.logs.store import DEFAULT_MAX_SKEW_NS, LogInfo, LogStore, Tail
 from hoard.logs.subscriptions import (
-    MULTIREAD, SUBSCRIBE, Subscription, SubscriptionTable, check_numrecs, plan_multiread, plan_multiread_at,
-    plan_subscribe, plan_subscribe_at,
+    MULTIREAD,
+    SUBSCRIBE,
+    Subscription,
+    SubscriptionTable,
+    check_numrecs,
+    plan_multiread,
+    plan_multiread_at,
+    plan_subscribe,
+    plan_subscribe_at,
 )
 from hoard.store.base import BlockStore
 
@@ -54,6 +61,7 @@ _log = logging.getLogger(__name__)
 AppendDone = Callable[[Datum | None, LogError | None, Tail | None], None]
 """`done(committed, error, tail)`: exactly one of the first two is set; on error, `tail` is
 the log's chain head after the refusal (None if the log is unknown), so a writer can resync."""
+_Append = tuple[LogName, Datum, AppendDone, bool]  # a queued append: name, record, its callback, trusted
 
 
 class RecordSink(Protocol):
@@ -128,7 +136,7 @@ class LogHost:
         self._recent = _RecentRecords(cache_bytes)
         self._table = SubscriptionTable()
         self._appends: queue.SimpleQueue[tuple[LogName, Datum, AppendDone, bool] | None] = queue.SimpleQueue()
-        self._verified: queue.SimpleQueue[tuple[list, list] | None] = queue.SimpleQueue()
+        self._verified: queue.SimpleQueue[tuple[list[_Append], list[LogError | None]] | None] = queue.SimpleQueue()
         self._closing = False
         self._close_lock = threading.Lock()
         self._verifier = threading.Thread(target=self._verify_loop, name="hoard-logs-verify", daemon=True)
@@ -259,7 +267,7 @@ class LogHost:
                         checked = self.logs.verify_many((batch[i][0], batch[i][1]) for i in untrusted)
                         for i, error in zip(untrusted, checked):
                             sig_errors[i] = error
-                except Exception as exc:  # a bug or a dead store: refuse the batch, keep serving
+                except Exception as exc:  # noqa: BLE001 - a bug or a dead store: refuse the batch, keep serving
                     _log.exception("log signature verification failed")
                     sig_errors = [LogError(f"append failed: {exc}", status=500)] * len(batch)
                 self._verified.put((batch, sig_errors))
@@ -286,7 +294,7 @@ class LogHost:
     def _commit(self, batch: list[tuple[LogName, Datum, AppendDone, bool]], sig_errors: list[LogError | None]) -> None:
         try:
             results = self.logs.append_many([(name, datum) for name, datum, _, _ in batch], sig_errors)
-        except Exception as exc:  # a bug or a dead store: refuse the batch, keep serving
+        except Exception as exc:  # noqa: BLE001 - a bug or a dead store: refuse the batch, keep serving
             _log.exception("log append batch failed")
             results = [LogError(f"append failed: {exc}", status=500)] * len(batch)
         changed: set[LogName] = set()
@@ -306,7 +314,7 @@ class LogHost:
                     except LogError:
                         tail = None
                     done(None, result, tail)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a caller's callback; logged
                 _log.exception("log append completion callback failed")
 
     # -- delivery thread ----------------------------------------------------------------
@@ -318,13 +326,13 @@ class LogHost:
             for sub in ready:
                 try:
                     self._pump(sub)
-                except Exception:
+                except Exception:  # noqa: BLE001 - one subscription's failure ends it alone; logged
                     _log.exception("log subscription %r failed; ending it", sub)
                     self._table.remove(sub.rid)
         for sub in self._table.remove_where(lambda _: True):
             try:
                 sub.sink.end(EVENT_SHUTDOWN, STAT_SHUTDOWN)
-            except Exception:
+            except Exception:  # noqa: BLE001 - shutting down anyway; logged
                 _log.exception("log subscription shutdown failed")
 
     def _pump(self, sub: Subscription) -> None:

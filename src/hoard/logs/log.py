@@ -20,11 +20,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from hoard.errors import LogError, StateError
 from hoard.logs.events import (
-    EVENT_CREATED, EVENT_DATA, EVENT_FAILURE, EVENT_MISSING, STAT_CREATED, STAT_DATA, STAT_MISSING, Event,
+    EVENT_CREATED,
+    EVENT_DATA,
+    EVENT_FAILURE,
+    EVENT_MISSING,
+    STAT_CREATED,
+    STAT_DATA,
+    STAT_MISSING,
+    Event,
 )
 from hoard.logs.host import LogBackend, LogHost
 from hoard.logs.metadata import Metadata
@@ -69,7 +76,7 @@ def _same(a: Any, b: Any) -> bool:
         return True
     try:
         return bool(a == b)
-    except Exception:
+    except Exception:  # noqa: BLE001 - values that cannot be compared are not equal
         return False
 
 
@@ -114,7 +121,7 @@ class _Writer:
 class _Request:
     """A subscribe/multiread of one handle: the host's sink, verifying before it dispatches."""
 
-    __slots__ = ("log", "kind", "callback", "udata", "rid", "cancelled", "_last_recno", "_last_hash")
+    __slots__ = ("_last_hash", "_last_recno", "callback", "cancelled", "kind", "log", "rid", "udata")
 
     def __init__(self, log: Log, kind: str, callback: Callback | None, udata: Any) -> None:
         self.log = log
@@ -146,13 +153,13 @@ class _Request:
             self.log._post(self, EVENT_DATA, datum, STAT_DATA)
         else:
             self._last_recno, self._last_hash = datum.recno, None
-            self.log._post(self, EVENT_FAILURE, None, error.code, error)
+            self.log._post(self, EVENT_FAILURE, None, error.status, error)
 
     def failure(self, recno: int, error: LogError) -> None:
         if not self.cancelled:
             self._last_hash = None
-            kind = EVENT_MISSING if error.code == STAT_MISSING else EVENT_FAILURE
-            self.log._post(self, kind, None, error.code, error)
+            kind = EVENT_MISSING if error.status == STAT_MISSING else EVENT_FAILURE
+            self.log._post(self, kind, None, error.status, error)
 
     def end(self, event_type: int, stat: int) -> None:
         self.log._forget(self)
@@ -176,7 +183,7 @@ class Log:
         self.metadata: Metadata = info.metadata
         self.public_key: bytes = info.public_key
         self._mode = mode
-        self._verifier = Verifier(info.public_key)
+        self._verifier = Verifier(info.public_key, info.metadata)
         self._writer = writer
         self._append_filter: Filter | None = None
         self._read_filter: Filter | None = None
@@ -274,7 +281,7 @@ class Log:
         finished.wait()
         committed, error = box[0]
         if error is not None:
-            raise LogError(error.message, status=error.code, **{k: v for k, v in error.fields.items() if k != "status"})
+            raise LogError(error.message, status=error.status, **{k: v for k, v in error.fields.items() if k != "status"})
         assert committed is not None
         return committed
 
@@ -286,7 +293,7 @@ class Log:
             if error is None:
                 event = Event(EVENT_CREATED, self, committed, udata, STAT_CREATED)
             else:
-                event = Event(EVENT_FAILURE, self, attempted, udata, error.code, error)
+                event = Event(EVENT_FAILURE, self, attempted, udata, error.status, error)
             self._service._dispatch(callback, event)
 
         self._submit(data, on_done)
@@ -323,10 +330,10 @@ class Log:
             try:
                 event = Event(EVENT_DATA, self, self.read_by_recno(recno), udata, STAT_DATA)
             except LogError as exc:
-                event = Event(EVENT_FAILURE, self, None, udata, exc.code, exc)
-            except Exception as exc:  # a read filter failed
+                event = Event(EVENT_FAILURE, self, None, udata, exc.status, exc)
+            except Exception as exc:  # noqa: BLE001 - a caller's read filter failed: reported as the event
                 error = LogError(f"read filter failed: {exc!r}", status=500)
-                event = Event(EVENT_FAILURE, self, None, udata, error.code, error)
+                event = Event(EVENT_FAILURE, self, None, udata, error.status, error)
             self._service._deliver(callback, event)
 
         self._service._dispatcher.post(job)
@@ -407,12 +414,12 @@ class Log:
             if request.cancelled:
                 return
             event = Event(event_type, self, datum, request.udata, stat, error)
-            if event_type == EVENT_DATA and self._read_filter is not None:
+            if event_type == EVENT_DATA and self._read_filter is not None and datum is not None:
                 try:
                     event = Event(EVENT_DATA, self, self._apply(self._read_filter, datum), request.udata, stat)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a caller's read filter failed: reported as the event
                     failure = LogError(f"read filter failed on record {datum.recno}: {exc!r}", status=500)
-                    event = Event(EVENT_FAILURE, self, None, request.udata, failure.code, failure)
+                    event = Event(EVENT_FAILURE, self, None, request.udata, failure.status, failure)
             self._service._deliver(request.callback, event)
 
         self._service._dispatcher.post(job)
@@ -432,7 +439,7 @@ class Log:
             self._backend.unsubscribe(rid)
         self._service._closed_log(self)
 
-    def __enter__(self) -> Log:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

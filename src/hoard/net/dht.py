@@ -100,14 +100,14 @@ class Dht:
         try:
             with trio.move_on_after(QUERY_TIMEOUT * 2):
                 await self.kad.peer_routing.find_closest_peers_network(self._self_id.to_bytes())
-        except Exception as exc:  # a lookup failure is not fatal: the table refreshes later
+        except Exception as exc:  # noqa: BLE001 - a lookup failure is not fatal: the table refreshes later
             logger.debug("DHT self-lookup failed: %r", exc)
 
     async def find_peer(self, peer_id: PeerId) -> list[multiaddr.Multiaddr]:
         """Addresses of a peer (routing table, peerstore, then the network); [] if not found."""
         try:
             info = await self.kad.find_peer(peer_id.libp2p)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - py-libp2p's lookup raises anything; not found
             logger.debug("find_peer %s failed: %r", peer_id, exc)
             return []
         return [strip_p2p(a) for a in info.addrs] if info is not None else []
@@ -160,7 +160,7 @@ class Dht:
                 echo.ParseFromString(await read_varint_prefixed_bytes_limited(stream, MAX_DHT_MESSAGE_SIZE))
                 return echo.type == Message.MessageType.ADD_PROVIDER and echo.key == key
             return False
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one peer's failure is reported as not stored
             logger.debug("ADD_PROVIDER to %s failed: %r", peer, exc)
             return False
         finally:
@@ -168,7 +168,7 @@ class Dht:
                 with trio.CancelScope(shield=True):
                     try:
                         await stream.close()
-                    except Exception:
+                    except Exception:  # noqa: BLE001, S110 - the peer may have gone
                         pass
 
     async def find_providers(self, cid: CID, count: int = 20) -> list[tuple[PeerId, list[multiaddr.Multiaddr]]]:
@@ -195,7 +195,7 @@ class Dht:
                 break
             closer: list[ID] = []
 
-            async def ask(peer: ID) -> None:
+            async def ask(peer: ID, closer: list[ID]) -> None:
                 queried.add(peer)
                 with trio.move_on_after(QUERY_TIMEOUT):
                     providers, more = await store._get_providers_from_peer_with_closers(peer, key)
@@ -206,7 +206,7 @@ class Dht:
 
             async with trio.open_nursery() as nursery:
                 for peer in batch:
-                    nursery.start_soon(ask, peer)
+                    nursery.start_soon(ask, peer, closer)
             candidates = [p for p in dict.fromkeys(candidates + closer) if p not in queried]
         result = []
         for info in list(found.values())[:count]:
@@ -224,7 +224,7 @@ class Dht:
                 try:
                     await self.provide(cid)
                     count += 1
-                except Exception as exc:  # one failure must not stop the loop
+                except Exception as exc:  # noqa: BLE001 - one failure must not stop the loop
                     logger.warning("re-advertising %s failed: %r", cid, exc)
             logger.debug("re-advertised %d CIDs in %.1fs", count, trio.current_time() - started)
             self.reprovide_rounds += 1

@@ -37,10 +37,9 @@ def tune_py_libp2p() -> None:
     global _tuned
     if _tuned:
         return
-    import libp2p.stream_muxer.yamux.yamux as yamux
+    from libp2p.stream_muxer.yamux import yamux
 
-    if yamux.MAX_MESSAGE_SIZE > _YAMUX_FRAME:
-        yamux.MAX_MESSAGE_SIZE = _YAMUX_FRAME
+    yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, _YAMUX_FRAME)
     release_on_read = os.environ.get("PY_YAMUX_RELEASE_ON_READ", "0").upper() not in ("0", "FALSE", "NO")
     debug = yamux._perf_yamux_debug_enabled()
     hysteresis_off = yamux._yamux_disable_hysteresis()

@@ -226,14 +226,14 @@ class StreamBlockChannel(BlockChannel):
         self._closed = True
         try:
             await self._stream.close()  # type: ignore[attr-defined]
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure to close: reset instead
             await self.abort()
 
     async def abort(self) -> None:
         self._closed = True
         try:
             await self._stream.reset()  # type: ignore[attr-defined]
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - the stream may be gone already
             pass
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Self
 
 from hoard.ids.cid import CID
 
@@ -135,7 +136,7 @@ class BlockStore(abc.ABC):
     def sync(self) -> None:
         """Flush everything committed so far to stable storage. No-op where not supported."""
 
-    def __enter__(self) -> BlockStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

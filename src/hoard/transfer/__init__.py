@@ -18,6 +18,13 @@ A node's manager is `node.data_transfer`. See docs/transfer.md.
 """
 
 from hoard.transfer import fsm, messages
+from hoard.transfer.builtin import (
+    DefaultVoucher,
+    DefaultVoucherResult,
+    PolicyValidator,
+    RejectionResult,
+    TransferPolicy,
+)
 from hoard.transfer.cidset import CidSet
 from hoard.transfer.errors import (
     ErrChannelNotFound,
@@ -32,6 +39,7 @@ from hoard.transfer.errors import (
     ErrResume,
     ErrUnsupported,
 )
+from hoard.transfer.manager import ChannelTransport, Manager, TransferLimits, parse_channel_id
 from hoard.transfer.messages import (
     MessageType,
     Request,
@@ -61,14 +69,6 @@ from hoard.transfer.vouchers import (
     Voucher,
     VoucherResult,
 )
-from hoard.transfer.builtin import (  # noqa: E402 - after the sans-IO core, which the manager imports
-    DefaultVoucher,
-    DefaultVoucherResult,
-    PolicyValidator,
-    RejectionResult,
-    TransferPolicy,
-)
-from hoard.transfer.manager import ChannelTransport, Manager, TransferLimits, parse_channel_id  # noqa: E402
 
 __all__ = [
     "BlockRange",

@@ -44,7 +44,7 @@ class CidSet:
         return obj
 
     def __contains__(self, cid: object) -> bool:
-        i = self._store.index.get(cid)  # type: ignore[arg-type]
+        i = self._store.index.get(cid) if isinstance(cid, CID) else None
         return i is not None and i < self._len
 
     def __len__(self) -> int:

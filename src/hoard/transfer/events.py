@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import trio
 
@@ -27,7 +27,7 @@ log = logging.getLogger("hoard.transfer")
 Subscriber = Callable[[Event, ChannelState], None]
 Unsubscribe = Callable[[], None]
 
-_STOP = object()
+_Item = tuple[EventCode, ChannelState, float]  # an event as published: code, state, time.time()
 
 
 class EventDispatcher:
@@ -38,9 +38,9 @@ class EventDispatcher:
         self._batch_window = batch_window
         self._subscribers: tuple[Subscriber, ...] = ()
         self._lock = threading.Lock()
-        self._queue: deque[object] = deque()
+        self._queue: deque[_Item | None] = deque()  # None: stop
         self._wake = threading.Event()  # set when the queue became non-empty: one wake-up per burst
-        self._batch: list[tuple[EventCode, ChannelState, float]] = []  # published in this scheduler pass
+        self._batch: list[_Item] = []  # published in this scheduler pass
         self._flush_scheduled = False
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -99,7 +99,7 @@ class EventDispatcher:
             self._queue.extend(batch)
             self._wake.set()
 
-    def _put(self, item: object) -> None:
+    def _put(self, item: _Item | None) -> None:
         self._queue.append(item)
         self._wake.set()
 
@@ -113,14 +113,14 @@ class EventDispatcher:
                 time.sleep(self._batch_window)
             while self._queue:
                 item = self._queue.popleft()
-                if item is _STOP:
+                if item is None:
                     return
-                code, state, when = item  # type: ignore[misc]
-                event = Event(code, state.message, datetime.fromtimestamp(when, timezone.utc))
+                code, state, when = item
+                event = Event(code, state.message, datetime.fromtimestamp(when, UTC))
                 for fn in self._subscribers:
                     try:
                         fn(event, state)
-                    except Exception:  # noqa: BLE001 - a subscriber's failure is its own
+                    except Exception:  # a subscriber's failure is its own
                         log.exception("transfer event subscriber %r failed", fn)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -131,6 +131,6 @@ class EventDispatcher:
             self._closed = True
             thread = self._thread
         self._flush()
-        self._put(_STOP)
+        self._put(None)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

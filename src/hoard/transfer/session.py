@@ -27,8 +27,8 @@ from typing import Any, Protocol
 import trio
 
 from hoard.errors import HoardError, PeerError
-from hoard.ids.cid import CID
 from hoard.framing import FrameReader
+from hoard.ids.cid import CID
 from hoard.transfer.wire import MAX_FRAME, encode_message_frame
 
 __all__ = ["Session", "SessionHandler", "Stream", "Transport"]
@@ -185,7 +185,7 @@ class Session:
                 if close:
                     await self.stream.close()
                     return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the stream fails the session
             self._fail(exc)
         finally:
             self._writer_done.set()
@@ -275,5 +275,5 @@ def _is_cancelled(exc: BaseException) -> bool:
 async def _reset(stream: Stream) -> None:
     try:
         await stream.reset()
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - the stream may be gone already
         pass
