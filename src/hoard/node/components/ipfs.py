@@ -37,9 +37,8 @@ import trio
 from hoard.content import car, ingest
 from hoard.content.car import links_of
 from hoard.content.formats import unixfs
-from hoard.errors import InvalidArgumentError, NotFoundError, StateError
+from hoard.errors import InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID, DAG_PB, RAW
-from hoard.ids.peer import PeerId
 from hoard.node.component import StreamHandler, idle
 from hoard.node.components.fetch import FetchComponent
 from hoard.node.components.net import NetComponent
@@ -230,33 +229,27 @@ class IpfsComponent:
 
     # -- the network -----------------------------------------------------------------------
     async def fetch(self, cid: str | CID, pin: bool = False) -> IpfsRoot:
-        """Fetch the whole DAG under `cid` into the local store by bitswap (providers: the DHT's,
-        else the connected peers that answer HAVE); each block verified. Recorded unpinned
-        unless `pin`. A root stored already returns at once."""
+        """Fetch the whole DAG under `cid` into the local store (by bitswap for IPFS CIDs: the
+        fetch component's `fetch_dag`, providers from the DHT and the connected peers that answer
+        HAVE); each block verified. Recorded unpinned unless `pin`. A stored root returns at once."""
         parsed = parse_cid(cid, "fetch")
         entry = self._entry(parsed)
         if entry is not None:
             return entry
-        network = self._net.require("fetch from the network")
-        exchange = getattr(network, "bitswap", None)
-        if exchange is None:
-            raise StateError("Failed to fetch: this node's network has no bitswap exchange")
-        providers = await self._providers(exchange, parsed)
-        if not providers:
-            raise NotFoundError(f"no peer provides {display(parsed)}", cid=str(parsed))
-        content = self._context.content
-        session = content.ingest.session()
+        self._net.require("fetch from the network")
+        session = await trio.to_thread.run_sync(self._context.content.ingest.session)
         writer = _Writer(session, auto_flush=False)
-        from hoard.net.exchange import fetch_dag
-
         try:
-            async with trio.open_nursery() as nursery:
-                async for block_cid, data in fetch_dag(exchange, parsed, providers, nursery,
-                                                       have=self._context.store.get):
+            blocks = self._fetch.fetch_dag(parsed)
+            try:
+                async for block_cid, data in blocks:
                     writer.put(block_cid, data)
                     if writer.pending >= WRITE_BATCH:
                         await trio.to_thread.run_sync(writer.flush)
-                nursery.cancel_scope.cancel()
+            finally:
+                aclose = getattr(blocks, "aclose", None)  # an async generator: end its fetches now
+                if aclose is not None:
+                    await aclose()
             await trio.to_thread.run_sync(writer.flush)
             fmt = "unixfs" if is_unixfs(parsed) else "ipld"
             size, dag_size = await trio.to_thread.run_sync(self._sizes, parsed)
@@ -275,19 +268,6 @@ class IpfsComponent:
         if not is_unixfs(root):
             return nbytes, nbytes
         return _unixfs_size(root, self._get, nbytes), nbytes
-
-    async def _providers(self, exchange: object, cid: CID) -> builtins.list[PeerId]:
-        found: builtins.list[PeerId] = []
-        network = self._net.require("find providers")
-        try:
-            found = list(await network.find_providers(cid))
-        except Exception as exc:  # noqa: BLE001 - the DHT is optional: connected peers next
-            log.debug("DHT provider lookup for %s failed: %r", cid, exc)
-        find = getattr(exchange, "find_providers", None)
-        if find is not None:
-            seen = set(found)
-            found += [p for p in await find(cid) if p not in seen]
-        return found
 
     # -- CAR ---------------------------------------------------------------------------------
     async def car_export(self, cid: str | CID, path: str | os.PathLike[str], version: int = 1) -> int:
