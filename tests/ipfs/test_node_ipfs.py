@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from daemon_harness import NodeProcess
+
 from hoard import Node
 from hoard.cli.main import cli
 from hoard.content.car import read_car
