@@ -96,7 +96,6 @@ def test_go_bindings_flow(go_test_binary: tuple[Path, Path], tmp_path: Path) -> 
     assert 'topics="hoard' in proc.stdout and "\x1b[" not in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="Logos content addressing not wired yet (lead wires after ingest path)")
 def test_go_bindings_hello_world_has_the_logos_cid(go_test_binary: tuple[Path, Path], tmp_path: Path) -> None:
     binary, libdir = go_test_binary
     proc = run_go_tests(binary, libdir, tmp_path, "-test.run=^TestHelloWorldCID$", f"-hello-cid={LOGOS_HELLO_CID}")

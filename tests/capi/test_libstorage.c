@@ -502,12 +502,12 @@ static void test_chunks(void)
     r = req_new(cs);
     expect_err(r, storage_upload_finalize(cs->ctx, session, on_callback, r), "finalize cancelled", session);
 
-    /* an empty upload */
-    char *empty = upload_chunks(cs, data, 0, "empty", 0);
+    /* an empty upload: refused, as Logos refuses an empty dataset */
     r = req_new(cs);
-    OK(r, storage_download_manifest(cs->ctx, empty, on_callback, r), "manifest of empty");
-    CHECK(json_int(r->msg, "datasetSize") == 0, "empty manifest %s", r->msg);
-    download_chunks(cs, empty, data, 0, 65536);
+    OK(r, storage_upload_init(cs->ctx, "empty", 0, on_callback, r), "storage_upload_init (empty)");
+    snprintf(session, sizeof session, "%s", r->msg);
+    r = req_new(cs);
+    expect_err(r, storage_upload_finalize(cs->ctx, session, on_callback, r), "finalize of an empty upload", "empty");
 
     r = req_new(cs);
     OK(r, storage_delete(cs->ctx, cid, on_callback, r), "storage_delete");
@@ -520,7 +520,6 @@ static void test_chunks(void)
     CHECK(strstr(r->msg, cid) == NULL, "list after delete %s", r->msg);
     printf("ok - cancel, empty upload, delete\n");
     free(cid);
-    free(empty);
     free(data);
     close_and_destroy(cs);
 }

@@ -120,13 +120,27 @@ def test_shared_blocks_survive_deleting_one_dataset(content):
     assert content.space().total_blocks == 0 and content.space().quota_used_bytes == 0
 
 
-def test_deleting_a_referenced_block_is_refused_and_changes_nothing(content):
+def test_deleting_a_dataset_block_deletes_it_and_the_dataset_reads_incomplete(content):
     cid = upload(content, os.urandom(200_000))
-    block, _ = next(content.iter_blocks(content.manifest(cid)))
+    block, size = next(content.iter_blocks(content.manifest(cid)))
     before = content.space()
-    with pytest.raises(InvalidArgumentError):
+    assert content.delete(block) == "block"  # as Logos: a single block goes even if a dataset uses it
+    assert not content.store.has(block)
+    assert content.space().total_blocks == before.total_blocks - 1
+    with pytest.raises(NotFoundError, match=str(block)):
+        LocalReader(content, cid).read(1 << 20)
+    content.delete(cid)  # the incomplete dataset still deletes whole
+    assert content.space().total_blocks == 0 and content.space().quota_used_bytes == 0
+
+
+def test_deleting_a_block_an_upload_holds_is_refused(content):
+    up = Upload(content, FixedChunker(65536))
+    up.write(os.urandom(200_000))
+    up.flush()
+    block = up._entries[0][0]
+    with pytest.raises(InvalidArgumentError, match="in progress"):
         content.delete(block)
-    assert content.space() == before
+    up.cancel()
 
 
 def test_delete_unknown_is_not_found(content):

@@ -247,11 +247,24 @@ def test_a_kept_block_outlives_a_dataset_that_also_uses_it(content):
     up = Upload(content, FixedChunker(65536))
     up.write(data)
     again = up.finish()
-    with pytest.raises(InvalidArgumentError, match="belongs to a stored dataset"):
-        content.delete(block)
     content.delete(again)
-    assert content.store.get(block) == data
+    assert content.store.get(block) == data  # kept: outlives the dataset
     assert content.delete(block) == "block" and content.store.stats().blocks == 0
+
+
+def test_deleting_a_kept_block_a_dataset_uses_drops_both_holds_in_turn(content):
+    data = os.urandom(65536)
+    session = content.ingest.session()
+    session.write([(CID.of(data), data)])
+    session.keep()
+    up = Upload(content, FixedChunker(65536))
+    up.write(data)
+    again = up.finish()
+    block, _size = next(content.iter_blocks(content.manifest(again)))
+    assert content.delete(block) == "block"  # deleted although a dataset uses it (as Logos deletes a block)
+    assert not content.store.has(block)
+    content.delete(again)
+    assert content.store.stats().blocks == 0 and content.space().quota_used_bytes == 0
 
 
 def test_an_owner_idle_past_abandon_after_is_reclaimed_by_expiry():

@@ -3,9 +3,11 @@ import pytest
 import hoard
 
 
-@pytest.fixture
-def node(tmp_path):
-    with hoard.Node({"data-dir": str(tmp_path / "data"), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}) as n:
+@pytest.fixture(params=["logos", "hoard"])
+def node(tmp_path, request):
+    """An embedded node, once with each dataset format of the Logos operations."""
+    with hoard.Node({"data-dir": str(tmp_path / "data"), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"],
+                     "dataset-format": request.param}) as n:
         yield n
 
 

@@ -64,12 +64,21 @@ def test_download_of_a_single_block(node):
     assert cid in manifest_cids
     block_cid = next(c for c in _block_cids(node, cid))
     node.download_init(block_cid)
-    assert node.download_chunk(block_cid) == b"z" * 10
-    assert node.download_chunk(block_cid) == b""
+    padded = b"z" * 10 + bytes(65536 - 10) if _logos(node) else b"z" * 10  # a Logos block is padded
+    got = b""
+    while chunk := node.download_chunk(block_cid):
+        got += chunk
+    assert got == padded
+
+
+def _logos(node):
+    return node.components.context.config.dataset_format == "logos"
 
 
 def _block_cids(node, cid):
     content = node.components.context.content
+    if _logos(node):
+        return [str(c) for c in content.logos_blocks(hoard.CID.parse(str(cid)))]
     return [str(c) for c, _ in content.iter_blocks(content.manifest(cid))]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hoard.content.formats.logos_dataset import is_logos_manifest
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest, is_dag, locate
 from hoard.content.repo import ContentStore
 from hoard.errors import NotFoundError
@@ -24,18 +26,27 @@ class LocalReader:
     def __init__(self, content: ContentStore, cid: CID, offset: int = 0, length: int | None = None) -> None:
         self.content = content
         self.cid = cid
-        self.manifest: Manifest | None = None
+        self._blocks: Iterator[bytes]
+        self.manifest: Manifest | LogosManifest | None = None
         self.filename: str | None = None
         self.mimetype: str | None = None
         store = content.store
-        if is_dag(cid) and content.dataset_info(cid) is not None:
+        if is_logos_manifest(cid) and content.dataset_info(cid) is not None:
+            # a Logos dataset: its blocks are padded; `remaining` stops at the unpadded datasetSize
+            self.manifest = logos = content.logos_manifest(cid)
+            self.size = logos.dataset_size
+            self.filename, self.mimetype = logos.filename, logos.mimetype
+            block_no, skip = divmod(min(offset, self.size), logos.block_size)
+            per_batch = max(1, min(READ_AHEAD, READ_AHEAD_BYTES // logos.block_size))
+            self._blocks = self._batched(iter(content.logos_blocks(cid, logos)[block_no:]), per_batch)
+        elif is_dag(cid) and content.dataset_info(cid) is not None:
             self.manifest = manifest = content.manifest(cid)
             self.size = manifest.dataset_size
             self.filename, self.mimetype = manifest.filename, manifest.mimetype
             block_no, skip = locate(manifest.index, min(offset, self.size), store.get)
             per_batch = max(1, min(READ_AHEAD, READ_AHEAD_BYTES // max(manifest.block_size, 1)))
             cids = (c for c, _ in content.iter_blocks(manifest, block_no))
-            self._blocks: Iterator[bytes] = self._batched(cids, per_batch)
+            self._blocks = self._batched(cids, per_batch)
         else:
             data = store.get(cid)
             if data is None:

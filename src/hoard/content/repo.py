@@ -1,7 +1,9 @@
 """The content store: datasets and block refcounts, on top of the ingest path (`ingest.py`).
 
 Tables it owns in the BlockStore:
-  datasets  manifest CID -> {"pinned", "expires", "added", "size"} (CBOR)
+  datasets  manifest CID -> {"pinned", "expires", "added", "size"} (CBOR); a Logos dataset
+            also has "format": "logos" and "parts": [leaf-list part CIDs, in order]
+            (content/formats/logos_dataset.py; no "format" means hoard's dag-cbor format)
   refs      block CID -> holders: one per dataset that uses it (however often), one per
             hugo file-version entry, one if it is kept as a plain block (ingest's `kept`) (u32 BE)
   digests   BLAKE3 of a whole dataset's content -> manifest CID (blob lookup)
@@ -23,16 +25,23 @@ from dataclasses import dataclass
 
 import cbor2
 
+from hoard.content.formats.logos_dataset import is_logos_manifest, join_parts, verified_block_cids
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.index import IndexTree
-from hoard.content.ingest import KEPT, Ingest, Space
+from hoard.content.ingest import KEPT, Ingest, IngestSession, Space
 from hoard.content.manifest import Manifest, is_dag, iter_index
-from hoard.errors import InvalidArgumentError, NotFoundError
-from hoard.ids.cid import CID
+from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
+from hoard.ids.cid import CID, CODEX_BLOCK, DIGEST_LEN, SHA2_256
 from hoard.store.base import Batch, BlockStore
 
 _U32 = struct.Struct(">I")
 
-__all__ = ["ContentStore", "DatasetInfo", "Space"]
+__all__ = ["AnyManifest", "ContentStore", "DatasetInfo", "Space"]
+
+#: A dataset's manifest in either format.
+AnyManifest = Manifest | LogosManifest
+HOARD = "hoard"
+LOGOS = "logos"
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,21 @@ class DatasetInfo:
     expires: float | None
     added: float
     size: int
+    format: str = HOARD
+    parts: tuple[CID, ...] = ()  # a Logos dataset's leaf-list parts
+
+
+def _info(cid: CID, raw: bytes) -> DatasetInfo:
+    info = cbor2.loads(raw)
+    return DatasetInfo(cid, info["pinned"], info["expires"], info["added"], info["size"],
+                       info.get("format", HOARD), tuple(CID(p) for p in info.get("parts", ())))
+
+
+def _info_bytes(info: DatasetInfo, pinned: bool, expires: float | None) -> bytes:
+    out: dict[str, object] = {"pinned": pinned, "expires": expires, "added": info.added, "size": info.size}
+    if info.format != HOARD:
+        out.update({"format": info.format, "parts": [p.binary for p in info.parts]})
+    return cbor2.dumps(out)
 
 
 class ContentStore:
@@ -97,8 +121,52 @@ class ContentStore:
             batch.meta_put("datasets", manifest_cid.binary, cbor2.dumps(info))
             batch.meta_put("digests", manifest.digest, manifest_cid.binary)
         elif pinned and not existing.pinned:
-            info = {"pinned": True, "expires": None, "added": existing.added, "size": existing.size}
-            batch.meta_put("datasets", manifest_cid.binary, cbor2.dumps(info))
+            batch.meta_put("datasets", manifest_cid.binary, _info_bytes(existing, True, None))
+
+    def commit_logos(self, session: IngestSession, manifest_cid: CID, manifest_bytes: bytes, manifest: LogosManifest,
+                     parts: list[tuple[CID, bytes]], pinned: bool = True) -> CID:
+        """Verify and commit a Logos dataset whose blocks `session` stored; ends the session.
+
+        `parts` are its leaf-list parts (`logos_dataset.leaf_parts`); they must give the
+        manifest's tree, and every block they name must be stored (NotFoundError, nothing
+        committed, the session stays open). The dataset holds one reference to its manifest,
+        each part and each distinct block. Durable. A dataset stored already is only pinned.
+        """
+        session._check_open()
+        LogosManifest.decode(manifest_bytes, manifest_cid)  # the bytes are that CID's manifest
+        blocks = dict.fromkeys(verified_block_cids(manifest, join_parts([d for _, d in parts])))
+        ingest = session.ingest
+        held = set(session.held)
+        seen = ingest.deletions
+        missing = [c for c in blocks if c not in held and not self.store.has(c)]
+        with ingest._lock:
+            session._check_open()
+            if not missing and ingest.deletions != seen:
+                missing = [c for c in blocks if c not in held and not self.store.has(c)]
+            if missing:
+                raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
+                                    cid=str(manifest_cid))
+            batch = Batch()
+            existing = self.dataset_info(manifest_cid)
+            if existing is None:
+                writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *parts] if not self.store.has(c)]
+                new_bytes = sum(len(d) for _, d in writes)
+                from_reserve = min(new_bytes, session.reserved)
+                ingest._admit(new_bytes - from_reserve)
+                session.reserved -= from_reserve
+                ingest._reserved -= from_reserve
+                for cid, data in writes:
+                    batch.put(cid, data)
+                for cid in {manifest_cid, *(c for c, _ in parts), *blocks}:
+                    batch.meta_put("refs", cid.binary, _U32.pack(self._refs(cid) + 1))
+                info = DatasetInfo(manifest_cid, pinned, None, time.time(), manifest.dataset_size, LOGOS,
+                                   tuple(c for c, _ in parts))
+                batch.meta_put("datasets", manifest_cid.binary,
+                               _info_bytes(info, pinned, None if pinned else time.time() + self.block_ttl))
+            elif pinned and not existing.pinned:
+                batch.meta_put("datasets", manifest_cid.binary, _info_bytes(existing, True, None))
+            session._finish(batch)
+            return manifest_cid
 
     def _add_refs(self, batch: Batch, counts: Counter[CID]) -> None:
         """One more reference per occurrence in `counts` (hugo file versions), in `batch`."""
@@ -107,15 +175,11 @@ class ContentStore:
 
     def dataset_info(self, cid: CID) -> DatasetInfo | None:
         raw = self.store.meta_get("datasets", cid.binary)
-        if raw is None:
-            return None
-        info = cbor2.loads(raw)
-        return DatasetInfo(cid, info["pinned"], info["expires"], info["added"], info["size"])
+        return None if raw is None else _info(cid, raw)
 
     def datasets(self) -> Iterator[DatasetInfo]:
         for key, raw in self.store.meta_iter("datasets"):
-            info = cbor2.loads(raw)
-            yield DatasetInfo(CID(key), info["pinned"], info["expires"], info["added"], info["size"])
+            yield _info(CID(key), raw)
 
     def manifest(self, cid: CID) -> Manifest:
         """The manifest stored under `cid` (NotFoundError if absent, IntegrityError if not one)."""
@@ -126,6 +190,53 @@ class ContentStore:
             raise NotFoundError(f"manifest {cid} not found in local store", cid=str(cid))
         return Manifest.decode(data, cid)
 
+    def logos_manifest(self, cid: CID) -> LogosManifest:
+        """The Logos manifest stored under `cid` (NotFoundError if absent, IntegrityError if not one)."""
+        if not is_logos_manifest(cid):
+            raise InvalidArgumentError(f"{cid} is not a Logos manifest CID", cid=str(cid))
+        data = self.store.get(cid)
+        if data is None:
+            raise NotFoundError(f"manifest {cid} not found in local store", cid=str(cid))
+        return LogosManifest.decode(data, cid)
+
+    def any_manifest(self, cid: CID) -> AnyManifest:
+        """The manifest stored under `cid`, in whichever format its CID names."""
+        return self.logos_manifest(cid) if is_logos_manifest(cid) else self.manifest(cid)
+
+    def logos_leaves(self, cid: CID) -> bytes | None:
+        """The leaf bytes of the stored Logos dataset `cid` (None if it is not one, or a part is missing)."""
+        info = self.dataset_info(cid)
+        if info is None or info.format != LOGOS:
+            return None
+        parts = self.store.get_many(list(info.parts))
+        if any(p is None for p in parts):
+            return None
+        return join_parts([p for p in parts if p is not None])
+
+    def logos_blocks(self, cid: CID, manifest: LogosManifest | None = None) -> list[CID]:
+        """The ordered block CIDs of the stored Logos dataset `cid`, checked against its tree."""
+        manifest = manifest or self.logos_manifest(cid)
+        leaves = self.logos_leaves(cid)
+        if leaves is None:
+            raise NotFoundError(f"the block list of dataset {cid} is not in the local store", cid=str(cid))
+        return verified_block_cids(manifest, leaves)
+
+    def verify_logos(self, cid: CID) -> tuple[int, int]:
+        """Re-read a stored Logos dataset: its manifest against its CID, its block list against
+        the treeCid, each distinct block against its CID. Returns (blocks, datasetSize).
+        NotFoundError names a missing block; IntegrityError a bad one."""
+        manifest = self.logos_manifest(cid)  # checked against its CID
+        blocks = self.logos_blocks(cid, manifest)  # checked against the treeCid
+        for block in dict.fromkeys(blocks):
+            data = self.store.get(block)
+            if data is None:
+                raise NotFoundError(f"block {block} of {cid} is missing", cid=str(block))
+            if len(data) != manifest.block_size:
+                raise IntegrityError(f"block {block} has {len(data)} bytes, the block size is {manifest.block_size}",
+                                     cid=str(block))
+            block.verify(data)
+        return len(blocks), manifest.dataset_size
+
     def manifest_by_digest(self, digest: bytes) -> CID | None:
         raw = self.store.meta_get("digests", digest)
         return None if raw is None else CID(raw)
@@ -134,9 +245,13 @@ class ContentStore:
         return iter_index(manifest.index, self.store.get, start_block)
 
     def delete(self, cid: CID) -> str:
-        """Delete a dataset (by manifest CID) or an unreferenced single block.
+        """Delete a dataset (by manifest CID) or a single block.
 
-        Blocks still referenced by another dataset survive. Returns "dataset" or "block".
+        Blocks still referenced by another dataset survive a dataset's delete. A single block
+        is deleted even if datasets use it (as Logos does): they then read as incomplete
+        (NotFoundError naming the block) until a fetch stores it again; it keeps their
+        references. Refused only while an upload or transfer in progress holds the block.
+        Returns "dataset" or "block".
         """
         with self._lock:
             info = self.dataset_info(cid)
@@ -146,9 +261,6 @@ class ContentStore:
             if not self.store.has(cid):
                 raise NotFoundError(f"{cid} not found in local store", cid=str(cid))
             kept = self.store.meta_get(KEPT, cid.binary) is not None
-            if self._refs(cid) > (1 if kept else 0):
-                raise InvalidArgumentError(
-                    f"block {cid} belongs to a stored dataset; delete the dataset instead", cid=str(cid))
             batch = Batch()
             mark = self.ingest._mark(batch, cid)
             if cid in self.ingest._live or (mark is not None and mark[1] > 0):
@@ -157,16 +269,35 @@ class ContentStore:
             batch.delete(cid)
             if kept:
                 batch.meta_delete(KEPT, cid.binary)
-                batch.meta_delete("refs", cid.binary)
+                left = self._refs(cid) - 1
+                if left > 0:
+                    batch.meta_put("refs", cid.binary, _U32.pack(left))
+                else:
+                    batch.meta_delete("refs", cid.binary)
             self.ingest._settle(batch, [cid])
             self.ingest._commit(batch, durable=True)
             return "block"
 
+    def _logos_holds(self, info: DatasetInfo) -> set[CID]:
+        """What a Logos dataset holds references to: its manifest, leaf-list parts and blocks."""
+        holds = {info.cid, *info.parts}
+        for part in self.store.get_many(list(info.parts)):
+            if part is not None:  # a missing part: its blocks' references stay (as hoard's lacking index nodes)
+                holds.update(CID.from_digest(CODEX_BLOCK, part[i:i + DIGEST_LEN], SHA2_256)
+                             for i in range(0, len(part) - len(part) % DIGEST_LEN, DIGEST_LEN))
+        return holds
+
     def _delete_dataset(self, cid: CID) -> None:
-        manifest = self.manifest(cid)
-        tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
-        lacking = set(tree.load_available(self.store.get_many))  # an incomplete dataset: release what is found
-        holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
+        info = self.dataset_info(cid)
+        digest = None
+        if info is not None and info.format == LOGOS:
+            holds = self._logos_holds(info)
+        else:
+            manifest = self.manifest(cid)
+            digest = manifest.digest
+            tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
+            lacking = set(tree.load_available(self.store.get_many))  # an incomplete dataset: release what is found
+            holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
         batch = Batch()
         gone, held = [], []
         for block in holds:
@@ -177,14 +308,14 @@ class ContentStore:
                 batch.meta_delete("refs", block.binary)
                 if block in self.ingest._live:
                     held.append(block)
-                else:
+                elif self.store.has(block):  # a single block deleted earlier is gone already
                     batch.delete(block)
                     gone.append(block)
         self.ingest._settle(batch, gone)  # a pending marker of a block that goes goes with it
         self.ingest._unreferenced(batch, held)  # an upload in progress holds it: pending again
         batch.meta_delete("datasets", cid.binary)
-        if self.manifest_by_digest(manifest.digest) == cid:
-            batch.meta_delete("digests", manifest.digest)
+        if digest is not None and self.manifest_by_digest(digest) == cid:
+            batch.meta_delete("digests", digest)
         self.ingest._commit(batch, durable=True)
 
     def expire(self, now: float | None = None) -> list[CID]:

@@ -6,20 +6,29 @@ batch is committed in a background thread while the next is chunked and hashed (
 commit releases the GIL), so at most two batches are held. The whole-content BLAKE3 digest
 is computed alongside. `finish()` builds the block index and the
 manifest and commits the dataset durably; `cancel()` removes what the session stored.
+
+`LogosUpload` is the same session writing the Logos format (content/formats/logos.py): blocks
+padded to the block size, codex-block sha2-256 CIDs, Codex's Merkle tree and the protobuf
+manifest; it commits through `ContentStore.commit_logos` (the tree kept as leaf-list parts).
+Both go through one ingest session each: pending → verify → commit, the quota checked once.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
 from hoard.content.chunker import Chunker, FixedChunker
+from hoard.content.formats.logos import LogosDatasetWriter
+from hoard.content.formats.logos_dataset import leaf_parts
+from hoard.content.formats.logos_manifest import DEFAULT_BLOCK_SIZE
 from hoard.content.manifest import Manifest, build_index, check_name
 from hoard.content.repo import ContentStore
 from hoard.errors import InvalidArgumentError, StateError
-from hoard.ids.cid import CID, RAW
+from hoard.ids.cid import CID, CODEX_MANIFEST, RAW
 
 BATCH_BYTES = 8 << 20
 
@@ -140,6 +149,64 @@ class Upload:
             except BaseException:  # noqa: BLE001, S110 - cancelling anyway; what it stored is dropped below
                 pass
         self._session.abandon()
+
+
+class LogosUpload(Upload):
+    """An upload writing a Logos dataset (see the module docstring); the same interface."""
+
+    def __init__(self, content: ContentStore, block_size: int = DEFAULT_BLOCK_SIZE,
+                 filename: str | None = None, mimetype: str | None = None, pinned: bool = True,
+                 reserve: int = 0) -> None:
+        super().__init__(content, FixedChunker(block_size), filename, mimetype, pinned, reserve)
+        self.block_size = block_size
+        self._writer = LogosDatasetWriter(self._put, block_size)
+        self._lengths: deque[int] = deque()  # data bytes of each pending block (`on_block`: unpadded)
+
+    def _put(self, cid: CID, data: bytes) -> None:
+        if cid.codec == CODEX_MANIFEST:
+            return  # committed with the dataset (`commit_logos`), not pending
+        self._lengths.append(min(len(data), self._writer.size - len(self._entries) * self.block_size))
+        self._entries.append((cid, len(data)))
+        self._pending.append((cid, data))
+        self._pending_bytes += len(data)
+
+    def _commit(self, pending: list[tuple[CID, bytes]]) -> None:
+        self._session.write(pending)
+        lengths = [self._lengths.popleft() for _ in pending]
+        if self.on_block is not None:
+            for (cid, _), n in zip(pending, lengths, strict=True):
+                self.on_block(cid, n)
+
+    def write(self, piece: bytes | memoryview) -> None:
+        """Append bytes; completed (padded) blocks are stored once a batch fills."""
+        if self._closed:
+            raise StateError("upload session is closed")
+        if not piece:
+            return
+        try:
+            self._writer.write(piece)
+        except InvalidArgumentError:
+            self.cancel()
+            raise
+        self.size += len(piece)
+        if self._pending_bytes >= BATCH_BYTES:
+            self._flush()
+
+    def finish(self) -> CID:
+        """Pad and store the last block, build the tree and manifest, commit; the manifest CID."""
+        if self._closed:
+            raise StateError("upload session is closed")
+        try:
+            self._writer.filename, self._writer.mimetype = self.filename or None, self.mimetype or None
+            dataset = self._writer.finish()  # InvalidArgumentError for an empty dataset or a bad name
+            self._flush(wait=True)
+            cid = self.content.commit_logos(self._session, dataset.manifest_cid, dataset.manifest_bytes,
+                                            dataset.manifest, leaf_parts(dataset.tree.layers[0]), self.pinned)
+        except BaseException:
+            self.cancel()
+            raise
+        self._closed = True
+        return cid
 
 
 # One committer thread for all uploads: LMDB serialises write transactions anyway.

@@ -18,6 +18,9 @@ def verify_dataset(content: ContentStore, cid: CID) -> dict[str, Any]:
             raise NotFoundError(f"{cid} not found in local store", cid=str(cid))
         cid.verify(data)
         return {"cid": str(cid), "blocks": 1, "bytes": len(data)}
+    if content.dataset_info(cid).format == "logos":  # type: ignore[union-attr]
+        blocks, nbytes = content.verify_logos(cid)
+        return {"cid": str(cid), "blocks": blocks, "bytes": nbytes}
     manifest = content.manifest(cid)
     cid.verify(content.store.get(cid) or b"")
     tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, content.store.get_many)

@@ -18,6 +18,8 @@ import trio
 
 from hoard.content import ContentStore, FixedChunker, Upload, guess_mimetype
 from hoard.content.chunker import check_block_size
+from hoard.content.formats.logos import logos_file_meta
+from hoard.content.upload import LogosUpload
 from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError, StateError
 from hoard.ids.cid import CID
 from hoard.limits import MAX_BLOCK_BYTES
@@ -66,9 +68,12 @@ class DownloadSession:
 class Sessions:
     """The node's open upload and download sessions."""
 
-    def __init__(self, content: ContentStore, open_reader: Callable[[CID, bool], Awaitable[Reader]]) -> None:
+    def __init__(self, content: ContentStore, open_reader: Callable[[CID, bool], Awaitable[Reader]],
+                 dataset_format: str = "logos") -> None:
+        """`dataset_format`: how uploads address their datasets, "logos" (Logos CIDs) or "hoard"."""
         self.content = content
         self.open_reader = open_reader
+        self.dataset_format = dataset_format
         self.uploads: dict[str, UploadSession] = {}
         self.downloads: dict[str, DownloadSession] = {}
         self._ids = itertools.count()
@@ -82,8 +87,13 @@ class Sessions:
         if path is not None and path.is_absolute() and not path.is_file():
             raise NotFoundError(f"Failed to init upload: the filepath does not exist: {filepath}", path=filepath)
         source = path if path is not None and path.is_file() else None
-        name = path.name if path is not None and path.name else None
-        upload = Upload(self.content, FixedChunker(size), filename=name, mimetype=guess_mimetype(name))
+        upload: Upload
+        if self.dataset_format == "logos":  # filename and mimetype as Logos's upload_init gives them
+            name, mimetype = logos_file_meta(filepath)
+            upload = LogosUpload(self.content, size, filename=name, mimetype=mimetype)
+        else:
+            name = path.name if path is not None and path.name else None
+            upload = Upload(self.content, FixedChunker(size), filename=name, mimetype=guess_mimetype(name))
         session = UploadSession(str(next(self._ids)), upload, source, size)
         self.uploads[session.id] = session
         return session.id

@@ -16,6 +16,7 @@ offset 0 only.
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Mapping
@@ -24,9 +25,11 @@ from typing import Protocol
 import trio
 
 from hoard.content import LocalReader
+from hoard.content.formats.logos_dataset import TREE_PROTOCOL, is_logos_manifest
 from hoard.content.manifest import is_dag
 from hoard.errors import HoardError, InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID
+from hoard.node import logos_fetch
 from hoard.node.component import StreamHandler
 from hoard.node.components.fetch import FetchComponent
 from hoard.node.context import NodeContext
@@ -102,7 +105,9 @@ class DataComponent:
     def __init__(self, context: NodeContext, fetch: FetchComponent) -> None:
         self._context = context
         self._fetch = fetch
-        self.sessions = Sessions(context.content, self.open_reader)
+        self.sessions = Sessions(context.content, self.open_reader, context.config.dataset_format)
+        self.protocols: Mapping[str, StreamHandler] = {
+            TREE_PROTOCOL: functools.partial(logos_fetch.serve_tree, context.content)}
         self._streams: dict[str, tuple[_Stream, list[float]]] = {}
         self._stream_ids = itertools.count(1)
 
@@ -208,7 +213,7 @@ class DataComponent:
         content = self._context.content
 
         def run() -> builtins.list[Dataset]:
-            return [Dataset(d.cid, content.manifest(d.cid)) for d in content.datasets()]
+            return [Dataset(d.cid, content.any_manifest(d.cid)) for d in content.datasets()]
 
         return await trio.to_thread.run_sync(run)
 
@@ -219,7 +224,7 @@ class DataComponent:
                      figures.quota_reserved_bytes)
 
     async def delete(self, cid: str | CID) -> None:
-        """Delete a dataset (manifest CID) or a single unreferenced block."""
+        """Delete a dataset (manifest CID) or a single block (datasets using it then read as incomplete)."""
         await trio.to_thread.run_sync(self._context.content.delete, parse_cid(cid, "delete"))
 
     async def exists(self, cid: str | CID) -> bool:
@@ -256,7 +261,7 @@ class DataComponent:
             if offset:
                 raise InvalidArgumentError("Failed to download: a network stream starts at offset 0") from None
             filename = mimetype = None
-            if is_dag(parsed):
+            if is_dag(parsed) or is_logos_manifest(parsed):
                 try:
                     manifest = await self._fetch.download_manifest(parsed)
                     filename, mimetype = manifest.filename, manifest.mimetype
