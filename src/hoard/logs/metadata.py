@@ -16,11 +16,16 @@ The entries log_create adds (as GDP's `gcl-create` does, in this order, after th
 CTM (creation time `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, UTC), CID (creator, `user@host`), PUB
 (the writer's public key), then XID (the external name) when the log is created under one.
 
-PUB is GDP's layout: `[md_alg u8][keytype u8][keylen u16 BE][DER public key]`. hoard writes
-md_alg = 3 (SHA-256, the hash of the record chain), keytype = 4 (`KEYTYPE_ED25519`: GDP 0.8 has
-RSA 1, DSA 2, EC 3 and no Ed25519, so hoard takes the next value), keylen = 256 (bits, as GDP
-fills it for RSA/DSA) and the key as a DER SubjectPublicKeyInfo (44 bytes for Ed25519, what
-`ep_crypto_key_write_mem(..., DER, PUBLIC)` would emit).
+PUB is GDP's layout: `[md_alg u8][keytype u8][keylen u16 BE][DER public key]`, the key as a
+DER SubjectPublicKeyInfo (what `ep_crypto_key_write_mem(..., DER, PUBLIC)` emits). md_alg is
+3 (SHA-256) for both key types hoard signs with:
+
+* EC, GDP's default: keytype 3 (`EP_CRYPTO_KEYTYPE_EC`), keylen = the curve's size in bits
+  (256 for P-256, which hoard generates; any named curve OpenSSL knows is read);
+* Ed25519: keytype 4 (`KEYTYPE_ED25519`: GDP 0.8 has RSA 1, DSA 2, EC 3 and no Ed25519, so
+  hoard takes the next value), keylen 256, a 44-byte DER key.
+
+RSA and DSA keys (keytypes 1 and 2) are refused (LogError 400), as are md_algs other than 3.
 """
 
 from __future__ import annotations
@@ -197,34 +202,58 @@ def default_creator() -> str:
 
 
 def encode_pub(public_key: bytes) -> bytes:
-    """The PUB value for a raw 32-byte Ed25519 public key (layout in the module docstring)."""
+    """The PUB value for a log public key as `Signer.public_key` gives it: a raw 32-byte Ed25519
+    key (keytype 4) or an EC key's DER SubjectPublicKeyInfo (keytype 3). Layout above."""
     # cryptography is imported here, on first use: it is slow to import
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    public_key = bytes(public_key)
+    if len(public_key) == 32:
+        try:
+            der = Ed25519PublicKey.from_public_bytes(public_key).public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        except ValueError as exc:
+            raise LogError(f"not an Ed25519 public key: {exc}", status=400) from exc
+        return _PUB_HEAD.pack(MD_SHA256, KEYTYPE_ED25519, _ED25519_BITS) + der
     try:
-        der = Ed25519PublicKey.from_public_bytes(bytes(public_key)).public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key = serialization.load_der_public_key(public_key)
     except ValueError as exc:
-        raise LogError(f"not an Ed25519 public key: {exc}", status=400) from exc
-    return _PUB_HEAD.pack(MD_SHA256, KEYTYPE_ED25519, _ED25519_BITS) + der
+        raise LogError(f"not a log public key (32-byte Ed25519 or DER EC): {exc}", status=400) from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise LogError(f"not a log public key: {type(key).__name__} (Ed25519 or EC)", status=400)
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return _PUB_HEAD.pack(MD_SHA256, KEYTYPE_EC, key.curve.key_size) + der
+
+
+_KEYTYPE_NAMES = {KEYTYPE_RSA: "RSA", KEYTYPE_DSA: "DSA", KEYTYPE_EC: "EC", KEYTYPE_ED25519: "Ed25519"}
 
 
 def decode_pub(value: bytes) -> bytes:
-    """The raw 32-byte Ed25519 key in a PUB value; LogError 400 for any other key or digest."""
+    """The log public key in a PUB value, as `Verifier` takes it: the raw 32 bytes of an Ed25519
+    key (keytype 4), the DER SubjectPublicKeyInfo of an EC key (keytype 3). LogError 400 for
+    another key type or digest, or a key that is not of the type PUB names."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     if len(value) < _PUB_HEAD.size + 1:
         raise LogError("PUB metadata is too short", status=400)
     md_alg, keytype, _bits = _PUB_HEAD.unpack_from(value, 0)
-    if keytype != KEYTYPE_ED25519 or md_alg != MD_SHA256:
-        raise LogError(f"unsupported PUB key (keytype {keytype}, md_alg {md_alg}); hoard logs use "
-                       f"Ed25519 (keytype {KEYTYPE_ED25519}) with SHA-256 (md_alg {MD_SHA256})", status=400)
+    if keytype not in (KEYTYPE_EC, KEYTYPE_ED25519) or md_alg != MD_SHA256:
+        kind = _KEYTYPE_NAMES.get(keytype, "unknown")
+        raise LogError(f"unsupported PUB key (keytype {keytype}, {kind}; md_alg {md_alg}); hoard logs use "
+                       f"EC (keytype {KEYTYPE_EC}) or Ed25519 (keytype {KEYTYPE_ED25519}) with SHA-256 "
+                       f"(md_alg {MD_SHA256})", status=400)
     try:
         key = serialization.load_der_public_key(value[_PUB_HEAD.size:])
     except ValueError as exc:
         raise LogError(f"PUB metadata does not hold a DER public key: {exc}", status=400) from exc
+    if keytype == KEYTYPE_EC:
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise LogError("PUB metadata says EC (keytype 3) but holds another key", status=400)
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if not isinstance(key, Ed25519PublicKey):
-        raise LogError("PUB metadata holds a key that is not Ed25519", status=400)
+        raise LogError("PUB metadata says Ed25519 (keytype 4) but holds another key", status=400)
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -1,14 +1,23 @@
-"""Records (GDP datums): their encoding, the record hash chain, and Ed25519 signing.
+"""Records (GDP datums): their encoding, the record hash chain, and their signatures.
 
 A `Datum` is (recno, ts, data, sig, prevhash). `ts` is an int: nanoseconds since the Unix
 epoch, UTC (GDP's EP_TIME_SPEC without the accuracy field).
 
-Signed bytes (Ed25519 signs them directly; it hashes with SHA-512 internally):
+A log's writer key is Ed25519 (PUB keytype 4, hoard's) or EC (keytype 3, GDP's default; P-256
+when hoard makes one), chosen at log_create. What a signature covers depends on the key:
 
-    log name (32) || recno (u64 BE) || ts seconds (i64 BE) || ts nanoseconds (u32 BE)
-                  || data || prevhash (32)
+* **EC (ECDSA with SHA-256): exactly GDP 0.8's signature** (gdp_gcl_ops.c): the digest is
+  seeded with the log name and the serialized metadata, and each record adds its number and
+  data — SHA-256(log name (32) || serialized metadata || recno (u64 BE) || data), signed as a
+  DER-encoded ECDSA signature. As in GDP, the commit timestamp and `prevhash` are not covered
+  (the record hash chain still links them: a changed one breaks the next record's prevhash).
+* **Ed25519** (hoard's choice for its own logs; it hashes with SHA-512 internally) signs:
 
-Every field but `data` has a fixed size, so the layout is unambiguous without a length.
+      log name (32) || recno (u64 BE) || ts seconds (i64 BE) || ts nanoseconds (u32 BE)
+                    || data || prevhash (32)
+
+  Every field but `data` has a fixed size, so the layout is unambiguous without a length.
+
 `prevhash` is the record hash of record recno-1 (32 zero bytes for record 1); the record hash
 is SHA-256 (PUB's md_alg 3) of the record's encoding:
 
@@ -26,6 +35,7 @@ import datetime as _dt
 import hashlib
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import nacl.bindings
 import nacl.exceptions
@@ -34,8 +44,17 @@ import nacl.signing
 from hoard.errors import LogError
 from hoard.logs.names import LogName
 
+if TYPE_CHECKING:  # cryptography loads only for EC logs: it is slow to import
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
+
+    from hoard.logs.metadata import Metadata
+
+SigningKey = Union[nacl.signing.SigningKey, "EllipticCurvePrivateKey"]
+"""A writer's secret key: Ed25519 (PyNaCl) or EC (cryptography)."""
+
 __all__ = [
-    "Datum", "HASH_LEN", "SIG_LEN", "Signer", "Verifier", "ZERO_HASH", "record_ts", "signing_message", "to_ns"
+    "Datum", "HASH_LEN", "SIG_LEN", "Signer", "SigningKey", "Verifier", "ZERO_HASH", "record_ts", "signing_message",
+    "to_ns"
 ]
 
 HASH_LEN = 32
@@ -107,32 +126,107 @@ def signing_message(name: LogName, recno: int, ts: int, data: bytes, prevhash: b
     return name.raw + head + data + prevhash
 
 
+_RECNO = struct.Struct(">Q")
+
+
+class _GdpDigest:
+    """GDP's record digest, SHA-256(log name || serialized metadata || recno (u64 BE) || data):
+    seeded once per log name (as GDP keeps it in the handle) and copied for each record."""
+
+    __slots__ = ("_metadata", "_seeded")
+
+    def __init__(self, metadata: Metadata | None) -> None:
+        if metadata is None:
+            raise LogError("an EC log key needs the log's metadata (GDP signs over it)", status=400)
+        self._metadata = metadata
+        self._seeded: tuple[LogName, hashlib._Hash] | None = None  # one attribute: read atomically
+
+    def __call__(self, name: LogName, recno: int, data: bytes) -> bytes:
+        seeded = self._seeded
+        if seeded is None or seeded[0] != name:
+            seed = hashlib.sha256(name.raw)
+            seed.update(self._metadata.serialize())
+            seeded = self._seeded = (name, seed)
+        seed = seeded[1]
+        try:
+            head = _RECNO.pack(recno)
+        except struct.error as exc:
+            raise LogError(f"record number {recno} out of range", status=400) from exc
+        digest = seed.copy()
+        digest.update(head)
+        digest.update(data)
+        return digest.digest()
+
+
+def _ec_public_der(key: EllipticCurvePublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 class Signer:
-    """A log writer's Ed25519 key: makes signed records."""
+    """A log writer's key: makes signed records. `public_key` is what PUB holds (decoded): the
+    raw 32 bytes of an Ed25519 key, the DER SubjectPublicKeyInfo of an EC one. An EC signer
+    needs the log's `metadata` (GDP's digest covers it)."""
 
-    __slots__ = ("_secret", "public_key")
+    __slots__ = ("_digest", "_ec", "_secret", "public_key")
 
-    def __init__(self, key: nacl.signing.SigningKey) -> None:
-        self.public_key, self._secret = nacl.bindings.crypto_sign_seed_keypair(bytes(key))
+    def __init__(self, key: SigningKey, metadata: Metadata | None = None) -> None:
+        if isinstance(key, nacl.signing.SigningKey):
+            self.public_key, self._secret = nacl.bindings.crypto_sign_seed_keypair(bytes(key))
+            self._ec: EllipticCurvePrivateKey | None = None
+            self._digest: _GdpDigest | None = None
+            return
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise LogError(f"not a log signing key: {type(key).__name__} (Ed25519 or EC)", status=400)
+        self._ec, self._secret = key, b""
+        self._digest = _GdpDigest(metadata)
+        self.public_key = _ec_public_der(key.public_key())
 
     def sign(self, name: LogName, recno: int, ts: int, data: bytes, prevhash: bytes) -> Datum:
-        signed = nacl.bindings.crypto_sign(signing_message(name, recno, ts, data, prevhash), self._secret)
-        return Datum(recno, ts, data, signed[:SIG_LEN], prevhash)
+        if self._ec is None or self._digest is None:
+            signed = nacl.bindings.crypto_sign(signing_message(name, recno, ts, data, prevhash), self._secret)
+            return Datum(recno, ts, data, signed[:SIG_LEN], prevhash)
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+        digest = self._digest(name, recno, data)
+        sig = self._ec.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        return Datum(recno, ts, data, sig, prevhash)
 
 
 class Verifier:
-    """A log's public key (from PUB): checks record signatures."""
+    """A log's public key (from PUB, as `decode_pub` returns it): checks record signatures.
+    For an EC key (a DER SubjectPublicKeyInfo) `metadata` is the log's (GDP's digest covers it)."""
 
-    __slots__ = ("public_key",)
+    __slots__ = ("_digest", "_ec", "public_key")
 
-    def __init__(self, public_key: bytes) -> None:
-        if len(public_key) != 32:
-            raise LogError("an Ed25519 public key is 32 bytes", status=400)
+    def __init__(self, public_key: bytes, metadata: Metadata | None = None) -> None:
         self.public_key = bytes(public_key)
+        self._ec: EllipticCurvePublicKey | None = None
+        self._digest: _GdpDigest | None = None
+        if len(public_key) == 32:
+            return
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        try:
+            key = serialization.load_der_public_key(self.public_key)
+        except ValueError as exc:
+            raise LogError(f"not a log public key (32-byte Ed25519 or DER EC): {exc}", status=400) from exc
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise LogError(f"not a log public key: {type(key).__name__} (Ed25519 or EC)", status=400)
+        self._ec = key
+        self._digest = _GdpDigest(metadata)
 
     def verify(self, name: LogName, datum: Datum) -> None:
         """Raise LogError 403 (`CRYPTO_SIGFAIL`) unless `datum.sig` signs `datum` in log `name`."""
-        if len(datum.sig) == SIG_LEN and len(datum.prevhash) == HASH_LEN:
+        if self._ec is not None and self._digest is not None:
+            if self._verify_ec(name, datum):
+                return
+        elif len(datum.sig) == SIG_LEN and len(datum.prevhash) == HASH_LEN:
             try:
                 message = signing_message(name, datum.recno, datum.ts, datum.data, datum.prevhash)
                 nacl.bindings.crypto_sign_open(datum.sig + message, self.public_key)
@@ -141,6 +235,21 @@ class Verifier:
                 pass
         raise LogError(f"record {datum.recno} of log {name}: signature does not verify", status=403,
                        gdp_stat="CRYPTO_SIGFAIL", recno=datum.recno)
+
+    def _verify_ec(self, name: LogName, datum: Datum) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+        assert self._ec is not None and self._digest is not None
+        if not datum.sig or len(datum.prevhash) != HASH_LEN:
+            return False
+        try:
+            digest = self._digest(name, datum.recno, datum.data)
+            self._ec.verify(datum.sig, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        except (LogError, InvalidSignature, ValueError):
+            return False
+        return True
 
 
 def to_ns(ts: int | float | _dt.datetime) -> int:

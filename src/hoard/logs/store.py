@@ -127,12 +127,12 @@ class LogStore:
 
     # -- logs ---------------------------------------------------------------------
     def create(self, name: LogName, metadata: Metadata) -> LogInfo:
-        """Create an empty log (durably). 409 if it exists; 400 without a usable Ed25519 PUB."""
+        """Create an empty log (durably). 409 if it exists; 400 without a usable (EC or Ed25519) PUB."""
         name.check_valid()
         pub = metadata.get(PUB)
         if pub is None:
             raise LogError("a log needs PUB metadata (the writer's public key)", status=400, gdp_stat="SKEY_REQUIRED")
-        verifier = Verifier(decode_pub(pub))
+        verifier = Verifier(decode_pub(pub), metadata)
         with self._lock:
             if self._entries.get(name) is not None or self._store.meta_get(TABLE_LOGS, name.raw) is not None:
                 raise LogError(f"log {name} already exists", status=409, log=str(name))
@@ -153,7 +153,7 @@ class LogStore:
         metadata = Metadata.parse(raw_md)
         raw_tail = self._store.meta_get(TABLE_TAILS, name.raw)
         tail = Tail.unpack(raw_tail) if raw_tail is not None else Tail(0)
-        entry = _Entry(metadata, Verifier(decode_pub(metadata.get(PUB) or b"")), tail)
+        entry = _Entry(metadata, Verifier(decode_pub(metadata.get(PUB) or b""), metadata), tail)
         with self._lock:
             return self._entries.setdefault(name, entry)
 
