@@ -85,7 +85,6 @@ def test_block_size_option(hoard_cli, mode, tmp_path):
     (["verify", UNKNOWN], 3, "not found"),
     (["fetch", UNKNOWN], 3, "not found|no peer provides"),
     (["upload", "/no/such/file.bin"], 3, "no such file"),
-    (["connect", "12D3KooWLGBfWYyTD9ykkWQF1qbYpTcGLYvbnrTQ5W4vcXr9qDdH"], 7, "peer not found"),
     (["connect", "not-a-peer"], 2, "invalid peer id"),
 ])
 def test_errors_are_one_line_with_the_errors_exit_code(hoard_cli, mode, args, code, words):

@@ -41,6 +41,7 @@ from hoard.errors import (
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.node.results import (
+    ConnectedPeer,
     Dataset,
     DebugInfo,
     FetchProgress,
@@ -96,6 +97,21 @@ class _Upload:
     error: BaseException | None = None
 
 
+class _NetClient:
+    """`client.net`: the running node's connected peers (`GET /peers`, a hoard addition)."""
+
+    def __init__(self, client: NodeClient) -> None:
+        self._client = client
+
+    def peer_list(self) -> list[ConnectedPeer]:
+        """The connected peers with their addresses, direction, latency and agent."""
+        return [shapes.connected_peer_from_json(p) for p in self._client._request("GET", "/peers").json()]
+
+    def peers(self) -> list[PeerId]:
+        """The currently connected peers."""
+        return [p.peer_id for p in self.peer_list()]
+
+
 class NodeClient:
     """A running node, reached through its REST API at `url` (see the module docstring)."""
 
@@ -106,6 +122,7 @@ class NodeClient:
         self._uploads: dict[str, _Upload] = {}
         self._ids = itertools.count()
         self._info: dict[str, Any] | None = None
+        self.net = _NetClient(self)
 
     # -- plumbing ----------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.errors import InvalidArgumentError
 from hoard.ids.cid import CID
@@ -19,6 +18,7 @@ from hoard.ids.peer import PeerId
 from hoard.logs import LogName
 from hoard.node.results import (
     CarImport,
+    ConnectedPeer,
     Dataset,
     DebugInfo,
     FetchInfo,
@@ -39,14 +39,9 @@ from hoard.transfer.types import ChannelState
 JSON = dict[str, Any]
 
 
-def manifest_json(manifest: Manifest | LogosManifest) -> JSON:
-    """A manifest: `{treeCid, datasetSize, blockSize, filename, mimetype, protected}` (Logos; a
-    Logos-format dataset's manifest has exactly these), plus, for hoard's format, `blockCount`,
-    `chunker` and `digest` (BLAKE3 of the content, hex)."""
-    if isinstance(manifest, LogosManifest):
-        return {"treeCid": str(manifest.tree_cid), "datasetSize": manifest.dataset_size,
-                "blockSize": manifest.block_size, "filename": manifest.filename, "mimetype": manifest.mimetype,
-                "protected": False}
+def manifest_json(manifest: Manifest) -> JSON:
+    """A manifest: `{treeCid, datasetSize, blockSize, filename, mimetype, protected}` (Logos)
+    plus hoard's `blockCount`, `chunker` and `digest` (BLAKE3 of the content, hex)."""
     return {
         "treeCid": str(manifest.index), "datasetSize": manifest.dataset_size, "blockSize": manifest.block_size,
         "filename": manifest.filename, "mimetype": manifest.mimetype, "protected": manifest.protected,
@@ -89,6 +84,12 @@ def debug_json(debug: DebugInfo) -> JSON:
 def peer_json(peer: PeerInfo) -> JSON:
     """`peer_debug()`: `{peerId, seqNo, addresses}`."""
     return {"peerId": str(peer.peer_id), "seqNo": peer.seq_no, "addresses": list(peer.addresses)}
+
+
+def connected_peer_json(peer: ConnectedPeer) -> JSON:
+    """`net.peer_list()` (hoard): `{peerId, addresses, direction, latencyMs, agent}`."""
+    return {"peerId": str(peer.peer_id), "addresses": list(peer.addresses), "direction": peer.direction,
+            "latencyMs": peer.latency_ms, "agent": peer.agent}
 
 
 def verify_json(report: VerifyReport) -> JSON:
@@ -165,7 +166,7 @@ def to_json(value: object) -> Any:
 
 
 _SHAPES: dict[type, Any] = {
-    Manifest: manifest_json, LogosManifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
+    Manifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
     VerifyReport: verify_json, FetchProgress: progress_json, FetchStarted: fetch_started_json, FetchInfo: fetch_json,
     LogSummary: log_json, ChannelState: channel_json, TransferPolicy: policy_json,
     IpfsRoot: ipfs_root_json, CarImport: car_import_json,
@@ -180,12 +181,9 @@ def _int(data: JSON, key: str) -> int:
     return value
 
 
-def manifest_from_json(data: JSON) -> Manifest | LogosManifest:
-    """A manifest from its JSON (`manifest_json`): a Logos manifest when it has no `chunker`."""
+def manifest_from_json(data: JSON) -> Manifest:
+    """A manifest from its JSON (`manifest_json`)."""
     try:
-        if "chunker" not in data:
-            return LogosManifest(CID.parse(data["treeCid"]), _int(data, "datasetSize"), _int(data, "blockSize"),
-                                 data.get("filename"), data.get("mimetype"))
         return Manifest(dataset_size=_int(data, "datasetSize"), block_size=_int(data, "blockSize"),
                         block_count=int(data.get("blockCount") or 0), chunker=str(data.get("chunker") or ""),
                         digest=bytes.fromhex(str(data.get("digest") or "")), index=CID.parse(data["treeCid"]),
@@ -224,6 +222,14 @@ def debug_from_json(data: JSON) -> DebugInfo:
 def peer_from_json(data: JSON) -> PeerInfo:
     """A peer's record from its JSON (`peer_json`)."""
     return PeerInfo(PeerId(str(data["peerId"])), _int(data, "seqNo"), tuple(str(a) for a in data.get("addresses") or ()))
+
+
+def connected_peer_from_json(data: JSON) -> ConnectedPeer:
+    """A connected peer from its JSON (`connected_peer_json`)."""
+    latency = data.get("latencyMs")
+    return ConnectedPeer(PeerId(str(data["peerId"])), tuple(str(a) for a in data.get("addresses") or ()),
+                         str(data.get("direction") or "unknown"), float(latency) if latency is not None else None,
+                         str(data["agent"]) if data.get("agent") is not None else None)
 
 
 def verify_from_json(data: JSON) -> VerifyReport:

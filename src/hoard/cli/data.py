@@ -245,5 +245,5 @@ def connect(ctx: Ctx, peer_id: str, addrs: tuple[str, ...]) -> None:
 
 
 def register(cli: click.Group) -> None:
-    for command in (upload, download, fetch, manifest, list_, space, exists, delete, verify, info, connect):
+    for command in (upload, download, fetch, manifest, list_, space, exists, delete, verify, info):  # connect: peers.py
         cli.add_command(command)

@@ -15,7 +15,7 @@ import click
 from hoard.cli.output import Ctx, fail
 from hoard.errors import HoardError
 
-COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd",
+COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd", "hoard.cli.peers",
     "hoard.cli.capi_cmd",
     "hoard.cli.blob",
     "hoard.cli.file",

@@ -53,6 +53,23 @@ class Ctx:
             yield lambda n: bar.advance(task, n)
 
 
+def print_table(columns: list[str], rows: list[list[str]], right: tuple[str, ...] = ()) -> None:
+    """A rich table on stdout: fitted to a terminal, at full width into a pipe or file (never
+    cut off), without borders so it stays easy to grep."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=100_000, color_system=None)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def fail(message: str, exit_code: int, as_json: bool, code: str = "error") -> None:
     """Print one clear line (or a JSON error object) and exit."""
     if as_json:

@@ -34,12 +34,18 @@ def load_config(ctx: Ctx, extra: dict[str, Any] | None = None) -> Config:
 
 def running_api(ctx: Ctx) -> str | None:
     """The REST address of a node running on the data dir, or None."""
+    info = running_info(ctx)
+    return str(info["api"]) if info else None
+
+
+def running_info(ctx: Ctx) -> dict[str, Any] | None:
+    """What the node running on the data dir wrote to node.json (None when none runs)."""
     from hoard.node.repo import read_runtime_info
 
     info = read_runtime_info(load_config(ctx).data_dir)
     if not info or not info.get("api") or not _alive(info.get("pid")):
         return None
-    return str(info["api"])
+    return info
 
 
 def _alive(pid: Any) -> bool:

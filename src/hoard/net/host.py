@@ -12,9 +12,13 @@
   registers; `high_watermark=max_peers` so its pruner never trims below the limit;
 - its AutoConnector (which dials peerstore peers up to half the watermarks) is switched off;
 - `agent_string` (Logos's `agent-string`) is the agent version its identify answers carry;
-- `announce_ip` (Logos's `nat: extip:<IP>`) replaces the IP of the bound addresses in what the
-  node announces (its SPR, DHT provider records, identify's listen addresses, `debug()`);
-  without it they are announced as bound.
+- `announce_addrs` (`announce-addrs`, `hoard node start --announce`) are the addresses the node
+  announces (its SPR, DHT provider records, identify's listen addresses, `debug()`); without
+  them, `announce_ip` (Logos's `nat: extip:<IP>`) replaces the IP of the bound addresses; without
+  either, the bound addresses are announced with a wildcard IP (0.0.0.0, ::) expanded to the
+  addresses of the machine's interfaces (loopback included; IPv6 link-local left out);
+- a listen port another process already listens on is refused (`InvalidArgumentError`) before
+  py-libp2p binds it: py-libp2p listens with SO_REUSEPORT, so two nodes would otherwise share it.
 
 Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
 """
@@ -22,8 +26,10 @@ Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
 from __future__ import annotations
 
 import base64
+import errno
 import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,7 +60,8 @@ from hoard.ids.peer import SPR_PREFIX, Identity, PeerId
 
 from .tuning import tune_py_libp2p
 
-__all__ = ["Host", "parse_listen_addrs", "parse_peer_addrs", "parse_spr", "strip_p2p"]
+__all__ = ["Host", "check_ports_free", "expand_wildcards", "interface_ips", "parse_listen_addrs", "parse_peer_addrs",
+           "parse_spr", "strip_p2p"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +145,63 @@ def parse_spr(text: str) -> tuple[Envelope, PeerId, list[multiaddr.Multiaddr], i
     return envelope, PeerId(record.peer_id), list(record.addrs), record.seq
 
 
+def interface_ips(version: int) -> list[str]:
+    """The IP addresses (4 or 6) of this machine's interfaces, loopback first; IPv6 link-local
+    addresses are left out (they need a zone to be dialled)."""
+    import ifaddr  # installed with py-libp2p
+
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            raw = ip.ip[0] if isinstance(ip.ip, tuple) else ip.ip
+            try:
+                parsed = ipaddress.ip_address(raw)
+            except ValueError:
+                continue
+            if parsed.version == version and not parsed.is_link_local and parsed not in found:
+                found.append(parsed)
+    found.sort(key=lambda a: (not a.is_loopback, a.packed))
+    return [str(a) for a in found]
+
+
+def expand_wildcards(addrs: Iterable[multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
+    """`addrs` with each /ip4/0.0.0.0 (/ip6/::) address replaced by one per interface address."""
+    out: list[multiaddr.Multiaddr] = []
+    for addr in addrs:
+        parts = str(addr).split("/")  # ["", "ip4", "<ip>", "tcp", "<port>", ...]
+        if len(parts) > 2 and parts[2] in ("0.0.0.0", "::"):
+            ips = interface_ips(4 if parts[1] == "ip4" else 6)
+            out.extend(multiaddr.Multiaddr("/".join(["", parts[1], ip, *parts[3:]])) for ip in ips)
+        else:
+            out.append(addr)
+    return list({str(a): a for a in out}.values())
+
+
+def check_ports_free(addrs: Iterable[multiaddr.Multiaddr]) -> None:
+    """Refuse listen addresses whose port another socket already listens on.
+
+    py-libp2p binds with SO_REUSEPORT, so a second node on the same port would start and share
+    it (connections then land on either node at random). A probe socket bound without
+    SO_REUSEPORT fails on a port in use; it is closed at once (port 0 needs no probe)."""
+    for addr in addrs:
+        parts = str(addr).split("/")
+        if len(parts) < 5 or parts[3] != "tcp" or parts[4] == "0":
+            continue
+        family = socket.AF_INET6 if parts[1] == "ip6" else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no conflict
+            try:
+                probe.bind((parts[2], int(parts[4])))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise InvalidArgumentError(
+                        f"cannot listen on {addr}: port {parts[4]} is already in use by another process "
+                        f"(another hoard node? choose another port with --listen or listen-addrs)",
+                        address=str(addr)) from exc
+                raise InvalidArgumentError(f"cannot listen on {addr}: {exc.strerror or exc}",
+                                           address=str(addr)) from exc
+
+
 async def _no_auto_connect() -> None:
     return None
 
@@ -183,7 +247,8 @@ class Host:
 
     def __init__(self, identity: Identity, listen_addrs: Sequence[str | multiaddr.Multiaddr] = ("/ip4/127.0.0.1/tcp/0",),
                  max_peers: int = 160, dial_timeout: float = DEFAULT_DIAL_TIMEOUT, *,
-                 agent_string: str | None = None, announce_ip: str | None = None) -> None:
+                 agent_string: str | None = None, announce_ip: str | None = None,
+                 announce_addrs: Sequence[str | multiaddr.Multiaddr] = ()) -> None:
         if max_peers < 1:
             raise InvalidArgumentError(f"max-peers must be at least 1, got {max_peers}", max_peers=max_peers)
         tune_py_libp2p()
@@ -216,10 +281,13 @@ class Host:
         # told to (bootstrap, connect, providers, DHT queries), so it is switched off.
         self.libp2p.get_network().auto_connector.maybe_connect = _no_auto_connect  # type: ignore[attr-defined]
         self.announce_ip = ipaddress.ip_address(announce_ip) if announce_ip else None
-        if agent_string is not None or self.announce_ip is not None:
-            announce = (lambda: self.announce_addrs) if self.announce_ip is not None else None
+        self.explicit_announce = parse_peer_addrs(announce_addrs)
+        if agent_string is not None or self.announce_ip is not None or self.explicit_announce or self._wildcard:
+            announce = ((lambda: self.announce_addrs)
+                        if self.announce_ip is not None or self.explicit_announce or self._wildcard else None)
             self.libp2p.set_stream_handler(IDENTIFY_ID, _identify_handler(self.libp2p, agent_string, announce))
         self._spr: tuple[tuple[str, ...], str] | None = None
+        self._agents: dict[str, str | None] = {}  # peer id -> identify agent version, asked once
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Host]:
@@ -228,6 +296,7 @@ class Host:
         An address that cannot be bound (in use, not local) is a `PeerError` here: py-libp2p
         only logs it and runs without that listener."""
         missing = 0
+        check_ports_free(self.listen_addrs)
         async with self.libp2p.run(listen_addrs=self.listen_addrs):
             missing = len(self.listen_addrs) - len(self.addrs)
             if not missing:
@@ -247,10 +316,17 @@ class Host:
         return list(self.libp2p.get_addrs())
 
     @property
+    def _wildcard(self) -> bool:
+        return any(str(a).split("/")[2] in ("0.0.0.0", "::") for a in self.listen_addrs)
+
+    @property
     def announce_addrs(self) -> list[multiaddr.Multiaddr]:
-        """The addresses this node announces: the bound ones, with `announce_ip` as their IP if set."""
+        """The addresses this node announces: `announce_addrs` if given, else the bound ones with
+        `announce_ip` as their IP if set, else the bound ones with wildcard IPs expanded."""
+        if self.explicit_announce:
+            return list(self.explicit_announce)
         if self.announce_ip is None:
-            return self.addrs
+            return expand_wildcards(self.addrs)
         proto = "ip4" if self.announce_ip.version == 4 else "ip6"
         out = []
         for addr in self.addrs:
@@ -325,6 +401,61 @@ class Host:
         if not self.is_connected(peer_id):  # accepted, then closed at registration (its max-peers)
             raise PeerError(f"failed to connect to peer {peer_id}: the connection was closed", peer_id=str(peer_id))
         self.learn(peer_id, parsed)
+
+    async def peer_details(self, timeout: float = 2.0) -> list[dict[str, Any]]:
+        """Each connected peer: `peer_id`, `addrs` (the peerstore's), `direction`, `latency_ms` (one
+        ping now; None if it does not answer within `timeout`) and `agent` (its identify answer's
+        agent version, asked once per peer and remembered; None if it does not answer)."""
+        from libp2p.host.ping import PingService
+
+        pinger = PingService(self.libp2p)
+        peers = self.connected_peers()
+        out: dict[str, dict[str, Any]] = {}
+
+        async def probe(peer: PeerId) -> None:
+            entry = out[str(peer)]
+            with trio.move_on_after(timeout):
+                try:
+                    began = trio.current_time()
+                    await pinger.ping(peer.libp2p)
+                    entry["latency_ms"] = (trio.current_time() - began) * 1000
+                except Exception as exc:  # noqa: BLE001 - a peer without ping: no latency
+                    logger.debug("ping %s failed: %r", peer, exc)
+            if str(peer) not in self._agents:
+                with trio.move_on_after(timeout):
+                    self._agents[str(peer)] = await self._ask_agent(peer)
+            entry["agent"] = self._agents.get(str(peer))
+
+        for peer in peers:
+            conns = self.libp2p.get_network().get_connections(peer.libp2p)
+            direction = getattr(getattr(conns[0], "_direction", None), "name", "unknown").lower() if conns else ""
+            out[str(peer)] = {"peer_id": peer, "addrs": [str(a) for a in self.known_addrs(peer)],
+                              "direction": direction, "latency_ms": None, "agent": None}
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                nursery.start_soon(probe, peer)
+        return list(out.values())
+
+    async def _ask_agent(self, peer: PeerId) -> str | None:
+        """The agent version in the peer's identify answer (None on any failure)."""
+        from libp2p.identity.identify.pb.identify_pb2 import Identify
+        from libp2p.utils import read_length_prefixed_protobuf
+
+        try:
+            stream = await self.libp2p.new_stream(peer.libp2p, [IDENTIFY_ID])
+        except Exception:  # noqa: BLE001 - no identify: no agent
+            return None
+        try:
+            message = Identify()
+            message.ParseFromString(await read_length_prefixed_protobuf(stream, use_varint_format=True))
+            return str(message.agent_version) or None
+        except Exception:  # noqa: BLE001
+            return None
+        finally:
+            try:
+                await stream.close()
+            except Exception:  # noqa: BLE001, S110 - the peer may have gone
+                pass
 
     async def disconnect(self, peer_id: PeerId) -> None:
         await self.libp2p.disconnect(peer_id.libp2p)

@@ -52,6 +52,7 @@ class NetworkConfig:
     bench: bool = False                  # serve /hoard/bench/source/1 (benchmarks only)
     agent_string: str | None = None      # identify's agent version (None: py-libp2p's)
     announce_ip: str | None = None       # announce the bound addresses with this IP (nat: extip:<IP>)
+    announce_addrs: tuple[str, ...] = ()  # announce these addresses instead (announce-addrs)
 
 
 def _peer(value: str | PeerId) -> PeerId:
@@ -69,7 +70,8 @@ class Network:
         for text in self.bootstrap_sprs:
             parse_spr(text)  # a bad SPR in the config is an InvalidArgumentError now, not at start
         self.host = Host(identity, listen_addrs, max_peers, self.config.dial_timeout,
-                         agent_string=self.config.agent_string, announce_ip=self.config.announce_ip)
+                         agent_string=self.config.agent_string, announce_ip=self.config.announce_ip,
+                         announce_addrs=self.config.announce_addrs)
         self.dht = Dht(self.host)
         self.penalties = PeerPenalties(self.config.ban_seconds)
         self.fetcher = BlockFetcher(StreamChannelOpener(self.host), self.config.fetch, self.penalties)

@@ -24,6 +24,7 @@ from hoard.node import info
 from hoard.node.aio import run_sync_in_thread, wait_future
 from hoard.node.node import NodeBase, on_loop, set_log_level
 from hoard.node.results import (
+    ConnectedPeer,
     CarImport,
     Dataset,
     DebugInfo,
@@ -233,6 +234,10 @@ class AsyncNetApi:
     async def peers(self) -> builtins.list[PeerId]:
         """The currently connected peers."""
         return await self._node._call(self._node._c.net.peers)
+
+    async def peer_list(self) -> builtins.list[ConnectedPeer]:
+        """The connected peers with their addresses, direction, latency (one ping now) and agent."""
+        return await self._node._call(self._node._c.net.peer_list)
 
     async def addrs(self) -> builtins.list[str]:
         """The addresses the node listens on (none while stopped)."""

@@ -93,8 +93,6 @@ def _log_level(key: str, value: Any) -> str:
 # Logos's repo backends, all served by hoard's LMDB store ("memory" is hoard's own).
 REPO_KINDS = {"lmdb": "lmdb", "memory": "memory", "fs": "lmdb", "sqlite": "lmdb", "leveldb": "lmdb"}
 LOG_FORMATS = ("auto", "colors", "nocolors", "json", "none", "text")
-# How the Logos operations (upload_*, POST /data, the C ABI) address new datasets (docs/storage.md).
-DATASET_FORMATS = ("logos", "hoard")
 
 
 def _repo_kind(key: str, value: Any) -> str:
@@ -135,6 +133,7 @@ class Config:
 
     data_dir: Path = Path("hoard-data")
     listen_addrs: list[str] = field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/0"])
+    announce_addrs: list[str] = field(default_factory=list)  # empty: the bound ones, wildcards expanded
     bootstrap_node: list[str] = field(default_factory=list)
     storage_quota: int = 20 * 1024**3
     block_ttl: float = 30 * 86400.0
@@ -159,8 +158,6 @@ class Config:
     block_retries: int = 3000
     block_mn: int = 1000
     cache_size: int = 0
-    # hoard's own: "logos" (Logos CIDs: sha2-256 codex blocks, Merkle tree, protobuf manifest) or "hoard"
-    dataset_format: str = "logos"
     # REST/gRPC safety (hoard.api.rest.security, docs/security.md)
     api_cors_origin: list[str] = field(default_factory=list)
     api_allowed_hosts: list[str] = field(default_factory=list)
@@ -170,6 +167,7 @@ class Config:
     _KEYS: ClassVar[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         "data-dir": ("data_dir", lambda k, v: Path(_text(k, v)).expanduser()),
         "listen-addrs": ("listen_addrs", _str_list),
+        "announce-addrs": ("announce_addrs", _str_list),
         "bootstrap-node": ("bootstrap_node", _str_list),
         "storage-quota": ("storage_quota", parse_size),
         "block-ttl": ("block_ttl", parse_duration),
@@ -193,7 +191,6 @@ class Config:
         "block-retries": ("block_retries", _count),
         "block-mn": ("block_mn", _positive_int),
         "cache-size": ("cache_size", parse_size),
-        "dataset-format": ("dataset_format", lambda k, v: _choice(k, v, DATASET_FORMATS)),
         "api-cors-origin": ("api_cors_origin", _str_list),
         "api-allowed-hosts": ("api_allowed_hosts", _str_list),
         "api-token": ("api_token", _text),

@@ -37,6 +37,7 @@ from hoard.node.context import NodeContext
 from hoard.node.lifecycle import Lifecycle
 from hoard.node.repo import Repo
 from hoard.node.results import (
+    ConnectedPeer,
     CarImport,
     Dataset,
     DebugInfo,
@@ -405,6 +406,10 @@ class NetApi:
     def peers(self) -> builtins.list[PeerId]:
         """The currently connected peers."""
         return self._node._call(self._node._c.net.peers)
+
+    def peer_list(self) -> builtins.list[ConnectedPeer]:
+        """The connected peers with their addresses, direction, latency (one ping now) and agent."""
+        return self._node._call(self._node._c.net.peer_list)
 
 
     def addrs(self) -> builtins.list[str]:

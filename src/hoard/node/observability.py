@@ -108,6 +108,48 @@ def configure_logging(config: Config) -> None:
         logger.addHandler(handler)
 
 
+_PROCESS_MARK = "_hoard_process_handler"
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def configure_process_logging(kind: str, log_file: str | None, level: str, access_log: bool = False,
+                              stream: TextIO | None = None) -> logging.Handler | None:
+    """Logging for a whole hoard process (`hoard node start`; the library never calls this): one
+    handler on the root logger, so hoard's, uvicorn's and py-libp2p's lines share one format —
+    `kind` text/nocolors/colors/auto or json on `stream` (default stderr; `none`: no stream) and,
+    with `log_file`, the same lines (without colours) appended to that file. hoard's loggers get
+    `level`; other libraries' WARNING and above pass; `access_log` adds uvicorn's per-request
+    lines (INFO). Returns the stream handler (None with `none`), e.g. to quieten it while starting."""
+    from hoard.node.node import set_log_level
+
+    out = sys.stderr if stream is None else stream
+    handlers: list[logging.Handler] = []
+    handler: logging.Handler | None = None
+    if kind != "none":
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(_formatter("nocolors" if kind == "text" else kind, out))
+        handlers.append(handler)
+    if log_file is not None:
+        try:
+            file = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot open log-file {log_file}: {exc.strerror}", path=log_file) from exc
+        file.setFormatter(JsonFormatter() if kind == "json" else TextFormatter(colours=False))
+        handlers.append(file)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _PROCESS_MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    for new in handlers:
+        setattr(new, _PROCESS_MARK, True)
+        root.addHandler(new)
+    root.setLevel(logging.WARNING)
+    set_log_level(level)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
+    logging.captureWarnings(True)
+    return handler
+
+
 # -- metrics ---------------------------------------------------------------------------
 def samples(node: NodeBase) -> Iterator[tuple[str, str, float]]:
     """(name, help, value) of each metric of `node`, read now."""
@@ -133,7 +175,9 @@ def metrics_json(node: NodeBase) -> dict[str, float]:
     return {name: value for name, _help, value in samples(node)}
 
 
-class _Collector:
+class NodeCollector:
+    """A prometheus-client collector reading `samples(node)` at each scrape."""
+
     def __init__(self, node: NodeBase) -> None:
         self._node = node
 
@@ -154,7 +198,7 @@ class MetricsServer:
         from prometheus_client import CollectorRegistry, start_http_server
 
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(node))
+        registry.register(NodeCollector(node))
         try:
             self._server, self._thread = start_http_server(port, address, registry=registry)
         except OSError as exc:
@@ -180,5 +224,5 @@ def start(node: NodeBase) -> MetricsServer | None:
     return MetricsServer(node, config.metrics_address, config.metrics_port)
 
 
-__all__ = ["JsonFormatter", "MetricsServer", "TextFormatter", "configure_logging", "metrics_json", "samples",
-           "start"]
+__all__ = ["JsonFormatter", "MetricsServer", "NodeCollector", "TextFormatter", "configure_logging", "configure_process_logging",
+           "metrics_json", "samples", "start"]

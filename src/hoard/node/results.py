@@ -86,6 +86,17 @@ class PeerInfo:
 
 
 @dataclass(frozen=True)
+class ConnectedPeer:
+    """A peer the node is connected to (`node.net.peer_list()`, `hoard peers`)."""
+
+    peer_id: PeerId
+    addresses: tuple[str, ...]
+    direction: str  # "inbound", "outbound" or "unknown"
+    latency_ms: float | None  # one ping's round trip, None if it did not answer in time
+    agent: str | None  # the agent version of its identify answer, None if unknown
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     """A dataset (or block) re-read from disk with every block checked against its CID."""
 

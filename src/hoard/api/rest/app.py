@@ -23,6 +23,7 @@ from hoard.api.rest.page import page_router
 from hoard.api.rest.routes_data import data_router
 from hoard.api.rest.routes_ipfs import gateway_router, ipfs_router
 from hoard.api.rest.routes_node import node_router
+from hoard.api.rest.routes_ops import ops_router, peers_router
 from hoard.api.rest.security import SecurityMiddleware
 from hoard.errors import HoardError, InvalidArgumentError
 from hoard.node.info import version
@@ -46,7 +47,7 @@ def create_app(node: Any) -> FastAPI:
     """The ASGI app serving `node` (a `hoard.Node` or `hoard.AsyncNode`, started or not)."""
     bridge = None if node is None else node.as_async()  # handlers await the node's typed surface (None: docs only)
     app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION)
-    routers = [data_router(bridge), node_router(bridge), ipfs_router(bridge)]
+    routers = [data_router(bridge), node_router(bridge), peers_router(bridge), ipfs_router(bridge)]
     for router in routers:
         app.include_router(router, prefix=BASE)
     for alias in ALIASES:
@@ -54,6 +55,8 @@ def create_app(node: Any) -> FastAPI:
             app.include_router(router, prefix=alias, include_in_schema=False)
     app.include_router(page_router(bridge, BASE))
     app.include_router(gateway_router(bridge))  # /ipfs/{cid}: the trustless gateway (routes_ipfs.py)
+    if bridge is not None:
+        app.include_router(ops_router(bridge))  # /health, /ready, /metrics
     _install_error_handlers(app)
     config = getattr(node, "config", None)  # Host, Origin, token and upload bounds: security.py
     app.add_middleware(SecurityMiddleware, allowed_hosts=list(getattr(config, "api_allowed_hosts", None) or ()),

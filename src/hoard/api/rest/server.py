@@ -117,7 +117,9 @@ class RestServer:
             return
         sock = self._bind()
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(self.node), log_level="warning", access_log=False, lifespan="off",
+        # uvicorn's loggers propagate to the process's handlers (no log_config of its own: one format,
+        # observability.configure_process_logging); its access lines are INFO on "uvicorn.access"
+        config = uvicorn.Config(create_app(self.node), log_config=None, log_level=None, access_log=True, lifespan="off",
                                 timeout_graceful_shutdown=2, http=_Protocol, timeout_keep_alive=REST_KEEP_ALIVE,
                                 limit_concurrency=REST_MAX_CONNECTIONS,
                                 h11_max_incomplete_event_size=REST_MAX_HEADER_BYTES)

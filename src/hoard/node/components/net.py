@@ -20,7 +20,7 @@ from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.node.component import StreamHandler
 from hoard.node.context import NodeContext
-from hoard.node.results import DebugInfo, PeerInfo, RoutingTable, TableNode
+from hoard.node.results import ConnectedPeer, DebugInfo, PeerInfo, RoutingTable, TableNode
 
 if TYPE_CHECKING:
     from hoard.net import Network
@@ -59,7 +59,8 @@ class NetComponent:
         network = Network(
             context.identity, config.listen_addrs, config.bootstrap_node, config.max_peers,
             block_source=context.store.get, provided=lambda: [d.cid for d in content.datasets()],
-            config=NetworkConfig(agent_string=config.agent_string, announce_ip=announce_ip),
+            config=NetworkConfig(agent_string=config.agent_string, announce_ip=announce_ip,
+                                 announce_addrs=tuple(config.announce_addrs)),
         )
         for protocol, handler in self._handlers.items():
             network.host.set_handler(protocol, handler)
@@ -128,6 +129,13 @@ class NetComponent:
     async def peers(self) -> list[PeerId]:
         """The currently connected peers."""
         return list(self.network.connected_peers()) if self.network is not None else []
+
+    async def peer_list(self) -> list[ConnectedPeer]:
+        """The connected peers with their addresses, direction, latency (a ping now) and agent."""
+        if self.network is None:
+            return []
+        return [ConnectedPeer(d["peer_id"], tuple(d["addrs"]), d["direction"], d["latency_ms"], d["agent"])
+                for d in await self.network.host.peer_details()]
 
 
 def _table_node(raw: dict[str, Any]) -> TableNode:
