@@ -139,11 +139,17 @@ class HoardBulk(Hoard):
     name = "hoard-bulk"
     driver = str(HERE / "_hoard_bulk_node.py")
 
+    def __init__(self, work: Path) -> None:
+        super().__init__(work)
+        self.notes: dict[str, Any] = {}
+
     def fetch(self, ref: str, dest: Path) -> None:
         super().fetch(ref, dest)
-        stats = self.b.call("bulk_stats")
-        if stats["opened"]["bulk"] < 1:
-            raise RuntimeError(f"hoard-bulk: the fetch did not use the bulk path: {stats}")
+        opened = self.b.call("bulk_stats")["opened"]
+        served = self.a.call("bulk_stats")["served_bytes"]
+        self.notes.update(bulk_channels=opened, bulk_bytes_served=served)
+        if served < dest.stat().st_size:
+            raise RuntimeError(f"hoard-bulk: the data did not come over the bulk path: {self.notes}")
 
 
 def iroh_peer(workdir: Path) -> Any:
@@ -213,16 +219,19 @@ class Kubo:
 SYSTEMS: dict[str, Callable[[Path], Any]] = {"hoard": Hoard, "hoard-bulk": HoardBulk, "iroh": Iroh, "kubo": Kubo}
 
 
-def same_file(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
-        return False
+def difference(a: Path, b: Path) -> str | None:
+    """None if the files are equal, else where they first differ (for the report)."""
+    size_a, size_b = a.stat().st_size, b.stat().st_size
     with open(a, "rb") as fa, open(b, "rb") as fb:
+        offset = 0
         while True:
             x, y = fa.read(CHUNK * 8), fb.read(CHUNK * 8)
             if x != y:
-                return False
+                first = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
+                return f"{size_b} bytes against {size_a}; the first difference at byte {offset + first}"
             if not x:
-                return True
+                return None
+            offset += len(x)
 
 
 def run_system(name: str, src: Path, work: Path) -> dict[str, Any]:
@@ -240,14 +249,14 @@ def run_system(name: str, src: Path, work: Path) -> dict[str, Any]:
         add_s, add_cpu = timed(add, {"A": system.pids["A"]})
         out = work / "readback.bin"
         read_s, read_cpu = timed(lambda: system.read_back(ref, out), {"A": system.pids["A"]})
-        if not same_file(src, out):
-            raise RuntimeError(f"{name}: the read-back differs from the input")
+        if (diff := difference(src, out)) is not None:
+            raise RuntimeError(f"{name}: the read-back differs from the input: {diff}")
         out.unlink()
         system.connect()
         fetched = work / "fetched.bin"
         fetch_s, fetch_cpu = timed(lambda: system.fetch(ref, fetched), system.pids)
-        if not same_file(src, fetched):
-            raise RuntimeError(f"{name}: the fetched file differs from the input")
+        if (diff := difference(src, fetched)) is not None:
+            raise RuntimeError(f"{name}: the fetched file differs from the input: {diff}")
         fetched.unlink()
         return {
             "id": ref,
