@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.errors import InvalidArgumentError
 from hoard.ids.cid import CID
@@ -39,9 +40,14 @@ from hoard.transfer.types import ChannelState
 JSON = dict[str, Any]
 
 
-def manifest_json(manifest: Manifest) -> JSON:
-    """A manifest: `{treeCid, datasetSize, blockSize, filename, mimetype, protected}` (Logos)
-    plus hoard's `blockCount`, `chunker` and `digest` (BLAKE3 of the content, hex)."""
+def manifest_json(manifest: Manifest | LogosManifest) -> JSON:
+    """A manifest: `{treeCid, datasetSize, blockSize, filename, mimetype, protected}` (Logos; a
+    Logos-format dataset's manifest has exactly these), plus, for hoard's format, `blockCount`,
+    `chunker` and `digest` (BLAKE3 of the content, hex)."""
+    if isinstance(manifest, LogosManifest):
+        return {"treeCid": str(manifest.tree_cid), "datasetSize": manifest.dataset_size,
+                "blockSize": manifest.block_size, "filename": manifest.filename, "mimetype": manifest.mimetype,
+                "protected": False}
     return {
         "treeCid": str(manifest.index), "datasetSize": manifest.dataset_size, "blockSize": manifest.block_size,
         "filename": manifest.filename, "mimetype": manifest.mimetype, "protected": manifest.protected,
@@ -166,7 +172,7 @@ def to_json(value: object) -> Any:
 
 
 _SHAPES: dict[type, Any] = {
-    Manifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
+    Manifest: manifest_json, LogosManifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
     VerifyReport: verify_json, FetchProgress: progress_json, FetchStarted: fetch_started_json, FetchInfo: fetch_json,
     LogSummary: log_json, ChannelState: channel_json, TransferPolicy: policy_json,
     IpfsRoot: ipfs_root_json, CarImport: car_import_json,
@@ -181,9 +187,12 @@ def _int(data: JSON, key: str) -> int:
     return value
 
 
-def manifest_from_json(data: JSON) -> Manifest:
-    """A manifest from its JSON (`manifest_json`)."""
+def manifest_from_json(data: JSON) -> Manifest | LogosManifest:
+    """A manifest from its JSON (`manifest_json`): a Logos manifest when it has no `chunker`."""
     try:
+        if "chunker" not in data:
+            return LogosManifest(CID.parse(data["treeCid"]), _int(data, "datasetSize"), _int(data, "blockSize"),
+                                 data.get("filename"), data.get("mimetype"))
         return Manifest(dataset_size=_int(data, "datasetSize"), block_size=_int(data, "blockSize"),
                         block_count=int(data.get("blockCount") or 0), chunker=str(data.get("chunker") or ""),
                         digest=bytes.fromhex(str(data.get("digest") or "")), index=CID.parse(data["treeCid"]),

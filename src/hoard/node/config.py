@@ -93,6 +93,8 @@ def _log_level(key: str, value: Any) -> str:
 # Logos's repo backends, all served by hoard's LMDB store ("memory" is hoard's own).
 REPO_KINDS = {"lmdb": "lmdb", "memory": "memory", "fs": "lmdb", "sqlite": "lmdb", "leveldb": "lmdb"}
 LOG_FORMATS = ("auto", "colors", "nocolors", "json", "none", "text")
+# How the Logos operations (upload_*, POST /data, the C ABI) address new datasets (docs/storage.md).
+DATASET_FORMATS = ("logos", "hoard")
 
 
 def _repo_kind(key: str, value: Any) -> str:
@@ -158,6 +160,8 @@ class Config:
     block_retries: int = 3000
     block_mn: int = 1000
     cache_size: int = 0
+    # hoard's own: "logos" (Logos CIDs: sha2-256 codex blocks, Merkle tree, protobuf manifest) or "hoard"
+    dataset_format: str = "logos"
     # REST/gRPC safety (hoard.api.rest.security, docs/security.md)
     api_cors_origin: list[str] = field(default_factory=list)
     api_allowed_hosts: list[str] = field(default_factory=list)
@@ -191,6 +195,7 @@ class Config:
         "block-retries": ("block_retries", _count),
         "block-mn": ("block_mn", _positive_int),
         "cache-size": ("cache_size", parse_size),
+        "dataset-format": ("dataset_format", lambda k, v: _choice(k, v, DATASET_FORMATS)),
         "api-cors-origin": ("api_cors_origin", _str_list),
         "api-allowed-hosts": ("api_allowed_hosts", _str_list),
         "api-token": ("api_token", _text),

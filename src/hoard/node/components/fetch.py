@@ -28,12 +28,15 @@ from typing import Any
 
 import trio
 
+from hoard.content.formats.logos_dataset import is_logos_manifest
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.index import IndexTree
 from hoard.content.ingest import IngestSession
 from hoard.content.manifest import Manifest, is_dag
 from hoard.errors import HoardError, IntegrityError, NotFoundError, StateError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
+from hoard.node import logos_fetch
 from hoard.node.component import StreamHandler, idle
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
@@ -52,7 +55,7 @@ class Fetch:
 
     id: int
     cid: CID
-    manifest: Manifest
+    manifest: Manifest | LogosManifest
     total: int
     total_bytes: int
     received: int = 0
@@ -78,7 +81,7 @@ class Fetch:
         return FetchInfo(self.id, self.cid, self.manifest.filename, self.total_bytes, self.started, self.progress())
 
 
-FetchRunner = Callable[[CID, Manifest, Fetch], Awaitable[None]]
+FetchRunner = Callable[[CID, Manifest | LogosManifest, Fetch], Awaitable[None]]
 
 
 class NetworkReader:
@@ -139,9 +142,13 @@ class FetchComponent:
             record.scope.cancel()
 
     # -- manifests ---------------------------------------------------------------------
-    async def download_manifest(self, cid: str | CID) -> Manifest:
+    async def download_manifest(self, cid: str | CID) -> Manifest | LogosManifest:
         """The manifest of a dataset: from the local store, else from the network."""
-        return await self.manifest(parse_cid(cid, "download manifest"))
+        return await self.any_manifest(parse_cid(cid, "download manifest"))
+
+    async def any_manifest(self, cid: CID) -> Manifest | LogosManifest:
+        """A dataset's manifest in either format (a Logos manifest CID: node/logos_fetch.py)."""
+        return await (logos_fetch.manifest(self, cid) if is_logos_manifest(cid) else self.manifest(cid))
 
     async def manifest(self, cid: CID) -> Manifest:
         """A dataset's manifest: local if stored (or the node is stopped), else from providers."""
@@ -193,8 +200,10 @@ class FetchComponent:
         return tree, nodes
 
     # -- network reads -----------------------------------------------------------------
-    async def open_network_reader(self, cid: CID) -> NetworkReader:
+    async def open_network_reader(self, cid: CID) -> NetworkReader | logos_fetch.CappedReader:
         """A reader of `cid` (dataset or block) from the network, verified block by block."""
+        if is_logos_manifest(cid):
+            return await logos_fetch.open_reader(self, cid, NetworkReader)
         self._net.require("download from the network")
         providers = await self._providers(cid)
         if not is_dag(cid):
@@ -204,12 +213,14 @@ class FetchComponent:
         tree, _ = await self._index(manifest, providers)
         return NetworkReader(manifest.dataset_size, self.fetch_blocks(tree.blocks_view(), providers))
 
-    async def fetch_dataset(self, cid: CID, known: Manifest, record: Fetch) -> None:
+    async def fetch_dataset(self, cid: CID, known: Manifest | LogosManifest, record: Fetch) -> None:
         """Pull a whole dataset into the local store (cached), reporting progress to `record`.
 
         Through the one ingest path: a session reserving the bytes still missing (a dataset
         that cannot fit fails before a single block is fetched), each batch written pending,
         then verified and committed; anything else (an error, a cancel) abandons the session."""
+        if is_logos_manifest(cid):
+            return await logos_fetch.fetch_dataset(self, cid, record, FETCH_BATCH_BYTES)
         content, store = self._context.content, self._context.store
         providers = await self._providers(cid)
         manifest_bytes = store.get(cid) or await self._fetch_one(cid, providers)
@@ -257,7 +268,7 @@ class FetchComponent:
         record.advance(len(batch), sum(len(d) for _, d in batch))
 
     # -- background fetches ------------------------------------------------------------
-    async def fetch(self, cid: str | CID) -> Manifest:
+    async def fetch(self, cid: str | CID) -> Manifest | LogosManifest:
         """Fetch a dataset into the local store in the background; returns its manifest at once.
 
         Progress: `fetches()` / `fetch_progress(id)`; cancel: `fetch_cancel(id)`.
@@ -272,13 +283,14 @@ class FetchComponent:
         A dataset already stored completes at once.
         """
         parsed = parse_cid(cid, "fetch")
-        manifest = await self.manifest(parsed)
+        manifest = await self.any_manifest(parsed)
         stored = self._context.content.dataset_info(parsed) is not None
         runner = self.runner
         if not stored and runner is None:
             raise StateError(f"Failed to fetch: {parsed} is not stored and this node has no network to fetch it from",
                              cid=str(parsed))
-        record = Fetch(next(self._ids), parsed, manifest, manifest.block_count, manifest.dataset_size)
+        blocks = manifest.blocks_count if isinstance(manifest, LogosManifest) else manifest.block_count
+        record = Fetch(next(self._ids), parsed, manifest, blocks, manifest.dataset_size)
         self._fetches[record.id] = record
         self._forget_finished()
         if stored:
