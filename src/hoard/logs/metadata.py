@@ -82,8 +82,8 @@ def mdid(value: int | str) -> int:
     return value
 
 
-MetadataInput = Union["Metadata", Mapping[Union[int, str], Union[bytes, str]],
-                      Iterable[tuple[Union[int, str], Union[bytes, str]]], None]
+MetadataInput = Union["Metadata", Mapping[int | str, bytes | str],
+                      Iterable[tuple[int | str, bytes | str]], None]
 
 
 class Metadata:
@@ -173,7 +173,7 @@ def metadata_name(md: Metadata) -> LogName:
 def format_ctm(ts_ns: int) -> str:
     """GDP's CTM text for a time in ns since the epoch: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC)."""
     sec, nsec = divmod(ts_ns, 1_000_000_000)
-    day = _dt.datetime.fromtimestamp(sec, tz=_dt.timezone.utc)
+    day = _dt.datetime.fromtimestamp(sec, tz=_dt.UTC)
     return f"{day:%Y-%m-%dT%H:%M:%S}.{nsec:09d}Z"
 
 
@@ -184,7 +184,7 @@ def parse_ctm(text: str | bytes) -> int:
     text = text.split("/", 1)[0]
     try:
         whole, frac = text.rstrip("Z").split(".")
-        day = _dt.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+        day = _dt.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.UTC)
         nsec = int(frac.ljust(9, "0")[:9])
     except ValueError as exc:
         raise LogError(f"not a CTM time: {text!r}", status=400) from exc
@@ -195,7 +195,7 @@ def default_creator() -> str:
     """`user@host` for CID, as gcl-create builds it (user name, else uid; fully qualified host)."""
     try:
         user = getpass.getuser()
-    except Exception:  # no passwd entry and no LOGNAME/USER: gcl-create falls back to the uid
+    except (OSError, KeyError):  # no passwd entry and no LOGNAME/USER: gcl-create falls back to the uid
         import os
         user = str(os.getuid())
     return f"{user}@{socket.getfqdn() or 'localhost'}"

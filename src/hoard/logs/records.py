@@ -85,7 +85,7 @@ class Datum:
     @property
     def ts_datetime(self) -> _dt.datetime:
         """`ts` as an aware UTC datetime (microsecond precision)."""
-        return _dt.datetime.fromtimestamp(self.ts / _NS, tz=_dt.timezone.utc)
+        return _dt.datetime.fromtimestamp(self.ts / _NS, tz=_dt.UTC)
 
     def encode(self) -> bytes:
         """The stored, hashed form (see the module docstring)."""
@@ -252,7 +252,7 @@ class Verifier:
         return True
 
 
-def to_ns(ts: int | float | _dt.datetime) -> int:
+def to_ns(ts: float | _dt.datetime) -> int:
     """A timestamp argument as ns since the epoch: an int is ns, a float is seconds
     (`time.time()`), a datetime is converted (a naive one is taken as UTC)."""
     if isinstance(ts, bool):
@@ -263,7 +263,7 @@ def to_ns(ts: int | float | _dt.datetime) -> int:
         return round(ts * _NS)
     if isinstance(ts, _dt.datetime):
         if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=_dt.timezone.utc)
-        delta = ts - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+            ts = ts.replace(tzinfo=_dt.UTC)
+        delta = ts - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
         return (delta.days * 86_400 + delta.seconds) * _NS + delta.microseconds * 1_000
     raise LogError(f"a timestamp is an int (ns), a float (s) or a datetime, not {type(ts).__name__}", status=400)

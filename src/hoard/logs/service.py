@@ -43,7 +43,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from hoard.errors import LogError, StateError
 from hoard.logs import keys
@@ -317,7 +317,7 @@ class LogService:
         self._dispatcher.close()
         self.events.close()
 
-    def __enter__(self) -> LogService:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -26,8 +26,18 @@ from hoard.transfer.types import ChannelID, ChannelState, EventCode, Status
 from hoard.transfer.validation import ValidatorAdapter
 from hoard.transfer.vouchers import EncodedVoucher
 from hoard.transfer.wire import (
-    BLOCK, DONE, ERROR, HAVE, MSG, TOTAL, TransferProtocolError, decode_block, decode_error, decode_have,
-    decode_total, encode_error,
+    BLOCK,
+    DONE,
+    ERROR,
+    HAVE,
+    MSG,
+    TOTAL,
+    TransferProtocolError,
+    decode_block,
+    decode_error,
+    decode_have,
+    decode_total,
+    encode_error,
 )
 
 __all__ = ["Flows"]

@@ -474,7 +474,7 @@ class Manager(Flows):
             return
         try:
             entry[1](ch.state.channel_id, self._configurers.decode(voucher), ch.transport)
-        except Exception:  # noqa: BLE001 - a configurer's failure does not stop the channel
+        except Exception:
             log.exception("transport configurer for %s failed", voucher.type_id)
 
     async def _start_receiving(self, ch: Channel, session: Session) -> None:

@@ -15,7 +15,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -190,7 +190,7 @@ class ChannelID:
     responder: str
     id: int
 
-    def __init__(self, initiator: PeerId | str, responder: PeerId | str, id: int) -> None:  # noqa: A002
+    def __init__(self, initiator: PeerId | str, responder: PeerId | str, id: int) -> None:
         object.__setattr__(self, "initiator", _peer(initiator, "initiator"))
         object.__setattr__(self, "responder", _peer(responder, "responder"))
         object.__setattr__(self, "id", _uint64(id, "transfer id"))
@@ -234,12 +234,12 @@ class Event:
 
     code: EventCode
     message: str = ""
-    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def for_state(cls, code: EventCode, state: ChannelState, timestamp: datetime | None = None) -> Event:
         """The event subscribers see after `code` was applied and gave `state` (Go's dispatch)."""
-        return cls(EventCode(code), state.message, timestamp or datetime.now(timezone.utc))
+        return cls(EventCode(code), state.message, timestamp or datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,7 @@ class ChannelState:
                     raise InvalidArgumentError(f"channel state {key} must be a string: {value!r}")
                 return value
 
-            def encoded(key: str, kind: type[EncodedVoucher] | type[EncodedVoucherResult]) -> tuple[Any, ...]:
+            def encoded(key: str, kind: type[EncodedVoucher | EncodedVoucherResult]) -> tuple[Any, ...]:
                 items = data[key]
                 if not isinstance(items, list):
                     raise InvalidArgumentError(f"channel state {key} must be a list")
