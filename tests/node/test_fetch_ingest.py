@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from node_harness import NodeProcess, spawner
+from harness import NodeProcess, spawner
 
 pytestmark = pytest.mark.timeout(120)
 

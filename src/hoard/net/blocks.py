@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import trio
 
@@ -22,6 +21,8 @@ from hoard.ids.peer import PeerId
 from hoard.ratelog import violation
 from hoard.store.base import BlockStore
 
+from .exchange import BlockSource as ExchangeSource
+from .fetch import BlockFetcher, BlockStream
 from .wire import (
     BLOCKS_PROTOCOL,
     MAX_BLOCK_SIZE,
@@ -33,11 +34,11 @@ from .wire import (
     encode_dont_have,
 )
 
-__all__ = ["BlockServer", "BlockSource", "ServerStats"]
+__all__ = ["BlockServer", "BlockSource", "HoardBlocks", "ServerStats"]
 
 logger = logging.getLogger(__name__)
 
-BlockSource = Union[BlockStore, Callable[[CID], "bytes | None"], Callable[[CID], Awaitable["bytes | None"]]]
+BlockSource = BlockStore | Callable[[CID], "bytes | None"] | Callable[[CID], Awaitable["bytes | None"]]
 FLUSH_BYTES = 1 << 20
 _MAX_WANT_FRAME = 1 + 4 + 2 + MAX_WANT * 65
 
@@ -57,7 +58,7 @@ class ServerStats:
 def _getter(source: BlockSource) -> Callable[[CID], Awaitable[bytes | None]]:
     get = source.get if isinstance(source, BlockStore) else source
     if inspect.iscoroutinefunction(get):
-        return get  # type: ignore[return-value]
+        return get
 
     async def sync_get(cid: CID) -> bytes | None:
         return get(cid)  # type: ignore[return-value]
@@ -71,6 +72,10 @@ class BlockServer:
     def __init__(self, source: BlockSource) -> None:
         self._get = _getter(source)
         self.stats = ServerStats()
+
+    def set_source(self, source: BlockSource | None) -> None:
+        """Serve from `source` from now on (None: answer DONT_HAVE to everything)."""
+        self._get = _getter(source if source is not None else _nothing)
 
     async def handle(self, stream: object) -> None:
         """Serve one stream until the client closes it; reset it on any error."""
@@ -93,7 +98,7 @@ class BlockServer:
         except trio.Cancelled:
             await _reset(stream)
             raise
-        except Exception as exc:  # the peer went away
+        except Exception as exc:  # noqa: BLE001 - the peer went away
             logger.debug("block stream from %s ended: %r", peer, exc)
             await _reset(stream)
         finally:
@@ -105,7 +110,7 @@ class BlockServer:
         for cid in cids:
             try:
                 data = await self._get(cid)
-            except Exception as exc:  # a failing source answers "don't have", it does not end the stream
+            except Exception as exc:  # noqa: BLE001 - a failing source answers "don't have", not ending the stream
                 logger.warning("block source failed for %s: %r; answered DONT_HAVE", cid, exc)
                 data = None
             if data is None or len(data) > MAX_BLOCK_SIZE:
@@ -127,9 +132,39 @@ class BlockServer:
             await stream.write(b"".join(parts))  # type: ignore[attr-defined]
 
 
+def _nothing(cid: CID) -> bytes | None:
+    return None
+
+
+class HoardBlocks:
+    """`/hoard/blocks/1` as a `BlockExchange` (net/exchange.py): a thin adapter over the
+    network's `BlockFetcher` (multi-peer windows, penalties) and `BlockServer`.
+
+    `find` is the provider lookup (the DHT's: `Network.find_providers`)."""
+
+    protocols: tuple[str, ...] = (BLOCKS_PROTOCOL,)
+
+    def __init__(self, fetcher: BlockFetcher, server: BlockServer,
+                 find: Callable[[CID, int], Awaitable[list[PeerId]]]) -> None:
+        self.fetcher = fetcher
+        self.server = server
+        self._find = find
+
+    async def find_providers(self, cid: CID, limit: int = 20, timeout: float = 5.0) -> list[PeerId]:
+        with trio.move_on_after(timeout):
+            return (await self._find(cid, limit))[:limit]
+        return []
+
+    def fetch(self, cids: Sequence[CID], providers: Sequence[PeerId], nursery: trio.Nursery) -> BlockStream:
+        return self.fetcher.fetch(cids, providers, nursery)
+
+    def serve(self, source: ExchangeSource | None) -> None:
+        self.server.set_source(source)
+
+
 async def _reset(stream: object) -> None:
     with trio.CancelScope(shield=True):
         try:
             await stream.reset()  # type: ignore[attr-defined]
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - already gone
             pass

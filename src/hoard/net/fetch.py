@@ -17,8 +17,11 @@ How a fetch behaves (guaranteed):
   closed (or whose network stopped) before its end raises `CancelledError` there.
 - Memory is bounded: a block is requested only if it lies within `window_blocks` of the next
   block to yield and the bytes held (received, not yet yielded) plus the bytes estimated in
-  flight stay under `window_bytes` (a soft bound: the estimate is the largest block seen,
-  1 MiB before the first). A slow consumer therefore slows the fetch instead of filling memory.
+  flight stay under `window_bytes` (a soft bound: the estimate is the largest block seen).
+  Before the first block arrives its size is unknown: one full batch (`batch_blocks`, or
+  `window_bytes / MAX_BLOCK_SIZE` blocks if more) goes out, at most `batch_blocks` blocks of
+  the largest possible size; the window then grows to the byte budget of the sizes seen.
+  A slow consumer therefore slows the fetch instead of filling memory.
 
 Throughput: each peer gets want-lists of `batch_blocks` CIDs, up to `batches_per_peer` of them
 outstanding, all on one stream; faster peers free their slots sooner and so take more blocks.
@@ -33,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import trio
 
@@ -200,7 +203,7 @@ class BlockStream:
                 with trio.move_on_after(5):
                     await self._finished.wait()
 
-    async def __aenter__(self) -> BlockStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -277,7 +280,7 @@ class BlockStream:
             try:
                 with trio.fail_after(self._limits.open_timeout):
                     peer.channel = await self._opener.open(peer.peer_id)
-            except Exception as exc:  # PeerError, TooSlowError, or anything the opener raised
+            except Exception as exc:  # noqa: BLE001 - PeerError, TooSlowError, or anything the opener raised
                 peer.failure = (f"cannot open a block stream: {exc or 'timed out'}", False)
             else:
                 async with trio.open_nursery() as nursery:
@@ -335,9 +338,12 @@ class BlockStream:
     def _take(self, peer: _Peer) -> list[int]:
         """Up to `batch_blocks` indices for this peer within the window, removed from the queues."""
         limits = self._limits
-        estimate = self._largest or MAX_BLOCK_SIZE
-        budget = limits.window_bytes - self._buffered_bytes - self._inflight * estimate
-        count = min(limits.batch_blocks, budget // estimate)
+        if self._largest:
+            budget = limits.window_bytes - self._buffered_bytes - self._inflight * self._largest
+            count = min(limits.batch_blocks, budget // self._largest)
+        else:  # no size known yet: one full batch in flight (bounded by batch_blocks * MAX_BLOCK_SIZE)
+            first = max(limits.window_bytes // MAX_BLOCK_SIZE, limits.batch_blocks)
+            count = min(limits.batch_blocks, first - self._inflight)
         if count <= 0:
             head = self._retry[0] if self._retry else None
             if head == self._next_yield and peer.peer_id not in self._excluded.get(head, ()):
@@ -430,7 +436,8 @@ class BlockStream:
                 cid.verify(reply.data)
             except IntegrityError as exc:
                 self._requeue(index)
-                self._bad_peer(peer, f"sent a bad block {cid} (its content hashes to blake3 {exc.actual[:16]}...)")
+                actual = str(exc.fields.get("actual", "?"))[:16]
+                self._bad_peer(peer, f"sent a bad block {cid} (its content hashes to {cid.hash_name} {actual}...)")
                 return
             self._deliver(peer, index, reply.data)
 

@@ -155,6 +155,8 @@ class Config:
     metrics_address: str = "127.0.0.1"
     metrics_port: int = 8008
     nat: str = "any"  # "any", "none", "upnp", "pmp" or "extip:<IP>"
+    bulk: bool = True  # offer and use the bulk data path (/hoard/bulk/1, TLS 1.3; docs/network.md)
+    bulk_port: int = 0  # the bulk path's TCP port on the listen IPs (0: a free one)
     disc_port: int = 8090
     num_threads: int = 0
     block_retries: int = 3000
@@ -191,6 +193,8 @@ class Config:
         "metrics-port": ("metrics_port", _port),
         "nat": ("nat", _nat),
         "disc-port": ("disc_port", _port),
+        "bulk": ("bulk", _bool),
+        "bulk-port": ("bulk_port", _port),
         "num-threads": ("num_threads", _count),
         "block-retries": ("block_retries", _count),
         "block-mn": ("block_mn", _positive_int),

@@ -22,30 +22,37 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
+from hoard.content.formats import unixfs
 from hoard.content.formats.logos_dataset import is_logos_manifest
 from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.index import IndexTree
 from hoard.content.ingest import IngestSession
 from hoard.content.manifest import Manifest, is_dag
 from hoard.errors import HoardError, IntegrityError, NotFoundError, StateError
-from hoard.ids.cid import CID
+from hoard.ids.cid import CID, DAG_PB
 from hoard.ids.peer import PeerId
 from hoard.node import logos_fetch
-from hoard.node.component import StreamHandler, idle
+from hoard.node.component import StreamHandler
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
 from hoard.node.params import is_int, parse_cid
 from hoard.node.results import FetchInfo, FetchProgress, FetchStarted
 
+if TYPE_CHECKING:
+    from hoard.net.exchange import BlockExchange
+    from hoard.net.exchange import BlockStream as ExchangeStream
+
 log = logging.getLogger("hoard.node.fetch")
 
 FETCH_BATCH_BYTES = 8 << 20  # fetched blocks are written in batches of about this size
+HAVE_TIMEOUT = 3.0  # seconds connected peers have to answer a bitswap want-have
+UNIXFS_READ_LIMIT = 256 << 20  # bytes of a UnixFS file a network read holds
 KEEP_FINISHED = 64  # finished fetches kept for progress queries
 
 
@@ -133,9 +140,17 @@ class FetchComponent:
         self.runner: FetchRunner | None = self.fetch_dataset  # None: cannot fetch (tests)
         self._fetches: dict[int, Fetch] = {}
         self._ids = itertools.count(1)
+        self._nursery: trio.Nursery | None = None
 
     async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await idle(task_status)
+        """Hold the nursery network fetches run in while the node is started."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
 
     async def aclose(self) -> None:
         for record in list(self._fetches.values()):
@@ -159,18 +174,53 @@ class FetchComponent:
         return Manifest.decode(await self._fetch_one(cid, providers), cid)
 
     async def _providers(self, cid: CID) -> list[PeerId]:
+        return await self.providers(cid)
+
+    async def providers(self, cid: CID) -> list[PeerId]:
+        """Peers to fetch `cid` from: its DHT providers; for an IPFS CID also the connected peers
+        that answer a bitswap want-have; then the other connected peers (none of them banned)."""
         network = self._net.require("find providers")
         try:
             found = await network.find_providers(cid)
         except Exception as exc:  # noqa: BLE001 - fall back to connected peers
             log.debug("provider lookup for %s failed: %r", cid, exc)
             found = []
+        exchange = self._net.exchange_for(cid)
+        if exchange is not self._net.blocks:
+            found += [p for p in await exchange.find_providers(cid, timeout=HAVE_TIMEOUT) if p not in set(found)]
         seen = set(found)
         return found + [p for p in network.connected_peers() if p not in seen and not network.penalties.is_banned(p)]
 
-    def fetch_blocks(self, cids: Sequence[CID], providers: Sequence[PeerId]) -> Any:
-        """Fetch `cids` from `providers`: verified blocks in order (`async with ... as stream`)."""
-        return self._net.require("fetch").fetch_blocks(cids, providers)
+    def exchange_for(self, cid: CID) -> BlockExchange:
+        """The exchange `cid` is fetched by: bitswap for IPFS CIDs (dag-pb, raw sha2-256), else
+        `/hoard/blocks/1` (see `NetComponent.exchange_for`)."""
+        return self._net.exchange_for(cid)
+
+    def fetch_blocks(self, cids: Sequence[CID], providers: Sequence[PeerId]) -> ExchangeStream:
+        """Fetch `cids` from `providers` through the exchange for their kind (`exchange_for(cids[0])`):
+        verified blocks in order, `async with fetch.fetch_blocks(...) as stream: async for cid, data in
+        stream`. The fetch runs in this component's nursery (StateError while the node is stopped)."""
+        if self._nursery is None:
+            raise StateError("Failed to fetch: the node is not started (no network)")
+        exchange = self._net.exchange_for(cids[0]) if cids else self._net.exchange_for(CID.of(b""))
+        me = self._context.identity.peer_id
+        return exchange.fetch(list(cids), [p for p in providers if p != me], self._nursery)
+
+    async def fetch_dag(self, root: CID, providers: Sequence[PeerId] | None = None,
+                        ) -> AsyncIterator[tuple[CID, bytes]]:
+        """Every block of the DAG under `root` (dag-pb, dag-cbor, raw), each verified and yielded
+        once, level by level, through the exchange for `root`; blocks the store has are read
+        from it, not fetched. Providers: `providers(root)` unless given."""
+        if self._nursery is None:
+            raise StateError("Failed to fetch: the node is not started (no network)")
+        peers = list(providers) if providers is not None else await self.providers(root)
+        if not peers:
+            raise NotFoundError(f"no peer provides {root}", cid=str(root))
+        from hoard.net.exchange import fetch_dag  # the network stack loads with the network
+
+        async for item in fetch_dag(self._net.exchange_for(root), root, peers, self._nursery,
+                                    have=self._context.store.get):
+            yield item
 
     async def _fetch_one(self, cid: CID, providers: list[PeerId]) -> bytes:
         return (await self._fetch_many([cid], providers))[0]
@@ -206,12 +256,28 @@ class FetchComponent:
             return await logos_fetch.open_reader(self, cid, NetworkReader)
         self._net.require("download from the network")
         providers = await self._providers(cid)
+        if cid.codec == DAG_PB:
+            data = await self._unixfs_file(cid, providers)
+            return NetworkReader(len(data), None, data)
         if not is_dag(cid):
             data = await self._fetch_one(cid, providers)
             return NetworkReader(len(data), None, data)
         manifest = await self.manifest(cid)
         tree, _ = await self._index(manifest, providers)
         return NetworkReader(manifest.dataset_size, self.fetch_blocks(tree.blocks_view(), providers))
+
+    async def _unixfs_file(self, root: CID, providers: list[PeerId]) -> bytes:
+        """A UnixFS file's bytes from the network, read whole (up to UNIXFS_READ_LIMIT; a larger
+        file is fetched into the store first: `node.ipfs.fetch`)."""
+        blocks: dict[CID, bytes] = {}
+        held = 0
+        async for block, data in self.fetch_dag(root, providers):
+            blocks[block] = data
+            held += len(data)
+            if held > UNIXFS_READ_LIMIT:
+                raise StateError(f"Failed to download: {root} is over {UNIXFS_READ_LIMIT} bytes to read from the "
+                                 "network at once; fetch it into the store first (ipfs fetch)", cid=str(root))
+        return b"".join(await trio.to_thread.run_sync(lambda: list(unixfs.read_file(root, blocks.__getitem__))))
 
     async def fetch_dataset(self, cid: CID, known: Manifest | LogosManifest, record: Fetch) -> None:
         """Pull a whole dataset into the local store (cached), reporting progress to `record`.

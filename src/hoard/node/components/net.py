@@ -10,13 +10,14 @@ periodically). py-libp2p loads here, when the network starts, not when hoard is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from hoard.errors import StateError
-from hoard.ids.cid import CID
+from hoard.ids.cid import CID, DAG_PB, RAW, SHA2_256
 from hoard.ids.peer import PeerId
 from hoard.node.component import StreamHandler
 from hoard.node.context import NodeContext
@@ -24,8 +25,17 @@ from hoard.node.results import ConnectedPeer, DebugInfo, PeerInfo, RoutingTable,
 
 if TYPE_CHECKING:
     from hoard.net import Network
+    from hoard.net.bitswap import Bitswap
+    from hoard.net.blocks import HoardBlocks
+    from hoard.net.bulk import BulkChannelOpener, BulkServer
+    from hoard.net.exchange import BlockExchange
 
 log = logging.getLogger("hoard.node.net")
+
+
+def is_ipfs_cid(cid: CID) -> bool:
+    """A CID of the IPFS world, fetched by bitswap: dag-pb, or a raw block addressed by sha2-256."""
+    return cid.codec == DAG_PB or (cid.codec == RAW and cid.hash_code == SHA2_256)
 
 
 class NetComponent:
@@ -38,6 +48,10 @@ class NetComponent:
         self._handlers: dict[str, StreamHandler] = {}
         self.network: Network | None = None
         self._stopped_spr: str | None = None
+        self.blocks: HoardBlocks | None = None  # /hoard/blocks/1 as a BlockExchange, while started
+        self.bitswap: Bitswap | None = None  # /ipfs/bitswap/1.2.0, 1.1.0, 1.0.0, while started
+        self.bulk_server: BulkServer | None = None
+        self.bulk_opener: BulkChannelOpener | None = None
         self.protocols: Mapping[str, StreamHandler] = {}  # blocks: served by the Network itself
         context.events.on_dataset_stored(self.announce)
 
@@ -52,7 +66,11 @@ class NetComponent:
         return self.network
 
     async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        from hoard.net import Network, NetworkConfig  # the network stack (py-libp2p) loads when the network starts
+        # the network stack (py-libp2p) loads when the network starts
+        from hoard.net import Network, NetworkConfig
+        from hoard.net.bitswap import Bitswap
+        from hoard.net.blocks import HoardBlocks
+        from hoard.net.bulk import BulkServer
 
         config, content = context.config, context.content
         announce_ip = config.nat.removeprefix("extip:") if config.nat.startswith("extip:") else None
@@ -64,8 +82,13 @@ class NetComponent:
         )
         for protocol, handler in self._handlers.items():
             network.host.set_handler(protocol, handler)
-        async with network.run():
+        bulk = BulkServer(network.host, context.identity, context.store.get, port=config.bulk_port) \
+            if config.bulk else None
+        async with network.run(), Bitswap(network.host, context.store.get).run() as bitswap, \
+                self._bulk(network, bulk):
             self.network = network
+            self.blocks = HoardBlocks(network.fetcher, network.server, network.find_providers)
+            self.bitswap = bitswap
             try:
                 for dataset in content.datasets():
                     await network.provide(dataset.cid)
@@ -73,7 +96,48 @@ class NetComponent:
                 task_status.started()
                 await trio.sleep_forever()
             finally:
-                self.network = None
+                self.network = self.blocks = self.bitswap = None
+                self.bulk_server = self.bulk_opener = None
+
+    @asynccontextmanager
+    async def _bulk(self, network: Network, server: BulkServer | None) -> AsyncIterator[None]:
+        """Serve the bulk path and fetch through it where peers offer it (else: the libp2p stream)."""
+        if server is None:
+            yield
+            return
+        from hoard.net.bulk import BulkCertificate, BulkChannelOpener
+        from hoard.net.wire import StreamChannelOpener
+
+        cert = await trio.to_thread.run_sync(BulkCertificate.create, self._context.identity)
+        try:
+            async with server.run():
+                self.bulk_server = server
+                self.bulk_opener = BulkChannelOpener(network.host, cert, StreamChannelOpener(network.host))
+                network.fetcher.opener = self.bulk_opener
+                log.info("bulk path on port %d", server.bound_port)
+                yield
+        finally:
+            cert.remove()
+
+    def exchange_for(self, cid: CID) -> BlockExchange:
+        """The block exchange for `cid`: bitswap for IPFS CIDs (dag-pb, or raw sha2-256 blocks),
+        `/hoard/blocks/1` for hoard's (StateError while stopped)."""
+        if self.blocks is None or self.bitswap is None:
+            raise StateError("Failed to fetch: the node is not started (no network)")
+        return self.bitswap if is_ipfs_cid(cid) else self.blocks
+
+    def exchange_stats(self) -> dict[str, Any]:
+        """Counters of the block exchanges: `blocks` (served on /hoard/blocks/1), `bitswap`, and
+        `bulk` (channels opened over the bulk path or the fallback, connections served)."""
+        out: dict[str, Any] = {}
+        if self.network is not None:
+            out["blocks"] = dict(vars(self.network.server_stats()))
+        if self.bitswap is not None:
+            out["bitswap"] = self.bitswap.snapshot()
+        if self.bulk_opener is not None and self.bulk_server is not None:
+            out["bulk"] = {"port": self.bulk_server.bound_port, "opened": dict(self.bulk_opener.opened),
+                           "served": dict(vars(self.bulk_server.stats))}
+        return out
 
     async def aclose(self) -> None:
         self.network = None

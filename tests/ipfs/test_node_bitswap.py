@@ -1,0 +1,65 @@
+"""A hoard node process and a real kubo peer exchange blocks by bitswap (issue 14)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from harness import NodeProcess
+
+from ipfs.peers import KuboPeer
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def node(tmp_path: Path):
+    proc = NodeProcess(tmp_path / "node")
+    try:
+        yield proc
+    finally:
+        proc.close()
+
+
+def _kubo_addr(kubo: KuboPeer) -> tuple[str, list[str]]:
+    addr = kubo.info.addr
+    return kubo.info.peer_id, [addr[: addr.index("/p2p/")]]
+
+
+def test_kubo_fetches_by_bitswap_a_file_added_to_a_hoard_node(node: NodeProcess, kubo: KuboPeer,
+                                                               tmp_path: Path) -> None:
+    data = os.urandom(1_500_000)
+    (tmp_path / "src.bin").write_bytes(data)
+    root = node.call("ipfs.add", str(tmp_path / "src.bin"))
+    kubo.connect(f"{node.addrs[0]}/p2p/{node.peer_id}")
+    kubo.download(root["cid"], tmp_path / "out", timeout=60)
+    assert (tmp_path / "out").read_bytes() == data
+    served = node.call("exchange_stats")["bitswap"]
+    assert served["blocks_sent"] >= root["blocks"] and served["bytes_sent"] >= len(data)
+
+
+def test_a_hoard_node_downloads_a_file_added_in_kubo_from_the_network(node: NodeProcess, kubo: KuboPeer,
+                                                                      tmp_path: Path) -> None:
+    data = os.urandom(1_200_000)  # CIDv0, five dag-pb leaves under one root
+    (tmp_path / "theirs.bin").write_bytes(data)
+    cid = kubo.add(tmp_path / "theirs.bin")
+    node.call("connect", *_kubo_addr(kubo))
+    out = tmp_path / "out.bin"
+    assert node.call("download_stream", cid, str(out), 0, False) == len(data)
+    assert out.read_bytes() == data
+    assert node.call("exists", cid) is False  # a network read does not store
+    stats = node.call("exchange_stats")["bitswap"]
+    assert stats["blocks_received"] >= 6 and stats["bytes_received"] >= len(data)
+
+
+def test_a_hoard_node_fetches_a_kubo_dag_into_its_store(node: NodeProcess, kubo: KuboPeer, tmp_path: Path) -> None:
+    data = os.urandom(700_000)
+    (tmp_path / "dag.bin").write_bytes(data)
+    cid = kubo.add(tmp_path / "dag.bin")
+    node.call("connect", *_kubo_addr(kubo))
+    root = node.call("ipfs.fetch", cid)
+    assert root["cid"] == cid and root["size"] == len(data)
+    out = tmp_path / "local.bin"
+    assert node.call("ipfs.download", cid, str(out)) == len(data)  # now from the local store
+    assert out.read_bytes() == data
