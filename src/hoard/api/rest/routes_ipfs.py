@@ -128,12 +128,16 @@ def gateway_router(node: AsyncNode) -> APIRouter:
     """`GET|HEAD /ipfs/{cid}`: the trustless gateway over the local store."""
     router = APIRouter(tags=["IPFS gateway"])
 
-    @router.api_route("/ipfs/{cid}", methods=["GET", "HEAD"], operation_id="ipfsGateway",
-                      summary="Trustless gateway: a block (format=raw) or a CARv1 of the DAG (format=car)",
-                      responses={200: {"description": "The block, or the CAR stream", "content": {
-                          RAW_TYPE: {"schema": {"type": "string", "format": "binary"}},
-                          CAR_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
-                          304: {"description": "Not modified (If-None-Match)"}, **errors(400, 404)})
+    answers: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The block, or the CAR stream (HEAD: its headers)", "content": {
+            RAW_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            CAR_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+        304: {"description": "Not modified (If-None-Match)"}, **errors(400, 404)}
+
+    @router.head("/ipfs/{cid}", operation_id="ipfsGatewayHead", summary="Trustless gateway: the headers only",
+                 responses=answers)
+    @router.get("/ipfs/{cid}", operation_id="ipfsGateway",
+                summary="Trustless gateway: a block (format=raw) or a CARv1 of the DAG (format=car)", responses=answers)
     async def gateway(
         request: Request,
         cid: CidText,
