@@ -27,11 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hoard.errors import LogError
-from hoard.logs import EVENT_DATA, EVENT_EOS, Log, LogService
+from hoard.logs import EVENT_DATA, EVENT_EOS, Log, LogService, OpenInfo
 from hoard.logs.keys import DEFAULT_KEY_PATH, parse_key_path
 from hoard.logs.metadata import PUB
 from hoard.logs.records import Datum
-from hoard.logs.service import OpenInfo
 from hoard.store import BlockStore
 
 GDP_DEFAULT_PATH = [".", "KEYS", "~/.swarm/gdp/keys", "/usr/local/etc/swarm/gdp/keys", "/etc/swarm/gdp/keys"]

@@ -23,12 +23,12 @@ from hoard.logs.log import MODE_AO, MODE_RA, MODE_RO, Log
 from hoard.logs.metadata import CID, CTM, LOC, PUB, SYN, XID, XTM, Metadata
 from hoard.logs.names import LogName, parse_name
 from hoard.logs.records import Datum
-from hoard.logs.service import LogService
+from hoard.logs.service import LogService, OpenInfo
 from hoard.logs.store import LogInfo, LogStore, Tail
 
 __all__ = [
     "CID", "CTM", "Datum", "EVENT_CREATED", "EVENT_DATA", "EVENT_EOS", "EVENT_FAILURE", "EVENT_MISSING",
     "EVENT_SHUTDOWN", "EVENT_SUCCESS", "Event", "LOC", "Log", "LogBackend", "LogHost", "LogInfo", "LogName",
-    "LogService", "LogStore", "MODE_AO", "MODE_RA", "MODE_RO", "Metadata", "PUB", "RecordSink", "SYN", "Tail",
-    "XID", "XTM", "parse_name",
+    "LogService", "LogStore", "MODE_AO", "MODE_RA", "MODE_RO", "Metadata", "OpenInfo", "PUB", "RecordSink", "SYN",
+    "Tail", "XID", "XTM", "parse_name",
 ]
