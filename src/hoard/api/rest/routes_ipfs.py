@@ -42,7 +42,7 @@ from hoard.api import shapes
 from hoard.api.rest.bridge import error_response
 from hoard.api.rest.responses import errors
 from hoard.content.car import encode_header, encode_section, links_of
-from hoard.errors import HoardError, InvalidArgumentError, InvalidCidError, NotFoundError
+from hoard.errors import HoardError, InvalidArgumentError, InvalidCidError, NotFoundError, QuotaExceededError
 from hoard.ids.cid import CID
 from hoard.node.async_node import AsyncNode
 
@@ -190,12 +190,16 @@ def gateway_router(node: AsyncNode) -> APIRouter:
     return router
 
 
-async def _spool(request: Request, dest: FsPath) -> int:
-    """Write the request body to `dest`; returns its size."""
+async def _spool(request: Request, dest: FsPath, limit: int) -> int:
+    """Write the request body to `dest`; returns its size. A body larger than `limit` (the free
+    quota: its blocks could not be stored) is refused with 507 before it fills the disk."""
     size = 0
     with open(dest, "xb") as f:  # noqa: ASYNC230 - a new local file; big writes go to a thread
         async for chunk in request.stream():
             size += len(chunk)
+            if size > limit:
+                raise QuotaExceededError(f"storage quota exceeded: the body is larger than the {limit} bytes free",
+                                         available=limit)
             if len(chunk) > 256 << 10:
                 await anyio.to_thread.run_sync(f.write, chunk)
             else:
@@ -247,7 +251,7 @@ def ipfs_router(node: AsyncNode) -> APIRouter:
             is_tar = (content_type or "").split(";")[0].strip().lower() in TAR_TYPES
             with spool_dir() as tmp:
                 body = FsPath(tmp) / "body"
-                await _spool(request, body)
+                await _spool(request, body, (await node.space()).free_bytes)
                 target = body
                 if is_tar:
                     target = FsPath(tmp) / (os.path.basename(filename or "") or "dir")
@@ -266,7 +270,8 @@ def ipfs_router(node: AsyncNode) -> APIRouter:
         try:
             with spool_dir() as tmp:
                 body = FsPath(tmp) / "import.car"
-                await _spool(request, body)
+                free = (await node.space()).free_bytes
+                await _spool(request, body, free + free // 8 + (1 << 20))  # + CAR framing (CIDs, lengths)
                 result = await node.ipfs.car_import(str(body), True)
         except HoardError as exc:
             return error_response(exc)
