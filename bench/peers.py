@@ -10,10 +10,10 @@ For each system, with the same random file of `--size-mib` (default 1 GiB), two 
    seconds of A and B, peak RSS (VmHWM) of A and B.
 
 Each system's own operations:
-- hoard: today's `hoard.Node` in a process (tests/p2p/_node_proc.py): `upload_init/upload_file`,
-  `download_stream(local=True)`, `connect` + `download_stream(local=False)` (the libp2p stream).
-- hoard-bulk: the same node with the bulk path (`hoard.net.bulk`) switched on from outside by
-  bench/_hoard_bulk_node.py (the node does not offer it yet); its fetch goes over TLS 1.3.
+- hoard: today's `hoard.Node` in a process (the tests' harness, tests/harness/):
+  `upload_init/upload_file`, `download_stream(local=True)`, `connect` +
+  `download_stream(local=False)`, over the bulk path (TLS 1.3, `bulk` is on by default).
+- hoard-libp2p: the same node with `bulk: false`: the fetch goes over the libp2p stream.
 - iroh 0.35 (`iroh==0.35.0`, the last release with blobs), bench/_iroh_peer.py: path-based
   `add_from_path` (copied into the store), `export`, `download` from A's node address. Its
   bindings copy bytes one at a time in `_UniffiRustBufferBuilder.write`; the bench replaces that
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib
 import importlib.util
 import json
 import os
@@ -44,7 +45,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil  # type: ignore[import-untyped]
 
@@ -62,7 +63,15 @@ def _load(name: str, path: Path) -> Any:
     return module
 
 
-NodeProcess = _load("node_harness", TESTS / "node_harness.py").NodeProcess  # the tests' real-node harness
+def _node_process() -> Any:
+    """The tests' real-node harness: `harness.NodeProcess` (tests/harness/), or the older
+    tests/node_harness.py."""
+    if (TESTS / "harness" / "__init__.py").exists():
+        return importlib.import_module("harness").NodeProcess
+    return _load("node_harness", TESTS / "node_harness.py").NodeProcess
+
+
+NodeProcess = _node_process()
 _ipfs_peers = _load("ipfs_peers", TESTS / "ipfs" / "peers.py")  # kubo v0.22 in its own process, local-only
 KuboPeer, PeerProcess = _ipfs_peers.KuboPeer, _ipfs_peers.PeerProcess
 
@@ -105,16 +114,18 @@ def timed(run: Callable[[], Any], pids: dict[str, int]) -> tuple[float, dict[str
 # -- the systems -------------------------------------------------------------------------
 
 class Hoard:
+    """Today's node: fetches use the bulk path (`bulk`, on by default) where the peer offers it."""
+
     name = "hoard"
-    driver: str | None = None  # None: the tests' node driver (tests/p2p/_node_proc.py)
+    config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, work: Path) -> None:
         work.mkdir(parents=True, exist_ok=True)
-        extra = {"driver": self.driver} if self.driver else {}
-        self.a = NodeProcess(work / "a", **extra)
-        self.b = NodeProcess(work / "b", **extra)
+        self.a = NodeProcess(work / "a", **self.config)
+        self.b = NodeProcess(work / "b", **self.config)
         self.repo = work / "a"
         self.pids = {"A": self.a.proc.pid, "B": self.b.proc.pid}
+        self.notes: dict[str, Any] = {}
 
     def add(self, path: Path) -> str:
         return str(self.a.call("upload_file", self.a.call("upload_init", str(path))))
@@ -127,29 +138,24 @@ class Hoard:
 
     def fetch(self, ref: str, dest: Path) -> None:
         self.b.call("download_stream", ref, str(dest), 0, False)
+        try:
+            provider = self.a.call("exchange_stats")
+        except RuntimeError:  # a harness without the op
+            return
+        self.notes["bytes_over_bulk_path"] = provider.get("bulk", {}).get("served", {}).get("bytes_sent", 0)
+        self.notes["bytes_over_libp2p_stream"] = provider.get("blocks", {}).get("bytes_sent", 0)
+
 
     def close(self) -> None:
         self.a.close()
         self.b.close()
 
 
-class HoardBulk(Hoard):
-    """hoard with the bulk path switched on by bench/_hoard_bulk_node.py (the node does not yet)."""
+class HoardLibp2p(Hoard):
+    """The node with the bulk path off (`bulk: false`): fetches over the libp2p stream."""
 
-    name = "hoard-bulk"
-    driver = str(HERE / "_hoard_bulk_node.py")
-
-    def __init__(self, work: Path) -> None:
-        super().__init__(work)
-        self.notes: dict[str, Any] = {}
-
-    def fetch(self, ref: str, dest: Path) -> None:
-        super().fetch(ref, dest)
-        opened = self.b.call("bulk_stats")["opened"]
-        served = self.a.call("bulk_stats")["served_bytes"]
-        self.notes.update(bulk_channels=opened, bulk_bytes_served=served)
-        if served < dest.stat().st_size:
-            raise RuntimeError(f"hoard-bulk: the data did not come over the bulk path: {self.notes}")
+    name = "hoard-libp2p"
+    config: ClassVar[dict[str, Any]] = {"bulk": False}
 
 
 def iroh_peer(workdir: Path) -> Any:
@@ -216,7 +222,7 @@ class Kubo:
         self.b.close()
 
 
-SYSTEMS: dict[str, Callable[[Path], Any]] = {"hoard": Hoard, "hoard-bulk": HoardBulk, "iroh": Iroh, "kubo": Kubo}
+SYSTEMS: dict[str, Callable[[Path], Any]] = {"hoard": Hoard, "hoard-libp2p": HoardLibp2p, "iroh": Iroh, "kubo": Kubo}
 
 
 def difference(a: Path, b: Path) -> str | None:
@@ -317,7 +323,7 @@ def _quote(text: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--systems", default="hoard,hoard-bulk,iroh,kubo")
+    parser.add_argument("--systems", default="hoard,hoard-libp2p,iroh,kubo")
     parser.add_argument("--no-netns", action="store_true", help="do not isolate the run in a loopback-only netns")
     args = parser.parse_args()
     if not args.no_netns:
@@ -340,8 +346,8 @@ def main() -> None:
         "loadavg": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
         "netns_loopback_only": bool(os.environ.get(_NETNS_ENV)),
         "iroh_buffer_patch": "iroh's _UniffiRustBufferBuilder.write replaced by ctypes.memmove",
-        "hoard_fetch_path": {"hoard": "today's node: the libp2p stream (/hoard/blocks/1 over Noise + yamux)",
-                             "hoard-bulk": "the node with the bulk path added by bench/_hoard_bulk_node.py"},
+        "hoard_fetch_path": {"hoard": "the node as configured by default: the bulk path (TLS 1.3) where offered",
+                             "hoard-libp2p": "the node with bulk=false: the libp2p stream (Noise + yamux)"},
         "results": results,
         "hoard_vs_peer": ratios(results),
         "goal": "every hoard_vs_peer ratio > 1 (oriented so that > 1 means hoard is ahead)",
