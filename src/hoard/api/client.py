@@ -28,6 +28,7 @@ import httpx
 
 from hoard.api import shapes
 from hoard.content import guess_mimetype
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.errors import (
     HoardError,
@@ -223,19 +224,19 @@ class NodeClient:
         return bool(next(iter(found.values()), False))
 
     def delete(self, cid: str | CID) -> None:
-        """Delete a dataset or a single unreferenced block."""
+        """Delete a dataset or a single block."""
         self._request("DELETE", f"/data/{self._cid(cid)}")
 
     def verify(self, cid: str | CID) -> VerifyReport:
         """Have the node re-read a dataset and check every block."""
         return shapes.verify_from_json(self._request("POST", f"/data/{self._cid(cid)}/verify").json())
 
-    def download_manifest(self, cid: str | CID) -> Manifest:
+    def download_manifest(self, cid: str | CID) -> Manifest | LogosManifest:
         """A dataset's manifest (from the network if the node does not store it)."""
         return shapes.manifest_from_json(
             self._request("GET", f"/data/{self._cid(cid)}/network/manifest").json()["manifest"])
 
-    def fetch(self, cid: str | CID) -> Manifest:
+    def fetch(self, cid: str | CID) -> Manifest | LogosManifest:
         """Have the node fetch a dataset in the background; its manifest at once."""
         return self.fetch_start(cid).manifest
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, Self, TypeVar
 
 from hoard.blobs import BlobDigest, BlobStat
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.files import FileBlock, FileInfo, FileWrite
 from hoard.ids.cid import CID
@@ -166,7 +167,7 @@ class AsyncNode(NodeBase):
         """Close a download session (no error if there is none)."""
         return await self._call(self._c.data.download_cancel, cid)
 
-    async def download_manifest(self, cid: str | CID) -> Manifest:
+    async def download_manifest(self, cid: str | CID) -> Manifest | LogosManifest:
         """The manifest of a dataset: from the local store, else from the network."""
         return await self._call(self._c.fetch.download_manifest, cid)
 
@@ -179,7 +180,7 @@ class AsyncNode(NodeBase):
         return await self._call(self._c.data.space)
 
     async def delete(self, cid: str | CID) -> None:
-        """Delete a dataset (manifest CID) or a single unreferenced block."""
+        """Delete a dataset (manifest CID) or a single block."""
         return await self._call(self._c.data.delete, cid)
 
     async def exists(self, cid: str | CID) -> bool:
@@ -190,7 +191,7 @@ class AsyncNode(NodeBase):
         """Re-read a dataset (or block) from disk and check every block against its CID."""
         return await self._call(self._c.data.verify, cid)
 
-    async def fetch(self, cid: str | CID) -> Manifest:
+    async def fetch(self, cid: str | CID) -> Manifest | LogosManifest:
         """Fetch a dataset into the local store in the background; returns its manifest at once."""
         return await self._call(self._c.fetch.fetch, cid)
 

@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
@@ -124,7 +125,7 @@ class NodeDispatch:
         """Close a download session (no error if there is none)."""
         return self._node._submit(self._node._c.data.download_cancel, cid)
 
-    def download_manifest(self, cid: str | CID) -> Future[Manifest]:
+    def download_manifest(self, cid: str | CID) -> Future[Manifest | LogosManifest]:
         """The manifest of a dataset: from the local store, else from the network."""
         return self._node._submit(self._node._c.fetch.download_manifest, cid)
 
@@ -137,7 +138,7 @@ class NodeDispatch:
         return self._node._submit(self._node._c.data.space)
 
     def delete(self, cid: str | CID) -> Future[None]:
-        """Delete a dataset (manifest CID) or a single unreferenced block."""
+        """Delete a dataset (manifest CID) or a single block."""
         return self._node._submit(self._node._c.data.delete, cid)
 
     def exists(self, cid: str | CID) -> Future[bool]:
@@ -148,7 +149,7 @@ class NodeDispatch:
         """Re-read a dataset (or block) from disk and check every block against its CID."""
         return self._node._submit(self._node._c.data.verify, cid)
 
-    def fetch(self, cid: str | CID) -> Future[Manifest]:
+    def fetch(self, cid: str | CID) -> Future[Manifest | LogosManifest]:
         """Fetch a dataset into the local store in the background; returns its manifest at once."""
         return self._node._submit(self._node._c.fetch.fetch, cid)
 

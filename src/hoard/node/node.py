@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
 from hoard.blobs import BlobDigest, BlobStat
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.errors import InvalidArgumentError, StateError
 from hoard.files import FileBlock, FileInfo, FileWrite
@@ -338,7 +339,7 @@ class Node(NodeBase):
         """Close a download session (no error if there is none)."""
         return self._call(self._c.data.download_cancel, cid)
 
-    def download_manifest(self, cid: str | CID) -> Manifest:
+    def download_manifest(self, cid: str | CID) -> Manifest | LogosManifest:
         """The manifest of a dataset: from the local store, else from the network."""
         return self._call(self._c.fetch.download_manifest, cid)
 
@@ -351,7 +352,7 @@ class Node(NodeBase):
         return self._call(self._c.data.space)
 
     def delete(self, cid: str | CID) -> None:
-        """Delete a dataset (manifest CID) or a single unreferenced block."""
+        """Delete a dataset (manifest CID) or a single block."""
         return self._call(self._c.data.delete, cid)
 
     def exists(self, cid: str | CID) -> bool:
@@ -362,7 +363,7 @@ class Node(NodeBase):
         """Re-read a dataset (or block) from disk and check every block against its CID."""
         return self._call(self._c.data.verify, cid)
 
-    def fetch(self, cid: str | CID) -> Manifest:
+    def fetch(self, cid: str | CID) -> Manifest | LogosManifest:
         """Fetch a dataset into the local store in the background; returns its manifest at once."""
         return self._call(self._c.fetch.fetch, cid)
 

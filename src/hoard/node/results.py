@@ -2,7 +2,8 @@
 
 These are Python values (CIDs as `CID`, peer IDs as `PeerId`, snake_case names). Their Logos
 camelCase JSON, for REST, the C ABI and the CLI's `--json`, is written in one place:
-`hoard.api.shapes`. Dataset manifests are `hoard.content.manifest.Manifest`; transfer
+`hoard.api.shapes`. Dataset manifests are `hoard.content.manifest.Manifest` (hoard's format) or
+`hoard.content.formats.logos_manifest.LogosManifest` (Logos's, the default); transfer
 channels are `hoard.transfer.ChannelState`; the transfer policy is
 `hoard.transfer.TransferPolicy`.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
@@ -22,7 +24,7 @@ class Dataset:
     """A stored dataset: its manifest CID and its manifest."""
 
     cid: CID
-    manifest: Manifest
+    manifest: Manifest | LogosManifest
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class FetchStarted:
     """A background fetch that has started: the dataset's manifest and the id to follow it by."""
 
     cid: CID
-    manifest: Manifest
+    manifest: Manifest | LogosManifest
     download_id: int
 
 
