@@ -63,3 +63,43 @@ def test_a_hoard_node_fetches_a_kubo_dag_into_its_store(node: NodeProcess, kubo:
     out = tmp_path / "local.bin"
     assert node.call("ipfs.download", cid, str(out)) == len(data)  # now from the local store
     assert out.read_bytes() == data
+
+
+def test_an_identify_probe_of_a_node_lists_bitswap_beside_hoard_blocks(node: NodeProcess) -> None:
+    import trio
+    from libp2p.identity.identify.identify import ID as IDENTIFY_ID
+    from libp2p.identity.identify.pb.identify_pb2 import Identify
+    from libp2p.network.stream.exceptions import StreamEOF
+
+    from hoard.ids.peer import Identity, PeerId
+    from hoard.net.host import Host
+
+    async def probe() -> list[str]:
+        with trio.fail_after(30):
+            host = Host(Identity.generate())
+            async with host.run():
+                peer = PeerId(node.peer_id)
+                await host.connect(peer, node.addrs)
+                stream = await host.open_stream(peer, str(IDENTIFY_ID))
+                raw = b""
+                try:
+                    while chunk := await stream.read(65536):
+                        raw += chunk
+                except StreamEOF:
+                    pass
+                length, shift, pos = 0, 0, 0
+                while True:  # the answer is varint-length-prefixed
+                    byte = raw[pos]
+                    length |= (byte & 0x7F) << shift
+                    pos += 1
+                    shift += 7
+                    if byte < 0x80:
+                        break
+                message = Identify()
+                message.ParseFromString(raw[pos:pos + length])
+                return list(message.protocols)
+
+    protocols = trio.run(probe)
+    for protocol in ("/hoard/blocks/1", "/ipfs/bitswap/1.2.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0",
+                     "/hoard/bulk/1"):
+        assert protocol in protocols
