@@ -91,3 +91,17 @@ REST_KEEP_ALIVE: Final = 5
 REST_MAX_CONNECTIONS: Final = 1024
 #: Largest request head (request line and headers).
 REST_MAX_HEADER_BYTES: Final = 16 << 10
+
+# -- gRPC API (api/grpc/server.py, api/grpc/streams.py) ----------------------------------------
+#: Threads serving gRPC calls.
+GRPC_MAX_WORKERS: Final = 48
+#: Streaming calls (Subscribe, Events, castore Put/Read, hugo streams, reflection) at once; more
+#: are refused with RESOURCE_EXHAUSTED, so GRPC_MAX_WORKERS - GRPC_MAX_STREAMS threads are always
+#: left for unary calls, however many long-lived streams clients hold open.
+GRPC_MAX_STREAMS: Final = 32
+#: Events one server stream (log Subscribe, transfer Events) holds for a client that has not read
+#: them yet, and their bytes; past either, the stream is ended with RESOURCE_EXHAUSTED.
+GRPC_STREAM_MAX_QUEUED: Final = 4096
+GRPC_STREAM_MAX_QUEUED_BYTES: Final = 16 << 20
+#: Seconds an overflowed stream waits for its client to read what was sent before it is cancelled.
+GRPC_STREAM_STALL_SECONDS: Final = 10.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import collections
 import contextlib
-import queue
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Self
@@ -21,8 +20,11 @@ import grpc
 
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
+from hoard.api.grpc.streams import StreamQueue
 from hoard.errors import HoardError, LogError, StateError, error_for
 from hoard.logs import EVENT_CREATED, EVENT_EOS, EVENT_SHUTDOWN, Datum, Event, Log, parse_name
+from hoard.logs.events import EVENT_DATA, EVENT_FAILURE, EVENT_MISSING, STAT_DATA, STAT_EOS, STAT_MISSING
+from hoard.logs.subscriptions import check_numrecs, plan_multiread_at, plan_subscribe_at, start_point
 
 if TYPE_CHECKING:
     from hoard.node.node import NodeBase
@@ -147,31 +149,93 @@ class LogServicer(services.LogServiceServicer):
             return record_message(handle.read_by_recno(request.recno))
 
     def Subscribe(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        callback = events.put
+        """Records the client asks for, paced by what it reads.
+
+        Records that exist when the client gets to them are read one by one as it takes them
+        (a multiread, and a subscription catching up), so a large range costs the node one record
+        at a time. A subscription that has caught up then takes new records as they are
+        committed, through a `StreamQueue`: a client that stops reading is ended with
+        RESOURCE_EXHAUSTED instead of the node buffering every record for it.
+        """
+        kinds = (messages.SubscribeRequest.SUBSCRIBE, messages.SubscribeRequest.MULTIREAD)
+        if request.kind not in kinds:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"unknown Subscribe kind {request.kind} (SUBSCRIBE = 0, MULTIREAD = 1)")
+        by_ts = request.WhichOneof("from") == "start_ts"
         with log_status(context, "Subscribe"):
+            check_numrecs(request.numrecs)
             handle = self._open(request.name, "ro")
-            by_ts = request.WhichOneof("from") == "start_ts"
-            start = request.start_ts if by_ts else request.start
-            if request.kind == messages.SubscribeRequest.MULTIREAD:
-                method = handle.multiread_by_ts if by_ts else handle.multiread
+            nrecs = handle.nrecs
+            if by_ts:
+                first: int | None = _first_at_or_after(handle, request.start_ts)
             else:
-                method = handle.subscribe_by_ts if by_ts else handle.subscribe_by_recno
-            method(start, request.numrecs, callback)
-        context.add_callback(lambda: events.put(None))  # the client went away or cancelled
+                first = start_point(request.start, nrecs)
+            if request.kind == messages.SubscribeRequest.MULTIREAD:
+                plan = plan_multiread_at(first, request.numrecs, nrecs)
+            else:
+                plan = plan_subscribe_at(nrecs + 1 if first is None else first, request.numrecs)
+        recno = plan.first
+        while plan.last is None or recno <= plan.last:
+            if request.kind == messages.SubscribeRequest.SUBSCRIBE and recno > handle.nrecs:
+                break  # caught up: new records come from the subscription below
+            event = _read_event(handle, recno)
+            if event.type == EVENT_FAILURE:
+                yield event_message(event)
+                return
+            yield event_message(event)
+            recno += 1
+        else:
+            yield event_message(Event(EVENT_EOS, handle, None, None, STAT_EOS))
+            return
+        yield from self._follow(handle, recno, None if plan.last is None else plan.last - recno + 1, context)
+
+    def _follow(self, handle: Log, start: int, count: int | None, context: grpc.ServicerContext) -> Iterator[Any]:
+        """New records from `start` (`count` of them, None: forever), then EOS."""
+        events: StreamQueue[Event] = StreamQueue(context, "Subscribe")
+
+        def callback(event: Event) -> None:
+            events.put(event, len(event.datum.data) if event.datum is not None else 0)
+            if event.type in (EVENT_EOS, EVENT_SHUTDOWN):
+                events.end()
+
+        with log_status(context, "Subscribe"):
+            handle.subscribe_by_recno(start, count or 0, callback)
         try:
-            while True:
-                event = events.get()
-                if event is None:
-                    return
+            for event in events:
                 yield event_message(event)
                 if event.type in (EVENT_EOS, EVENT_SHUTDOWN):
                     return
         finally:
+            events.close()
             try:
                 handle.unsubscribe(callback)
             except StateError:
                 pass  # the handle or the node closed meanwhile
+
+
+def _first_at_or_after(handle: Log, ts: int) -> int | None:
+    """The number of the first record stamped at or after `ts`; None if there is none."""
+    try:
+        return handle.read_by_ts(ts).recno
+    except LogError as exc:
+        if _status(exc) == 404:  # no record at or after ts
+            return None
+        raise
+
+
+def _read_event(handle: Log, recno: int) -> Event:
+    """Record `recno` as the event a subscription delivers (a failure is an event too)."""
+    try:
+        return Event(EVENT_DATA, handle, handle.read_by_recno(recno), None, STAT_DATA)
+    except LogError as exc:
+        status = _status(exc)
+        return Event(EVENT_MISSING if status == STAT_MISSING else EVENT_FAILURE, handle, None, None, status, exc)
+
+
+def _status(exc: LogError) -> int:
+    """A LogError's GDP status (its `code`)."""
+    code: Any = exc.code
+    return code if isinstance(code, int) else 500
 
 
 def add(server: grpc.Server, node: Any) -> None:

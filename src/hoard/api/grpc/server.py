@@ -15,20 +15,23 @@ import grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hoard.api.auth import HEADER, load_token, token_matches
+from hoard.api.grpc.streams import StreamLimit
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import StateError
+from hoard.limits import GRPC_MAX_STREAMS, GRPC_MAX_WORKERS
 
 SERVICE_MODULES: list[str] = [
     "hoard.api.grpc.castore",  # tvix.castore.v1.BlobService
     "hoard.api.grpc.hugo",  # hugo.v1.storage.StorageService
     "hoard.api.grpc.logs",  # hoard.v1.LogService
     "hoard.api.grpc.transfer",  # hoard.v1.TransferService
+    "hoard.api.grpc.health",  # grpc.health.v1.Health (no token needed)
 ]
 
 MESSAGE_OVERHEAD = 64 << 10  # room for framing and fields around a block's bytes
 MAX_RECEIVE_BYTES = MAX_BLOCK_SIZE + MESSAGE_OVERHEAD  # one block per incoming message
 MAX_SEND_BYTES = (32 << 20) + MESSAGE_OVERHEAD  # a unary hugo Read answers up to 32 MiB of blocks
-MAX_WORKERS = 32  # concurrent RPCs served; a stream holds one for its whole life
+MAX_WORKERS = GRPC_MAX_WORKERS  # concurrent RPCs served; a stream holds one for its whole life
 
 
 def server_options() -> list[tuple[str, Any]]:
@@ -43,16 +46,23 @@ def server_options() -> list[tuple[str, Any]]:
 
 
 def serve(node: Any, host: str = "127.0.0.1", port: int = 0, *, max_workers: int = MAX_WORKERS,
-          services: list[str] | None = None) -> tuple[grpc.Server, int]:
+          max_streams: int = GRPC_MAX_STREAMS, services: list[str] | None = None) -> tuple[grpc.Server, int]:
     """Start a gRPC server for `node` (a `hoard.Node`) on host:port (0 picks a free port).
+
+    At most `max_streams` streaming calls run at once (`StreamLimit`), so at least
+    `max_workers - max_streams` threads always serve unary calls.
 
     Returns the started server and the port it bound. Stop it with `server.stop(grace)`
     before closing the node.
     """
     modules = [importlib.import_module(name) for name in (services or SERVICE_MODULES)]
     token = load_token(getattr(node, "config", None))  # api-token / api-token-file: every call carries it
+    if max_streams >= max_workers:
+        raise ValueError(f"max_streams ({max_streams}) must leave threads for unary calls ({max_workers})")
+    interceptors: list[grpc.ServerInterceptor] = [TokenInterceptor(token)] if token else []
+    interceptors.append(StreamLimit(max_streams))
     server = grpc.server(ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hoard-grpc"),
-                         options=server_options(), interceptors=[TokenInterceptor(token)] if token else [])
+                         options=server_options(), interceptors=interceptors)
     for module in modules:
         module.add(server, node)
     _add_reflection(server, [m.SERVICE_NAME for m in modules])
@@ -75,7 +85,8 @@ class TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         metadata = details.invocation_metadata or ()
-        if any(key == HEADER and token_matches(self.token, value) for key, value in metadata):
+        if details.method.startswith("/grpc.health.v1.Health/") or any(
+                key == HEADER and token_matches(self.token, value) for key, value in metadata):
             return continuation(details)
         handler = continuation(details)
         if handler is None:

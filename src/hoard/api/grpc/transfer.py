@@ -8,7 +8,6 @@ client (the CLI uses it against a running node). proto/hoard/v1/transfer.proto h
 from __future__ import annotations
 
 import base64
-import queue
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
 
@@ -17,6 +16,7 @@ import grpc
 from hoard.api import shapes
 from hoard.api.grpc.protos import load
 from hoard.api.grpc.status import status_on_error
+from hoard.api.grpc.streams import StreamQueue
 from hoard.errors import HoardError, TransferError
 from hoard.transfer import ChannelState, EventCode, Status
 from hoard.transfer.manager import parse_channel_id
@@ -30,7 +30,7 @@ SERVICE_NAME = "hoard.v1.TransferService"
 BLOCK_EVENTS = frozenset({EventCode.DataQueued, EventCode.DataSent, EventCode.DataReceived,
                           EventCode.DataQueuedProgress, EventCode.DataSentProgress, EventCode.DataReceivedProgress})
 FINAL = frozenset({Status.Completed, Status.Failed, Status.Cancelled})
-EVENTS_BUFFER = 65536  # events queued for one slow Events stream before it is ended
+EVENT_BYTES = 1024  # what one queued event is counted as (its channel state, vouchers included, is bounded)
 
 
 def channel_message(state: ChannelState) -> Any:
@@ -113,31 +113,27 @@ class TransferServicer(services.TransferServiceServicer):
     def Events(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with status_on_error(context, "Events"):
             wanted = parse_channel_id(request.channel_id) if request.channel_id else None
-            events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            events: StreamQueue[tuple[Any, Any]] = StreamQueue(context, "Events")
 
             def on_event(event: Any, state: Any) -> None:
                 if (wanted is None or state.channel_id == wanted) and \
                         (request.include_blocks or event.code not in BLOCK_EVENTS):
-                    if events.qsize() < EVENTS_BUFFER:
-                        events.put((event, state))
-                    else:  # a client that does not read: end its stream
-                        events.put(None)
+                    events.put((event, state), EVENT_BYTES)  # a client that does not read is ended
 
             unsubscribe = self.node.data_transfer.subscribe_to_events(on_event)
-            context.add_callback(lambda: events.put(None))  # the client went away or cancelled
             try:
                 if wanted is not None and request.end_when_done:
                     state = self.node.data_transfer.channel_state(wanted)
                     if state.status in FINAL:
                         return
-                while (item := events.get()) is not None:
-                    event, state = item
+                for event, state in events:
                     yield messages.TransferEvent(code=int(event.code), name=event.code.name, message=event.message,
                                                  timestamp_ns=int(event.timestamp.timestamp() * 1e9),
                                                  channel=channel_message(state))
                     if request.end_when_done and wanted is not None and state.status in FINAL:
                         return
             finally:
+                events.close()
                 unsubscribe()
 
     def Policy(self, request: Any, context: grpc.ServicerContext) -> Any:
