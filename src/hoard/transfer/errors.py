@@ -11,7 +11,7 @@ TransferError (hoard.errors)
 ├── ErrDisconnected       "other peer appears to have hung up. restart Channel"
 ├── ErrHandlerAlreadySet  "already set event handler"  a transport's event handler is set twice
 ├── ErrHandlerNotSet      "event handler has not been set"  a transport used before it has one
-└── ErrInvalidTransition  "invalid transition: ..."  the FSM has no rule for this event here
+└── ErrInvalidTransition  "Invalid transition"  the FSM has no rule for this event here
 NotFoundError, TransferError
 └── ErrChannelNotFound    "channel not found"
 ```
@@ -114,9 +114,12 @@ class ErrChannelNotFound(NotFoundError, TransferError):
 
 
 class ErrInvalidTransition(TransferError):
-    """The channel FSM has no rule for `event` in `status`; the channel state is unchanged."""
+    """The channel FSM has no rule for `event` in `status`; the channel state is unchanged.
+
+    The message is go-statemachine's, "Invalid transition", and nothing more; the event and
+    the state are the fields `event` and `status` (also in `to_dict()`, by name)."""
 
     def __init__(self, status: Any, event: Any) -> None:
-        name = getattr(status, "name", status)
-        event_name = getattr(event, "name", event)
-        super().__init__(f"invalid transition: event {event_name} in state {name}", status=status, event=event)
+        super().__init__("Invalid transition", status=getattr(status, "name", status),
+                         event=getattr(event, "name", event))
+        self.status, self.event = status, event
