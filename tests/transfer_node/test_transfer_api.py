@@ -154,7 +154,7 @@ def test_cli_pull_push_list_policy_against_running_nodes(daemons, tmp_path):
     assert base64.b64decode(reason["data"]) == b"this node does not accept push transfers"
     # a finished channel cannot be paused; an unknown one is not found
     paused = run(a, "transfer", "pause", pulled["id"], ok=False)
-    assert paused.returncode == 8 and b"invalid transition: event PauseInitiator in state Completed" in paused.stderr
+    assert paused.returncode == 8 and b"Invalid transition" in paused.stderr
     missing = run(a, "transfer", "show", f"{peer_b}-{peer_b}-7", ok=False)
     assert missing.returncode == 3
 
@@ -179,7 +179,7 @@ def test_grpc_transfer_service_with_an_event_stream(daemons, tmp_path):
         assert served.sent == final.received and served.status == "Completed"
         with pytest.raises(NotFoundError):
             client.channel("GetChannel", f"{a.info['peerId']}-{b.info['peerId']}-1")
-        with pytest.raises(TransferError, match="invalid transition"):
+        with pytest.raises(TransferError, match="Invalid transition"):
             client.channel("Cancel", opened.channel_id)
 
 
