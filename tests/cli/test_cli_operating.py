@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard.cli.peers import parse_target
 from hoard.errors import InvalidArgumentError
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(300)
 FLAGS = ["--listen", "/ip4/127.0.0.1/tcp/0", "--api-port", "0", "--grpc-port", "0"]
 
 
-class FlagNode(NodeProcess):
+class FlagNode(Daemon):
     """`hoard --json node start --data-dir D FLAGS...`: no config file at all."""
 
     def __init__(self, root, flags=FLAGS):

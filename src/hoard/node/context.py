@@ -15,6 +15,7 @@ from hoard.content.repo import ContentStore
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity
 from hoard.node.config import Config
+from hoard.node.metrics import NodeCounters
 from hoard.node.repo import Repo
 from hoard.node.runtime import Worker
 from hoard.store import BlockStore
@@ -52,6 +53,7 @@ class NodeContext:
     repo: Repo
     worker: Worker
     events: NodeEvents = field(default_factory=NodeEvents)
+    counters: NodeCounters = field(default_factory=NodeCounters)  # uploads, downloads, fetches (node/metrics.py)
 
     @property
     def content(self) -> ContentStore:

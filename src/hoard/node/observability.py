@@ -160,7 +160,20 @@ def samples(node: NodeBase) -> Iterator[tuple[str, str, float]]:
     yield "hoard_repo_quota_max_bytes", "The storage quota in bytes", space.quota_max_bytes
     yield "hoard_repo_quota_used_bytes", "Bytes of the quota in use", space.quota_used_bytes
     yield "hoard_repo_quota_reserved_bytes", "Bytes of the quota reserved", space.quota_reserved_bytes
-    yield "hoard_peers_connected", "Connected peers", len(node.as_sync().net.peers())
+    sync = node.as_sync()
+    yield "hoard_peers_connected", "Connected peers", len(sync.net.peers())
+    counters = node.components.context.counters
+    for kind, kinds, totals in (("upload", "uploads", counters.uploads), ("download", "downloads", counters.downloads),
+                                ("fetch", "fetches", counters.fetches)):
+        yield f"hoard_{kinds}_total", f"Completed {kinds}", totals.count
+        yield f"hoard_{kind}_bytes_total", f"Bytes of completed {kinds}", totals.bytes
+        yield f"hoard_{kind}_seconds_total", f"Seconds spent in completed {kinds}", totals.seconds
+    yield "hoard_fetches_failed_total", "Fetches that failed or were cancelled", counters.fetches_failed
+    yield "hoard_fetches_active", "Fetches running now", sum(1 for f in sync.fetches() if f.progress.active)
+    yield "hoard_datasets", "Datasets stored", len(sync.list())
+    logs = sync.logs.list()
+    yield "hoard_logs", "Logs hosted", len(logs)
+    yield "hoard_log_records", "Records appended to the hosted logs", sum(log.nrecs for log in logs)
     network = node.components.net.network
     stats = network.server_stats() if network is not None else None
     if stats is not None:
@@ -168,6 +181,17 @@ def samples(node: NodeBase) -> Iterator[tuple[str, str, float]]:
         yield "hoard_block_server_blocks_sent_total", "Blocks sent to peers", stats.blocks_sent
         yield "hoard_block_server_bytes_sent_total", "Block bytes sent to peers", stats.bytes_sent
         yield "hoard_block_server_dont_have_total", "Blocks asked for that this node does not have", stats.dont_have
+
+
+def labelled_samples(node: NodeBase) -> Iterator[tuple[str, str, str, dict[str, float]]]:
+    """(name, help, label name, {label value: value}) of each labelled metric of `node`."""
+    if node.closed:
+        return
+    states: dict[str, float] = {}
+    for channel in node.as_sync().transfer.channels():
+        name = channel.status.name if hasattr(channel.status, "name") else str(channel.status)
+        states[name] = states.get(name, 0) + 1
+    yield "hoard_transfer_channels", "Data-transfer channels this node knows, by state", "state", states
 
 
 def metrics_json(node: NodeBase) -> dict[str, float]:
@@ -189,6 +213,11 @@ class NodeCollector:
                 yield CounterMetricFamily(name.removesuffix("_total"), text, value=value)
             else:
                 yield GaugeMetricFamily(name, text, value=value)
+        for name, text, label, values in labelled_samples(self._node):
+            family = GaugeMetricFamily(name, text, labels=[label])
+            for key, value in sorted(values.items()):
+                family.add_metric([key], value)
+            yield family
 
 
 class MetricsServer:

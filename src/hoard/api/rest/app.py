@@ -23,7 +23,7 @@ from hoard.api.rest.page import page_router
 from hoard.api.rest.routes_data import data_router
 from hoard.api.rest.routes_ipfs import gateway_router, ipfs_router
 from hoard.api.rest.routes_node import node_router
-from hoard.api.rest.routes_ops import ops_router, peers_router
+from hoard.api.rest.routes_ops import install_docs, ops_router, peers_router
 from hoard.api.rest.security import SecurityMiddleware
 from hoard.errors import HoardError, InvalidArgumentError
 from hoard.node.info import version
@@ -46,7 +46,8 @@ on `GET /data/{cid}`, and the extra manifest fields `blockCount`, `chunker`, `di
 def create_app(node: Any) -> FastAPI:
     """The ASGI app serving `node` (a `hoard.Node` or `hoard.AsyncNode`, started or not)."""
     bridge = None if node is None else node.as_async()  # handlers await the node's typed surface (None: docs only)
-    app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION)
+    app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
+    install_docs(app)  # /docs: Swagger UI with its assets served locally (routes_ops.py)
     routers = [data_router(bridge), node_router(bridge), peers_router(bridge), ipfs_router(bridge)]
     for router in routers:
         app.include_router(router, prefix=BASE)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from hoard.api import shapes
@@ -54,6 +54,31 @@ def ops_router(node: AsyncNode) -> APIRouter:
     return router
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from the assets of the swagger-ui-bundle-v2 package, served by the node
+    under /docs/assets (nothing is loaded from a CDN, so the page works offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> Response:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def peers_router(node: AsyncNode) -> APIRouter:
     """`GET /peers` (under the API base)."""
     router = APIRouter()
@@ -77,4 +102,4 @@ def _not_ready(node: AsyncNode) -> str | None:
     return None
 
 
-__all__ = ["PROMETHEUS_TEXT", "ops_router", "peers_router"]
+__all__ = ["DOCS_ASSETS", "PROMETHEUS_TEXT", "install_docs", "ops_router", "peers_router"]

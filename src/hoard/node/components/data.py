@@ -19,6 +19,7 @@ import builtins
 import functools
 import itertools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -174,9 +175,18 @@ class DataComponent:
 
     async def upload_finalize(self, session_id: str) -> CID:
         """Finish an upload; returns the manifest CID. Durable when it returns."""
+        began = time.monotonic()
         cid = CID.parse(await self.sessions.upload_finalize(session_id))
+        self._context.counters.upload(cid, self._size(cid), time.monotonic() - began)
         await self._context.events.dataset_stored(cid)
         return cid
+
+    def _size(self, cid: CID) -> int:
+        """A stored dataset's size (for the upload metrics)."""
+        try:
+            return int(self._context.content.any_manifest(cid).dataset_size)
+        except Exception:  # noqa: BLE001 - metrics never fail an upload
+            return 0
 
     async def upload_cancel(self, session_id: str) -> None:
         """Cancel an upload and remove what it stored (no error for an unknown session)."""
@@ -184,7 +194,9 @@ class DataComponent:
 
     async def upload_file(self, session_id: str, on_progress: Callable[[int], None] | None = None) -> CID:
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
+        began = time.monotonic()
         cid = CID.parse(await self.sessions.upload_file(session_id, on_progress))
+        self._context.counters.upload(cid, self._size(cid), time.monotonic() - began)
         await self._context.events.dataset_stored(cid)
         return cid
 
@@ -200,8 +212,10 @@ class DataComponent:
     async def download_stream(self, cid: str | CID, filepath: str | None = None, chunk_size: int = 0,
                               local: bool = True, on_progress: Callable[[bytes], None] | None = None) -> int:
         """Stream the whole content to `filepath` and/or `on_progress(chunk)`; returns bytes."""
-        return await self.sessions.download_stream(parse_cid(cid, "download stream"), filepath, chunk_size, local,
-                                                   on_progress)
+        began, parsed = time.monotonic(), parse_cid(cid, "download stream")
+        written = await self.sessions.download_stream(parsed, filepath, chunk_size, local, on_progress)
+        self._context.counters.download(parsed, written, time.monotonic() - began, local)
+        return written
 
     async def download_cancel(self, cid: str | CID) -> None:
         """Close a download session (no error if there is none)."""

@@ -368,6 +368,7 @@ class FetchComponent:
         return FetchStarted(parsed, manifest, record.id)
 
     async def _run_fetch(self, record: Fetch, runner: FetchRunner) -> None:
+        log.info("fetching %s: %d bytes (download id %d)", record.cid, record.total_bytes, record.id)
         try:
             with record.scope:
                 await runner(record.cid, record.manifest, record)
@@ -380,6 +381,10 @@ class FetchComponent:
             if record.scope.cancelled_caught and record.error is None:
                 record.error = "cancelled"
             record.active = False
+            if record.error is None:  # metrics and the INFO line with the rate (node/metrics.py)
+                self._context.counters.fetch(record.cid, record.total_bytes, time.time() - record.started)
+            else:
+                self._context.counters.fetch_failed(record.cid, record.error)
 
     def _forget_finished(self) -> None:
         finished = [f for f in self._fetches.values() if not f.active]
