@@ -134,9 +134,10 @@ def gateway_router(node: AsyncNode) -> APIRouter:
             CAR_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
         304: {"description": "Not modified (If-None-Match)"}, **errors(400, 404)}
 
+    # Outside the API base and its OpenAPI document (the IPFS trustless gateway spec describes it).
     @router.head("/ipfs/{cid}", operation_id="ipfsGatewayHead", summary="Trustless gateway: the headers only",
-                 responses=answers)
-    @router.get("/ipfs/{cid}", operation_id="ipfsGateway",
+                 responses=answers, include_in_schema=False)
+    @router.get("/ipfs/{cid}", operation_id="ipfsGateway", include_in_schema=False,
                 summary="Trustless gateway: a block (format=raw) or a CARv1 of the DAG (format=car)", responses=answers)
     async def gateway(
         request: Request,
@@ -265,7 +266,8 @@ def ipfs_router(node: AsyncNode) -> APIRouter:
     @router.post("/car", operation_id="ipfsCarImport", summary="Import a CARv1/CARv2 (every block verified)",
                  responses={200: {"description": "What was stored"}, **errors(400, 404, 502, 507)},
                  openapi_extra={"requestBody": {"required": True, "content": {
-                     CAR_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
+                     CAR_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
     async def car_import(request: Request) -> Response:
         try:
             with spool_dir() as tmp:
