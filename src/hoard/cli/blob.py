@@ -43,9 +43,10 @@ def node_backend(ctx: Ctx, grpc_addr: str | None) -> Iterator[Any]:
     """A gRPC client of a running node, else an embedded node; either has the blob_*/file_* methods."""
     address = grpc_addr or _running_grpc(ctx)
     if address:
+        from hoard.api.auth import load_token
         from hoard.api.grpc.client import GrpcClient
 
-        with GrpcClient(address) as client:
+        with GrpcClient(address, token=load_token(load_config(ctx))) as client:
             yield client
     else:
         with embedded_node(ctx) as node:

@@ -147,10 +147,10 @@ class EmbeddedLogs:
 class GrpcLogs:
     """The log commands against a running node's hoard.v1.LogService."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, token: str | None = None) -> None:
         from hoard.api.grpc.logs import LogsClient
 
-        self.client = LogsClient(address)
+        self.client = LogsClient(address, token=token)
 
     def close(self) -> None:
         self.client.close()
@@ -198,7 +198,9 @@ class GrpcLogs:
 def log_backend(ctx: Ctx) -> Iterator[Any]:
     address = click.get_current_context().meta.get("hoard.grpc") or _running_grpc(ctx)
     if address:
-        backend = GrpcLogs(address)
+        from hoard.api.auth import load_token
+
+        backend = GrpcLogs(address, load_token(load_config(ctx)))
         try:
             yield backend
         finally:

@@ -22,7 +22,7 @@ import click
 from hoard.cli.blob import GRPC_HELP
 from hoard.cli.blob import _running_grpc as running_grpc
 from hoard.cli.output import Ctx
-from hoard.cli.session import embedded_node
+from hoard.cli.session import embedded_node, load_config
 from hoard.errors import InvalidArgumentError
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -52,10 +52,10 @@ class _Remote:
 
     started = True
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, token: str | None = None) -> None:
         from hoard.api.grpc.transfer import TransferClient
 
-        self.client = TransferClient(address)
+        self.client = TransferClient(address, token=token)
 
     def open(self, direction: str, peer: str, cid: str, selector: Any, voucher: Any,
              addrs: list[str]) -> dict[str, Any]:
@@ -149,7 +149,9 @@ class _Embedded:
 def transfer_backend(ctx: Ctx, start: bool) -> Iterator[Any]:
     address = click.get_current_context().meta.get("hoard.grpc") or running_grpc(ctx)
     if address:
-        backend = _Remote(address)
+        from hoard.api.auth import load_token
+
+        backend = _Remote(address, load_token(load_config(ctx)))
         try:
             yield backend
         finally:

@@ -243,16 +243,20 @@ def add(server: grpc.Server, node: Any) -> None:
 
 
 class LogsClient:
-    """The log service of a running node at `address` (host:port). Close it after use."""
+    """The log service of a running node at `address` (host:port). Close it after use.
 
-    def __init__(self, address: str) -> None:
+    `token`: the node's API token (`hoard.api.auth.load_token(config)`), if it requires one.
+    """
+
+    def __init__(self, address: str, token: str | None = None) -> None:
+        from hoard.api.grpc.client import with_token
         from hoard.api.grpc.server import MAX_RECEIVE_BYTES, MAX_SEND_BYTES
 
         self.address = address
-        self._channel = grpc.insecure_channel(address, options=[
+        self._channel = with_token(grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", MAX_SEND_BYTES),
             ("grpc.max_send_message_length", MAX_RECEIVE_BYTES),
-        ])
+        ]), token)
         self._stub = services.LogServiceStub(self._channel)
 
     def close(self) -> None:
