@@ -21,7 +21,7 @@ from multiprocessing import Process
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from node_harness import NodeProcess  # noqa: E402  (the real-node-process harness of the tests)
+from harness import NodeProcess  # noqa: E402  (the real-node-process harness of the tests)
 
 CHUNK = 1 << 20
 

@@ -31,4 +31,4 @@ def test_messages_are_escaped_and_keys_bounded(caplog: pytest.LogCaptureFixture)
             rate.log(f"p{i}", "m")
     text = caplog.records[0].getMessage()
     assert "\x1b" not in text and "\\x1b" in text and len(text) < 600
-    assert len(rate._keys) == 10
+    assert len(rate) == 10

@@ -40,6 +40,11 @@ class RateLog:
         self._lock = threading.Lock()
         self._keys: OrderedDict[str, list[float]] = OrderedDict()  # key -> [window start, logged, suppressed]
 
+    def __len__(self) -> int:
+        """How many keys it keeps a window for (at most `max_keys`)."""
+        with self._lock:
+            return len(self._keys)
+
     def log(self, key: str, message: str, *args: object) -> bool:
         now = self._clock()
         with self._lock:

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rest"))
 
-from daemon_harness import NodeProcess  # noqa: E402
+from harness import Daemon  # noqa: E402
 
 from hoard.cli.main import cli  # noqa: E402
 
@@ -14,7 +14,7 @@ from hoard.cli.main import cli  # noqa: E402
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     """A real node process; CLI commands on its data dir go through its REST API."""
-    with NodeProcess(tmp_path_factory.mktemp("cli-node")) as proc:
+    with Daemon(tmp_path_factory.mktemp("cli-node")) as proc:
         yield proc
 
 

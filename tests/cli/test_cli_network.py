@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-pair")
-    with NodeProcess(root / "a") as a, NodeProcess(root / "b") as b:
+    with Daemon(root / "a") as a, Daemon(root / "b") as b:
         yield a, b
 
 

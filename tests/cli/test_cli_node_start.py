@@ -8,13 +8,13 @@ import sys
 import httpx
 import pytest
 
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def test_node_start_prints_the_bound_api_address(tmp_path):
-    proc = NodeProcess(tmp_path)
+    proc = Daemon(tmp_path)
     with proc:
         assert httpx.get(proc.api + "/peerid", timeout=30).json()["id"] == proc.info["peerId"]
         assert json.loads((proc.data_dir / "node.json").read_text())["api"] == proc.url

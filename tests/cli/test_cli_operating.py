@@ -88,6 +88,9 @@ def test_connect_by_multiaddr_and_spr_then_peers_and_a_file_moves(trio_nodes, ho
     result = hoard_cli(*a.cli_args(), "download", "--network", cid, "-o", str(out))
     assert result.exit_code == 0, result.stderr
     assert out.read_bytes() == data
+    log = a.stderr_path.read_text()  # the daemon's text log: one line per connection
+    assert f"connected to {b.info['peerId']}" in log and f"connected to {c.info['peerId']}" in log
+    assert all(line.split()[0] in ("INF", "DBG", "WRN", "ERR") for line in log.splitlines() if line.strip())
 
 
 def test_connect_to_an_unknown_peer_is_one_line(trio_nodes, hoard_cli):

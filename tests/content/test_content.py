@@ -135,9 +135,10 @@ def test_deleting_a_dataset_block_deletes_it_and_the_dataset_reads_incomplete(co
 
 def test_deleting_a_block_an_upload_holds_is_refused(content):
     up = Upload(content, FixedChunker(65536))
-    up.write(os.urandom(200_000))
+    data = os.urandom(200_000)
+    up.write(data)
     up.flush()
-    block = up._entries[0][0]
+    block = CID.of(data[:65536])  # the upload's first block
     with pytest.raises(InvalidArgumentError, match="in progress"):
         content.delete(block)
     up.cancel()

@@ -1,5 +1,5 @@
-"""A real `hoard node start` process on 127.0.0.1 with its gRPC API on a free port, and the
-castore/hugo client stubs generated at test time from the two spec files, unchanged."""
+"""The castore/hugo client stubs, generated at test time from the two spec files, unchanged (the
+node they talk to is a `harness.Daemon`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import re
 import sys
 import types
 from pathlib import Path
-
-from daemon_harness import NodeProcess  # noqa: E402,F401  (re-exported for the gRPC tests)
 
 RPC_TIMEOUT = 60  # seconds, for every call
 

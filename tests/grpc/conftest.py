@@ -4,7 +4,8 @@ import os
 import grpc
 import pytest
 
-from _grpc_node import RPC_TIMEOUT, NodeProcess, generate_clients
+from _grpc_node import RPC_TIMEOUT, generate_clients
+from harness import Daemon
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +17,7 @@ def stubs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def grpc_node(tmp_path_factory):
     """One real node process for the session, serving gRPC on a free port of 127.0.0.1."""
-    node = NodeProcess(tmp_path_factory.mktemp("grpc-node")).start()
+    node = Daemon(tmp_path_factory.mktemp("grpc-node")).start()
     yield node
     assert node.stop() == 0, (node.root / "node.stderr").read_text(errors="replace")[-3000:]
 

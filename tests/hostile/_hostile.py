@@ -17,7 +17,7 @@ from typing import Any, Self
 import grpc
 import httpx
 import trio
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard.framing import FrameReader
 from hoard.ids.cid import CID
@@ -36,7 +36,7 @@ Script = Callable[[Network, PeerId], Awaitable[Any]]
 class Attacker:
     """Runs `script(network, node_peer)` on a hostile peer connected to `node`, on a thread."""
 
-    def __init__(self, node: NodeProcess, blocks: dict[CID, bytes] | None = None) -> None:
+    def __init__(self, node: Daemon, blocks: dict[CID, bytes] | None = None) -> None:
         self.node = node
         self.store = MemoryBlockStore()
         if blocks:
@@ -117,7 +117,7 @@ def grpc_call(address: str) -> Callable[[], None]:
     return run
 
 
-def watch(node: NodeProcess, until: Callable[[], bool], *, min_rounds: int = 5, max_seconds: float = 60.0,
+def watch(node: Daemon, until: Callable[[], bool], *, min_rounds: int = 5, max_seconds: float = 60.0,
           pause: float = 0.2) -> Health:
     """REST `GET /space` and gRPC `ListChannels`, each bounded by ANSWER_WITHIN, and the node's
     RSS, round after round until `until()` holds (at least `min_rounds`, at most `max_seconds`)."""
@@ -149,7 +149,7 @@ def assert_healthy(health: Health) -> None:
     assert health.peak_rss < RSS_BOUND, f"node RSS reached {health.peak_rss >> 20} MiB"
 
 
-def warnings_about(node: NodeProcess, peer: str) -> int:
+def warnings_about(node: Daemon, peer: str) -> int:
     """Lines the node logged at WARNING naming `peer` (its protocol violations)."""
     text = node.stderr_path.read_text(errors="replace")
     return sum(1 for line in text.splitlines() if " WARNING " in line and peer in line)

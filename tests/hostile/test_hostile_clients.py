@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 from _hostile import assert_healthy, watch
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard.limits import REST_HEADER_TIMEOUT, REST_MAX_UPLOADS
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def node(tmp_path):
-    with NodeProcess(tmp_path / "node") as proc:
+    with Daemon(tmp_path / "node") as proc:
         yield proc
         assert proc.proc is not None and proc.proc.poll() is None, "the node died during the attack"
 

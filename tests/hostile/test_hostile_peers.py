@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 from _hostile import Attacker, assert_healthy, read_frames, warnings_about, watch
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard.content import dag
 from hoard.content.manifest import Manifest
@@ -45,12 +45,12 @@ VOUCHER = EncodedVoucher(DefaultVoucher.type_id, b"")
 
 @pytest.fixture
 def node(tmp_path):
-    with NodeProcess(tmp_path / "node") as proc:
+    with Daemon(tmp_path / "node") as proc:
         yield proc
         assert proc.proc is not None and proc.proc.poll() is None, "the node died during the attack"
 
 
-def accept_pushes(node: NodeProcess) -> None:
+def accept_pushes(node: Daemon) -> None:
     done = node.cli("--json", "transfer", "policy", "--push", "accept")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["push"] is True
@@ -113,7 +113,7 @@ def transfer_wire_reader(stream: Any) -> Any:
     return FrameReader(stream, transfer_wire.MAX_FRAME)
 
 
-def listed(node: NodeProcess) -> list[dict[str, Any]]:
+def listed(node: Daemon) -> list[dict[str, Any]]:
     response = httpx.get(node.api + "/data", timeout=30)
     assert response.status_code == 200, response.text
     return response.json()["content"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard import Node
 from hoard.cli.main import cli
@@ -41,9 +41,9 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A real `hoard node start` process on 127.0.0.1 (CLI commands on its data dir go through REST)."""
-    with NodeProcess(tmp_path_factory.mktemp("ipfs-node")) as proc:
+    with Daemon(tmp_path_factory.mktemp("ipfs-node")) as proc:
         yield proc
 
 
@@ -159,7 +159,7 @@ def test_a_bad_car_changes_nothing(node: Node, tmp_path: Path) -> None:
     assert node.ipfs.car_import(car).entries[0].cid == root.cid
 
 
-def test_gateway_raw_car_and_head(running: NodeProcess, helia: HeliaPeer, tmp_path: Path) -> None:
+def test_gateway_raw_car_and_head(running: Daemon, helia: HeliaPeer, tmp_path: Path) -> None:
     data = _data(900_000, 9)
     src = tmp_path / "g.bin"
     src.write_bytes(data)
@@ -204,7 +204,7 @@ def test_gateway_raw_car_and_head(running: NodeProcess, helia: HeliaPeer, tmp_pa
     assert hashlib.sha256((tmp_path / "via-helia").read_bytes()).digest() == hashlib.sha256(data).digest()
 
 
-def test_cli_against_a_running_node_car_and_tree(running: NodeProcess, tmp_path: Path) -> None:
+def test_cli_against_a_running_node_car_and_tree(running: Daemon, tmp_path: Path) -> None:
     tree = _make_dir(tmp_path / "t")
     cid = _hoard(*running.cli_args(), "upload", "--unixfs", str(tree)).split()[-1]
     assert cid.startswith("Qm")
@@ -217,11 +217,11 @@ def test_cli_against_a_running_node_car_and_tree(running: NodeProcess, tmp_path:
     assert _tree(tmp_path / "again") == _tree(tree)
 
 
-def _hoard_addr(proc: NodeProcess) -> str:
+def _hoard_addr(proc: Daemon) -> str:
     return f"{proc.info['announced'][0]}/p2p/{proc.info['peerId']}"
 
 
-def test_kubo_fetches_by_bitswap_a_file_uploaded_with_unixfs(running: NodeProcess, kubo: KuboPeer,
+def test_kubo_fetches_by_bitswap_a_file_uploaded_with_unixfs(running: Daemon, kubo: KuboPeer,
                                                            tmp_path: Path) -> None:
     data = _data(1_200_000, 21)
     src = tmp_path / "k.bin"
@@ -232,7 +232,7 @@ def test_kubo_fetches_by_bitswap_a_file_uploaded_with_unixfs(running: NodeProces
     assert (tmp_path / "from-hoard.bin").read_bytes() == data
 
 
-def test_hoard_downloads_by_bitswap_a_file_kubo_added(running: NodeProcess, kubo: KuboPeer,
+def test_hoard_downloads_by_bitswap_a_file_kubo_added(running: Daemon, kubo: KuboPeer,
                                                      tmp_path: Path) -> None:
     data = _data(1_100_000, 22)
     src = tmp_path / "kubo.bin"

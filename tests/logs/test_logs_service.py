@@ -180,9 +180,9 @@ def test_append_async_reports_created_events_in_order(service, log20):
 def test_a_refused_append_fails_and_the_writer_resynchronises(blockstore, keydir):
     """A host that sees a corrupted record in transit refuses it; records queued behind it
     were built on it and are refused too; the writer then continues from the host's chain."""
-    with LogService(blockstore, keydir, clock=TickClock()) as service:
-        log = service.log_create()
-        real = service.host
+    with LogService(blockstore, keydir, clock=TickClock()) as hosting:
+        name = hosting.log_create().name
+        real = hosting.host
         corrupt = {5}
 
         class Corrupting:  # a faulty link between the client and the real host
@@ -195,19 +195,23 @@ def test_a_refused_append_fails_and_the_writer_resynchronises(blockstore, keydir
                     datum = Datum(datum.recno, datum.ts, b"corrupted", datum.sig, datum.prevhash)
                 real.append(name, datum, done)
 
-        log._backend = Corrupting()
-        collector = Collector()
-        for i in range(10):
-            log.append_async(b"d%d" % i, collector, udata=i)
-        events = collector.wait_for(10)
-        created = [e for e in events if e.type == EVENT_CREATED]
-        failed = [e for e in events if e.type == EVENT_FAILURE]
-        assert [e.udata for e in created[:4]] == [0, 1, 2, 3]
-        assert failed and failed[0].udata == 4 and failed[0].stat == 403
-        assert all(e.stat in (403, 409) for e in failed)
-        assert log.append(b"after").recno == len(created) + 1
-        stored = [log.read_by_recno(r).data for r in range(1, log.nrecs + 1)]
-        assert stored == [e.datum.data for e in created] + [b"after"]
+        client_store = open_blockstore("memory://")  # the client holds no copy: it writes through the link
+        with LogService(client_store, keydir, clock=TickClock(), remote=lambda _name: Corrupting()) as service:
+            log = service.log_open(str(name), "ra")
+            assert isinstance(log.backend, Corrupting)
+            collector = Collector()
+            for i in range(10):
+                log.append_async(b"d%d" % i, collector, udata=i)
+            events = collector.wait_for(10)
+            created = [e for e in events if e.type == EVENT_CREATED]
+            failed = [e for e in events if e.type == EVENT_FAILURE]
+            assert [e.udata for e in created[:4]] == [0, 1, 2, 3]
+            assert failed and failed[0].udata == 4 and failed[0].stat == 403
+            assert all(e.stat in (403, 409) for e in failed)
+            assert log.append(b"after").recno == len(created) + 1
+            stored = [log.read_by_recno(r).data for r in range(1, log.nrecs + 1)]
+            assert stored == [e.datum.data for e in created] + [b"after"]
+        client_store.close()
 
 
 def test_append_filter_runs_before_signing_with_the_recno_assigned(log20):

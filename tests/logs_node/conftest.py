@@ -1,16 +1,14 @@
-"""Fixtures for logs on the node: embedded nodes, real node processes, an event collector."""
+"""Fixtures for logs on the node: embedded nodes and an event collector (real node processes: the
+`spawn` fixture of tests/conftest.py, whose driver keeps log handles)."""
 
 from __future__ import annotations
 
 import queue
-from pathlib import Path
 
 import pytest
-from node_harness import spawner
 
 import hoard
 
-DRIVER = str(Path(__file__).with_name("_log_node_proc.py"))
 LOCAL = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
 
 
@@ -28,14 +26,6 @@ class Collector:
         while len(self.events) < n:
             self.events.append(self.queue.get(timeout=timeout))
         return self.events[:n]
-
-
-@pytest.fixture
-def spawn(tmp_path):
-    start, nodes = spawner(tmp_path, driver=DRIVER)
-    yield start
-    for node in nodes:
-        node.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import grpc
 import pytest
 
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard import EVENT_DATA, EVENT_EOS, parse_name
 from hoard.api.grpc.logs import LogsClient, messages, services
@@ -20,7 +20,7 @@ RPC_TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    node = NodeProcess(tmp_path_factory.mktemp("logs-grpc")).start()
+    node = Daemon(tmp_path_factory.mktemp("logs-grpc")).start()
     yield node
     assert node.stop() == 0, node.stderr_path.read_text(errors="replace")[-3000:]
 

@@ -52,7 +52,7 @@ def test_open_read_and_append_from_another_node(pair):
     a, b = pair
     log = hosted(a, 2, SYN="remote")
     remote = b.logs.open(str(log.name), "ra", signing_key=key_of(a, log))
-    assert isinstance(remote._backend, RemoteLogBackend)
+    assert isinstance(remote.backend, RemoteLogBackend)
     assert remote.metadata == log.metadata and remote.public_key == log.public_key and remote.nrecs == 2
     assert remote.read_by_recno(-1).data == b"r2"
     assert remote.read_by_ts(log.read_by_recno(2).ts).recno == 2

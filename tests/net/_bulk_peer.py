@@ -1,4 +1,4 @@
-"""A hoard network peer with the bulk path, in its own process, for tests and benches.
+"""A hoard network peer (with the bulk path unless --no-bulk), in its own process, for tests and benches.
 
 `python _bulk_peer.py COUNT SIZE SEED [--no-bulk]` serves COUNT deterministic blocks of SIZE bytes
 (`_net_kit.make_blocks`) over `/hoard/blocks/1` and, unless `--no-bulk`, the bulk path; prints

@@ -25,10 +25,10 @@ SRC = HERE.parents[1] / "src"
 
 @asynccontextmanager
 async def peer_process(count: int, size: int = 65536, seed: int = 1) -> AsyncIterator[tuple[trio.Process, dict]]:
-    """Start `_peer_process.py`; yield (process, {"spr", "peerId"}); stop it on exit."""
+    """Start `_bulk_peer.py --no-bulk` (a plain block server); yield (process, {"spr", "peerId"}); stop it on exit."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), str(HERE), os.environ.get("PYTHONPATH", "")]))
     proc = await trio.lowlevel.open_process(
-        [sys.executable, str(HERE / "_peer_process.py"), str(count), str(size), str(seed)],
+        [sys.executable, str(HERE / "_bulk_peer.py"), str(count), str(size), str(seed), "--no-bulk"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     try:
         line = b""

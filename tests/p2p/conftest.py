@@ -1,19 +1,9 @@
-"""Real node processes on 127.0.0.1 for the peer-to-peer tests (see tests/node_harness.py)."""
+"""Fixtures of the peer-to-peer tests: real node processes on 127.0.0.1 come from the `spawn`
+fixture (tests/conftest.py, harness.NodeProcess)."""
 
 import os
 
 import pytest
-from node_harness import NodeProcess, spawner
-
-__all__ = ["NodeProcess"]
-
-
-@pytest.fixture
-def spawn(tmp_path):
-    start, nodes = spawner(tmp_path)
-    yield start
-    for node in nodes:
-        node.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 from hoard.api.grpc.protos import GEN_PACKAGE, PROTO_FILES
 
@@ -99,7 +99,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_a_node(tmp_path: Path) -> Non
     payload = os.urandom(3 * 1024 * 1024 + 12345)
     source = tmp_path / "payload.bin"
     source.write_bytes(payload)
-    with NodeProcess(tmp_path / "node", hoard=[str(bin_dir / "hoard")], env=env) as node:
+    with Daemon(tmp_path / "node", hoard=[str(bin_dir / "hoard")], env=env) as node:
         assert node.info["peerId"].startswith("12D3KooW")
 
         uploaded = node.cli("--api", node.url, "upload", str(source))

@@ -1,13 +1,13 @@
 import httpx
 import pytest
 
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     """One real node process per test module."""
-    with NodeProcess(tmp_path_factory.mktemp("rest-node")) as proc:
+    with Daemon(tmp_path_factory.mktemp("rest-node")) as proc:
         yield proc
 
 

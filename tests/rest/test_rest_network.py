@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 def pair(tmp_path_factory):
     """Nodes A and B, A connected to B through A's REST API."""
     root = tmp_path_factory.mktemp("pair")
-    with NodeProcess(root / "a") as a, NodeProcess(root / "b") as b:
+    with Daemon(root / "a") as a, Daemon(root / "b") as b:
         with httpx.Client(base_url=a.api, timeout=120) as http_a, httpx.Client(base_url=b.api, timeout=120) as http_b:
             response = http_a.get(f"/connect/{b.info['peerId']}", params={"addrs": b.info["addrs"]})
             assert response.status_code == 200 and response.text == "Successfully connected to peer"

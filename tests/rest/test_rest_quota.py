@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from daemon_harness import NodeProcess
+from harness import Daemon
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -13,7 +13,7 @@ QUOTA = 1_000_000
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    with NodeProcess(tmp_path_factory.mktemp("quota-node"), {"storage-quota": QUOTA}) as proc:
+    with Daemon(tmp_path_factory.mktemp("quota-node"), {"storage-quota": QUOTA}) as proc:
         yield proc
 
 

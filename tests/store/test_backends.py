@@ -1,5 +1,6 @@
 """Both backends pass the conformance suite and the model-based state machine."""
 
+import shutil
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -29,5 +30,20 @@ _fast = settings(max_examples=40, stateful_step_count=25, deadline=None,
 
 TestMemoryModel = make_state_machine(MemoryBlockStore).TestCase
 TestMemoryModel.settings = _fast
-TestLmdbModel = make_state_machine(lambda: LmdbBlockStore(tempfile.mkdtemp(prefix="hoard-sm-"))).TestCase
+class _OwnDirLmdbBlockStore(LmdbBlockStore):
+    """An LMDB store in a temporary directory of its own, removed when the store closes (the state
+    machine makes one per example and closes it in its teardown)."""
+
+    def __init__(self) -> None:
+        self._own_dir = tempfile.mkdtemp(prefix="hoard-sm-")
+        super().__init__(self._own_dir)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+
+TestLmdbModel = make_state_machine(_OwnDirLmdbBlockStore).TestCase
 TestLmdbModel.settings = _fast

@@ -1,6 +1,7 @@
 """The local blob backends and catalogs pass their conformance suites; an existing
 single-store repo opens unchanged as a blob store plus a catalog; blob store URLs are strict."""
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -69,8 +70,22 @@ _fast = settings(max_examples=30, stateful_step_count=20, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow])
 TestMemoryBlobModel = make_blob_state_machine(MemoryBlobStore).TestCase
 TestMemoryBlobModel.settings = _fast
-TestLmdbBlobModel = make_blob_state_machine(
-    lambda: LmdbBlobStore(tempfile.mkdtemp(prefix="hoard-blob-sm-"))).TestCase
+class _OwnDirLmdbBlobStore(LmdbBlobStore):
+    """An LMDB blob store in a temporary directory of its own, removed when the store closes (the
+    state machine makes one per example and closes it in its teardown)."""
+
+    def __init__(self) -> None:
+        self._own_dir = tempfile.mkdtemp(prefix="hoard-blob-sm-")
+        super().__init__(self._own_dir)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+
+TestLmdbBlobModel = make_blob_state_machine(_OwnDirLmdbBlobStore).TestCase
 TestLmdbBlobModel.settings = _fast
 
 

@@ -1,4 +1,4 @@
-"""Data-transfer operations run inside a node process of the p2p harness (`tests/p2p/_node_proc.py`),
+"""Data-transfer operations run inside a node process of the harness (`tests/harness/node_main.py`),
 and the test voucher types they register (the in-process tests, `_memnet`, use them too).
 
 The harness's `dt` op calls `<name>(node, *args)` from here. This module holds what a test

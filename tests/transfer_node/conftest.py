@@ -1,18 +1,9 @@
-"""Node processes for the data-transfer tests: the shared process harness (tests/node_harness.py)
-with the p2p driver, whose `dt` op runs `_dt_ops.py` inside the node."""
+"""Fixtures of the data-transfer tests. Their node processes come from the `spawn` fixture
+(tests/conftest.py, harness.NodeProcess), whose `dt` op runs `_dt_ops.py` inside the node."""
 
 import os
 
 import pytest
-from node_harness import spawner
-
-
-@pytest.fixture
-def spawn(tmp_path):
-    start, nodes = spawner(tmp_path)
-    yield start
-    for node in nodes:
-        node.close()
 
 
 @pytest.fixture

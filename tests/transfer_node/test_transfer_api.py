@@ -5,14 +5,13 @@ TransferService on the gRPC port and `hoard transfer ...` against running `hoard
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import queue
 import threading
-from pathlib import Path
 
 import pytest
+from harness import Daemon
 
 import hoard
 from hoard.api import shapes
@@ -22,9 +21,6 @@ from hoard.transfer.builtin import DefaultVoucher, PolicyValidator
 
 pytestmark = pytest.mark.timeout(240)
 
-_spec = importlib.util.spec_from_file_location("_grpc_node", Path(__file__).parents[1] / "grpc" / "_grpc_node.py")
-_grpc_node = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_grpc_node)
 FINAL = (Status.Completed, Status.Failed, Status.Cancelled)
 
 
@@ -113,7 +109,7 @@ def test_channels_are_kept_across_a_node_restart(tmp_path):
 
 @pytest.fixture
 def daemons(tmp_path):
-    nodes = [_grpc_node.NodeProcess(tmp_path / name).start() for name in ("a", "b")]
+    nodes = [Daemon(tmp_path / name).start() for name in ("a", "b")]
     yield nodes
     for node in nodes:
         assert node.stop() == 0, node.stderr_path.read_text(errors="replace")[-3000:]

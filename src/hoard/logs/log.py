@@ -199,6 +199,12 @@ class Log:
         return _MODE_TEXT[self._mode]
 
     @property
+    def backend(self) -> LogBackend:
+        """Where the records are: this process's `LogHost`, or the `RemoteLogBackend` of a log
+        that another node hosts."""
+        return self._backend
+
+    @property
     def nrecs(self) -> int:
         """The number of committed records (asked of the host: for a remote log it may lag)."""
         self._check_open()

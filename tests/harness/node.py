@@ -1,10 +1,11 @@
 """Real hoard nodes in child processes, driven by JSON lines (shared by the process tests).
 
-`NodeProcess(data_dir, driver=..., **config)` starts `driver` (a script that runs a
-`hoard.Node` and answers `{"op", "args", "kwargs"}` requests with `{"ok": …}` or `{"error":
-{"type", "message", "code"?}}`), waits for its `{"ready": {peerId, addrs, spr}}` line, and
-`call(op, *args)` runs an op there. Errors come back as hoard's own error classes. Every node
-listens on 127.0.0.1 only; its log goes to `<data_dir>.stderr`.
+`NodeProcess(data_dir, **config)` starts `driver` (harness/node_main.py: it runs a `hoard.Node`
+and answers `{"op", "args", "kwargs"}` requests with `{"ok": …}` or `{"error": {"type",
+"message", "code"}}`), waits for its `{"ready": {peerId, addrs, spr}}` line, and `call(op,
+*args)` runs an op there. A `LogError` comes back as itself (with its GDP status), other errors
+as RuntimeError("Type: message"). Every node listens on 127.0.0.1 only; its log goes to
+`<data_dir>.stderr`, its uploaded files to `<data_dir>-files/`, both beside `data_dir`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 
 import hoard
 
-P2P_DRIVER = str(Path(__file__).parent / "p2p" / "_node_proc.py")
+DRIVER = str(Path(__file__).with_name("node_main.py"))
 
 
 class NodeProcess:
     """A `hoard.Node` in a child process; `call(op, *args)` runs an op there."""
 
-    def __init__(self, data_dir: Path, bench: bool = False, driver: str = P2P_DRIVER, **config) -> None:
+    def __init__(self, data_dir: Path, bench: bool = False, driver: str = DRIVER, **config) -> None:
         self.data_dir = data_dir
         cfg = {"data-dir": str(data_dir), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"], **config}
         self.stderr_path = data_dir.with_suffix(".stderr")

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -19,7 +19,7 @@ STOP_TIMEOUT = 30.0
 LOCAL_CONFIG = {"api-port": 0, "grpc-port": 0, "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
 
 
-class NodeProcess:
+class Daemon:
     """`hoard --json --data-dir D --config C node start`, started and stopped by the test."""
 
     def __init__(self, root: Path, config: dict[str, Any] | None = None, hoard: list[str] | None = None,
@@ -62,7 +62,7 @@ class NodeProcess:
     def cli_args(self) -> list[str]:
         return ["--data-dir", str(self.data_dir), "--config", str(self.config_path)]
 
-    def start(self) -> NodeProcess:
+    def start(self) -> Daemon:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config))
         env = {**self.env, "PYTHONUNBUFFERED": "1"}
@@ -114,7 +114,7 @@ class NodeProcess:
             self.proc.stdout.close()
         return self.proc.returncode
 
-    def __enter__(self) -> NodeProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,13 @@
+"""Fixtures shared by every suite (the process harness itself is the package tests/harness/)."""
+
+import pytest
+from harness import spawner
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """`spawn(name, **config)`: a `harness.NodeProcess` under tmp_path, closed after the test."""
+    start, nodes = spawner(tmp_path)
+    yield start
+    for node in nodes:
+        node.close()
