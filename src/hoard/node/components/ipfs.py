@@ -39,7 +39,7 @@ from hoard.content.car import links_of
 from hoard.content.formats import unixfs
 from hoard.errors import InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID, DAG_PB, RAW
-from hoard.node.component import StreamHandler, idle
+from hoard.node.component import StreamHandler
 from hoard.node.components.fetch import FetchComponent
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
@@ -105,7 +105,29 @@ class IpfsComponent:
         self._fetch = fetch
 
     async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await idle(task_status)
+        """Maintenance: every `block-mi`, remove the unpinned roots (fetched from the network)
+        stored longer than `block-ttl`, as cached datasets expire."""
+        task_status.started()
+        while True:
+            await trio.sleep(context.config.block_mi)
+            expired = await trio.to_thread.run_sync(self.expire)
+            if expired:
+                log.info("expired %d cached IPFS root(s)", len(expired))
+
+    def expire(self, now: float | None = None) -> builtins.list[CID]:
+        """Remove the unpinned roots older than `block-ttl`; returns their CIDs."""
+        now = time.time() if now is None else now
+        ttl = self._context.config.block_ttl
+        gone: builtins.list[CID] = []
+        for key, raw in builtins.list(self._context.store.meta_iter(ROOTS)):
+            entry = _decode_entry(CID(key), raw)
+            if not entry.pinned and entry.added + ttl <= now:
+                try:
+                    self._remove(entry.cid)
+                except NotFoundError:
+                    continue  # removed meanwhile
+                gone.append(entry.cid)
+        return gone
 
     async def aclose(self) -> None:
         pass
