@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hoard.errors import LogError
 from hoard.logs import EVENT_DATA, EVENT_EOS, Log, LogService, OpenInfo
-from hoard.logs.keys import DEFAULT_KEY_PATH, parse_key_path
+from hoard.logs.keys import DEFAULT_KEY_PATH, find_key_file, parse_key_path
 from hoard.logs.metadata import PUB
 from hoard.logs.records import Datum
 from hoard.store import BlockStore
@@ -212,6 +212,8 @@ def test_the_key_is_found_in_the_configured_path_by_the_log_s_name(blockstore, k
         log.close()
     _move_key(log, keydir, tmp_path / "second")
     path = f"{tmp_path / 'first'}:{tmp_path / 'second'}"
+    assert find_key_file(keydir, log.name, path) == tmp_path / "second" / f"{log.name}.pem"
+    assert find_key_file(keydir, log.name, "") is None
     with LogService(blockstore, keydir, clock=TickClock(), key_path=path) as service:
         assert service.log_open(log.name, "ra").append(b"found").recno == 1
     with LogService(blockstore, keydir, clock=TickClock(), key_path="") as service:

@@ -38,7 +38,7 @@ from hoard.logs.records import SigningKey
 
 __all__ = [
     "DEFAULT_KEY_PATH", "KEY_TYPES", "Passphrase", "SigningKey", "SigningKeyInput", "coerce_signing_key",
-    "find_key", "generate_key", "key_path", "parse_key_path", "search_dirs", "write_key", "write_temp_key",
+    "find_key", "find_key_file", "generate_key", "key_path", "parse_key_path", "search_dirs", "write_key", "write_temp_key",
 ]
 
 SigningKeyInput = Union[nacl.signing.SigningKey, "Ed25519PrivateKey", "EllipticCurvePrivateKey", bytes, str,
@@ -182,6 +182,17 @@ def _coerce_object(key: object, where: str) -> SigningKey:
                    "hoard signs with EC or Ed25519 keys", status=400)
 
 
+def find_key_file(keydir: Path | None, name: LogName,
+                  path: str | Sequence[str | os.PathLike[str]] | None = None) -> Path | None:
+    """The first existing `<dir>/<name>.pem` of `search_dirs(keydir, path)` (`path` None: GDP's
+    default), without reading it; None if there is none."""
+    for directory in search_dirs(keydir, path):
+        candidate = key_path(directory, name)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def find_key(keydir: Path | None, name: LogName, *,
              path: str | Sequence[str | os.PathLike[str]] | None = None,
              passphrase: Passphrase | None = None) -> SigningKey | None:
@@ -191,7 +202,7 @@ def find_key(keydir: Path | None, name: LogName, *,
         candidate = key_path(directory, name)
         try:
             data = candidate.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             continue
         except OSError as exc:
             raise LogError(f"cannot read the signing key {candidate}: {exc}", status=403,
