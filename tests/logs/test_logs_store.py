@@ -13,8 +13,7 @@ from hoard.logs import LogName, LogStore, Metadata, parse_name
 from hoard.logs.metadata import CID, PUB, encode_pub
 from hoard.logs.records import ZERO_HASH, Datum, Signer
 from hoard.logs.store import TABLE_RECORDS
-from hoard.store import Batch, open_blockstore
-from hoard.store._memory import MemoryBlockStore
+from hoard.store import Batch, MemoryBlockStore, open_blockstore
 
 NAME = parse_name("store-test-log")
 T0 = 1_700_000_000 * 10**9
