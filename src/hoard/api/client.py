@@ -14,7 +14,6 @@ logs, transfers) are reached over gRPC (hoard.api.grpc.client) by the CLI.
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import threading
 import urllib.parse
@@ -51,6 +50,7 @@ from hoard.node.results import (
     Space,
     VerifyReport,
 )
+from hoard.outfile import OutputFile
 
 API_BASE = "/api/storage/v1"
 ERROR_HEADER = "x-hoard-error"
@@ -382,35 +382,28 @@ class NodeClient:
                         on_progress: Callable[[bytes], None] | None = None) -> int:
         """Stream the content to `filepath` and/or `on_progress(chunk)`; returns bytes."""
         path = f"/data/{self._cid(cid)}" + ("" if local else "/network/stream")
-        target = Path(filepath) if filepath else None
-        tmp = target.with_name(target.name + ".part") if target is not None else None
+        out = OutputFile(filepath) if filepath else None  # a temp file of its own, renamed over filepath at the end
         total = 0
         try:
             with self._reaching(), self._client.stream("GET", path) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from_response(response)
-                fh = open(tmp, "wb") if tmp is not None else None  # noqa: SIM115 - closed below
-                try:
-                    for piece in response.iter_bytes(chunk_size or PIECE):
-                        total += len(piece)
-                        if fh is not None:
-                            fh.write(piece)
-                        if on_progress is not None:
-                            on_progress(piece)
-                finally:
-                    if fh is not None:
-                        fh.close()
-            if tmp is not None and target is not None:
-                os.replace(tmp, target)
-                tmp = None
+                if out is not None:
+                    out.open()
+                for piece in response.iter_bytes(chunk_size or PIECE):
+                    total += len(piece)
+                    if out is not None:
+                        out.write(piece)
+                    if on_progress is not None:
+                        on_progress(piece)
+            if out is not None:
+                out.commit()
+                out = None
             return total
-        except OSError as exc:
-            raise InvalidArgumentError(f"Failed to download stream: cannot write {filepath}: {exc.strerror}",
-                                       path=str(filepath)) from exc
         finally:
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
+            if out is not None:
+                out.discard()  # only the temp file it created
 
     def download_cancel(self, cid: str | CID) -> None:
         """Nothing to cancel: downloads over HTTP hold no session."""

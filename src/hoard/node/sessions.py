@@ -8,7 +8,6 @@ a thread via `trio.to_thread`, one step at a time per session, so the event loop
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from hoard.content.upload import LogosUpload
 from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError, StateError
 from hoard.ids.cid import CID
 from hoard.limits import MAX_BLOCK_BYTES
+from hoard.outfile import OutputFile
 
 
 def read_size(chunk_size: int) -> int:
@@ -188,18 +188,12 @@ class Sessions:
         if session.streaming:
             raise StateError(f"Failed to download stream: a stream for {cid} is already running", cid=str(cid))
         piece_size = read_size(chunk_size) if chunk_size else session.chunk_size
-        target = Path(filepath) if filepath else None
-        tmp = target.with_name(target.name + ".part") if target else None
-        fh = None
+        fh = OutputFile(filepath) if filepath else None  # a temp file of its own, renamed over filepath at the end
         session.streaming = True
         total = 0
         try:
-            if tmp is not None:
-                try:
-                    fh = await trio.to_thread.run_sync(open, tmp, "wb")
-                except OSError as exc:
-                    raise InvalidArgumentError(f"Failed to download stream: cannot write {filepath}: {exc.strerror}",
-                                               path=str(filepath)) from exc
+            if fh is not None:
+                await trio.to_thread.run_sync(fh.open)
             async with session.lock:
                 while data := await session.reader.read(max(piece_size, 1 << 20) if fh and not on_progress else piece_size):
                     total += len(data)
@@ -208,17 +202,13 @@ class Sessions:
                     if on_progress is not None:
                         on_progress(data)
             if fh is not None:
-                # like cp, no fsync: the store is the durable copy; the output file is the user's
-                await trio.to_thread.run_sync(fh.close)
+                await trio.to_thread.run_sync(fh.commit)
                 fh = None
-                os.replace(tmp, target)  # type: ignore[arg-type]
             return total
         finally:
             session.streaming = False
             if fh is not None:
-                fh.close()
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
+                fh.discard()  # only the temp file it created
             await self._drop(session)
 
     async def download_cancel(self, cid: CID) -> None:
