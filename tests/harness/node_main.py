@@ -5,7 +5,7 @@
 `{"ok": result}` (results as their Logos JSON) or `{"error": {"type", "message", "code"}}`.
 Logging goes to stderr. Test ops, all through the node's public surface:
 
-  served()                         → {"blocks", "bytes"} this node's block server sent
+  served()                         → {"blocks", "bytes"} this node served (/hoard/blocks/1 and the bulk path)
   exchange_stats()                 → the block exchanges' counters (bitswap, /hoard/blocks/1, bulk)
   raw_stream(peer_id, nbytes)      → {"bytes", "seconds"} of a raw stream (`--bench` nodes serve it)
   rusage()                         → {"cpu_s", "maxrss_mib"} of this process
@@ -151,8 +151,11 @@ def main() -> None:
 
 
 async def _served(node):
-    stats = node.components.net.network.server_stats()
-    return {"blocks": stats.blocks_sent, "bytes": stats.bytes_sent}
+    """Blocks served to other hoard nodes: on /hoard/blocks/1 and over the bulk path."""
+    stats = node.components.net.exchange_stats()
+    bulk = stats.get("bulk", {}).get("served", {})
+    return {"blocks": stats["blocks"]["blocks_sent"] + bulk.get("blocks_sent", 0),
+            "bytes": stats["blocks"]["bytes_sent"] + bulk.get("bytes_sent", 0)}
 
 
 async def _exchange_stats(node):
@@ -217,8 +220,13 @@ def _corrupt(node, cid_text):
     """Overwrite every data block of a dataset with other bytes of the same size, through the
     block store's own delete and put (which check nothing): what a damaged disk would serve."""
     context = node.components.context
-    manifest = context.content.manifest(hoard.CID.parse(cid_text))
-    for block, size in context.content.iter_blocks(manifest):
+    content, cid = context.content, hoard.CID.parse(cid_text)
+    if content.dataset_info(cid).format == "logos":  # padded blocks, listed by the leaf-list parts
+        size = content.logos_manifest(cid).block_size
+        blocks = [(block, size) for block in dict.fromkeys(content.logos_blocks(cid))]
+    else:
+        blocks = list(content.iter_blocks(content.manifest(cid)))
+    for block, size in blocks:
         context.store.delete(block)
         context.store.put(block, os.urandom(size))
     return True
