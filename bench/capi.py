@@ -48,7 +48,7 @@ def run_c(binary: Path, libdir: Path, datadir: Path, source: Path, upload: Path,
           out: Path) -> dict:
     env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
     proc = subprocess.run([str(binary), str(datadir), str(source), str(upload), str(piece), str(chunk), str(out)],
-                          env=env, capture_output=True, text=True, timeout=1800)
+                          check=False, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"capi_bench failed ({proc.returncode}): {proc.stderr}")
     return json.loads(proc.stdout)
@@ -57,7 +57,8 @@ def run_c(binary: Path, libdir: Path, datadir: Path, source: Path, upload: Path,
 def run_python(datadir: Path, source: Path, upload: Path, piece: int, chunk: int, out: Path) -> dict:
     """The Python side, in a fresh process like the C side (see python_side)."""
     proc = subprocess.run([sys.executable, __file__, "--python-side", str(datadir), str(source), str(upload),
-                           str(piece), str(chunk), str(out)], capture_output=True, text=True, timeout=1800)
+                           str(piece), str(chunk), str(out)], check=False, capture_output=True,
+                          text=True, timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"python side failed ({proc.returncode}): {proc.stderr}")
     return json.loads(proc.stdout)
@@ -150,8 +151,7 @@ def main() -> None:
         size = args.size_mib << 20
         for path in (source, upload):  # different random bytes: no upload benefits from dedup
             with open(path, "wb") as fh:
-                for _ in range(args.size_mib):
-                    fh.write(os.urandom(1 << 20))
+                fh.writelines(os.urandom(1 << 20) for _ in range(args.size_mib))
         rounds: dict[str, list[dict]] = {"c": [], "python": []}
         for i in range(args.rounds):
             order = ["c", "python"] if i % 2 == 0 else ["python", "c"]

@@ -37,7 +37,7 @@ import psutil
 MESSAGE = 1 << 20
 GOAL = 0.5
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-_identity: Callable[[bytes], bytes] = lambda b: b  # noqa: E731
+_identity: Callable[[bytes], bytes] = lambda b: b
 
 
 # -- the raw server (run as a child process) --------------------------------------------------
@@ -213,8 +213,7 @@ class HoardClient:
 
 def write_random(path: Path, size: int) -> None:
     with open(path, "wb") as fh:
-        for start in range(0, size, 8 << 20):
-            fh.write(os.urandom(min(8 << 20, size - start)))
+        fh.writelines(os.urandom(min(8 << 20, size - start)) for start in range(0, size, 8 << 20))
 
 
 def run(root: Path, size: int, repeat: int) -> dict[str, dict[str, Any]]:

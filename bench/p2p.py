@@ -21,7 +21,7 @@ from multiprocessing import Process
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from harness import NodeProcess  # noqa: E402  (the real-node-process harness of the tests)
+from harness import NodeProcess
 
 CHUNK = 1 << 20
 
@@ -74,8 +74,7 @@ def main() -> None:
         try:
             src = work / "input.bin"
             with open(src, "wb") as fh:
-                for _ in range(args.size_mib):
-                    fh.write(os.urandom(CHUNK))
+                fh.writelines(os.urandom(CHUNK) for _ in range(args.size_mib))
             cid = a.call("upload_file", a.call("upload_init", str(src)))
             src.unlink()
             b.call("connect", a.peer_id, a.addrs)

@@ -159,8 +159,7 @@ def main() -> None:
         root = Path(tmp)
         source = root / "data.bin"
         with open(source, "wb") as fh:
-            for _ in range(args.size_mib):
-                fh.write(os.urandom(1 << 20))
+            fh.writelines(os.urandom(1 << 20) for _ in range(args.size_mib))
         provider, client = Proc(root / "provider"), Proc(root / "client")
         try:
             cid = provider.call("upload", str(source), args.block_kib << 10)

@@ -161,7 +161,7 @@ def test_c_program(test_program: Path, libdir: Path, tmp_path: Path, name: str) 
 @needs_cc
 def test_docs_example(libdir: Path, tmp_path: Path) -> None:
     doc = (ROOT / "docs" / "capi.md").read_text()
-    example = re.search(r"```c\n(/\* example\.c:.*?)```", doc, re.S)
+    example = re.search(r"```c\n(/\* example\.c:.*?)```", doc, re.DOTALL)
     assert example, "docs/capi.md lost its example"
     source = tmp_path / "example.c"
     source.write_text(example.group(1))

@@ -6,9 +6,9 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rest"))
 
-from harness import Daemon  # noqa: E402
+from harness import Daemon
 
-from hoard.cli.main import cli  # noqa: E402
+from hoard.cli.main import cli
 
 
 @pytest.fixture(scope="module")

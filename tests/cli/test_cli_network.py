@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from harness import Daemon
 
 pytestmark = pytest.mark.timeout(300)

@@ -7,7 +7,6 @@ import sys
 
 import httpx
 import pytest
-
 from harness import Daemon
 
 pytestmark = pytest.mark.timeout(180)

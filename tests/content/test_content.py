@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-from hoard.content import CdcChunker, ContentStore, FixedChunker, LocalReader, Manifest, Upload
-from hoard.content import dag
+from hoard.content import CdcChunker, ContentStore, FixedChunker, LocalReader, Manifest, Upload, dag
 from hoard.content.manifest import FANOUT, build_index, iter_index
 from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError, QuotaExceededError
 from hoard.ids import CID, DAG_CBOR
@@ -122,7 +121,7 @@ def test_shared_blocks_survive_deleting_one_dataset(content):
 
 def test_deleting_a_dataset_block_deletes_it_and_the_dataset_reads_incomplete(content):
     cid = upload(content, os.urandom(200_000))
-    block, size = next(content.iter_blocks(content.manifest(cid)))
+    block, _size = next(content.iter_blocks(content.manifest(cid)))
     before = content.space()
     assert content.delete(block) == "block"  # as Logos: a single block goes even if a dataset uses it
     assert not content.store.has(block)

@@ -28,7 +28,7 @@ def spec_dir() -> Path | None:
 
 def hugo_proto_from_markdown(text: str) -> str:
     """The protobuf block of hugo's API doc, exactly as written there."""
-    blocks = re.findall(r"```protobuf\n(.*?)```", text, re.S)
+    blocks = re.findall(r"```protobuf\n(.*?)```", text, re.DOTALL)
     assert len(blocks) == 1, "hugo-storage-api.md should hold exactly one protobuf block"
     return blocks[0]
 

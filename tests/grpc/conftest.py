@@ -3,7 +3,6 @@ import os
 
 import grpc
 import pytest
-
 from _grpc_node import RPC_TIMEOUT, generate_clients
 from harness import Daemon
 

@@ -5,7 +5,6 @@ import os
 import blake3
 import grpc
 import pytest
-
 from _grpc_node import RPC_TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
@@ -140,9 +139,10 @@ def test_read_of_a_digest_that_is_not_32_bytes_is_invalid_argument(blobs, stubs,
 
 def _anon_rss(pid: int) -> int:
     """Resident anonymous memory of a process (LMDB reads are file-backed mmap pages, not this)."""
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
     raise AssertionError("no RssAnon")
 
 

@@ -5,7 +5,6 @@ import zlib
 
 import grpc
 import pytest
-
 from _grpc_node import RPC_TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
@@ -152,13 +151,13 @@ def test_reading_a_version_that_does_not_exist_is_not_found(storage, stubs, ino,
     write(storage, stubs, ino, b"1")
     write(storage, stubs, ino, b"2")
     for call in (read, stream_read):
-        error = rpc_error(lambda: call(storage, stubs, ino, version=version))
+        error = rpc_error(lambda call=call: call(storage, stubs, ino, version=version))
         assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_reading_a_missing_file_is_not_found(storage, stubs, ino):
     for call in (read, stream_read):
-        assert rpc_error(lambda: call(storage, stubs, ino)).code() == grpc.StatusCode.NOT_FOUND
+        assert rpc_error(lambda call=call: call(storage, stubs, ino)).code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_stream_write_must_begin_with_a_header(storage, stubs, ino):

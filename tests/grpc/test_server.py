@@ -6,11 +6,9 @@ import os
 import blake3
 import grpc
 import pytest
+from _grpc_node import CASTORE_SPEC, HUGO_SPEC, REPO, RPC_TIMEOUT, hugo_proto_from_markdown, spec_dir
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-
-from _grpc_node import CASTORE_SPEC, HUGO_SPEC, REPO, hugo_proto_from_markdown, spec_dir
-from _grpc_node import RPC_TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -110,6 +108,6 @@ def test_a_grpc_port_in_use_is_a_clear_error(grpc_node, tmp_path):
     from hoard.api.grpc import serve
 
     port = int(grpc_node.grpc_address.rsplit(":", 1)[1])
-    with hoard.Node({"data-dir": str(tmp_path / "second")}) as second:
-        with pytest.raises(hoard.errors.StateError, match=f"cannot serve gRPC on 127.0.0.1:{port}"):
-            serve(second, "127.0.0.1", port)
+    with (hoard.Node({"data-dir": str(tmp_path / "second")}) as second,
+          pytest.raises(hoard.errors.StateError, match=f"cannot serve gRPC on 127.0.0.1:{port}")):
+        serve(second, "127.0.0.1", port)

@@ -9,8 +9,15 @@ import pytest
 from hoard.errors import LogError
 from hoard.logs import LogName
 from hoard.logs.subscriptions import (
-    SUBSCRIBE, Plan, Subscription, SubscriptionTable, plan_multiread, plan_multiread_at, plan_subscribe,
-    plan_subscribe_at, start_point,
+    SUBSCRIBE,
+    Plan,
+    Subscription,
+    SubscriptionTable,
+    plan_multiread,
+    plan_multiread_at,
+    plan_subscribe,
+    plan_subscribe_at,
+    start_point,
 )
 
 N = 20

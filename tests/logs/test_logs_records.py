@@ -75,7 +75,7 @@ def test_corrupt_encoding_is_500():
 def test_timestamp_arguments():
     assert to_ns(5) == 5
     assert to_ns(1.5) == 1_500_000_000
-    assert to_ns(dt.datetime(1970, 1, 1, 0, 0, 1, 7, tzinfo=dt.timezone.utc)) == 1_000_007_000
+    assert to_ns(dt.datetime(1970, 1, 1, 0, 0, 1, 7, tzinfo=dt.UTC)) == 1_000_007_000
     assert to_ns(dt.datetime(1970, 1, 1, 0, 0, 2)) == 2_000_000_000  # naive = UTC
     with pytest.raises(LogError):
         to_ns("yesterday")  # type: ignore[arg-type]

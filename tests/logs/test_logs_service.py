@@ -14,8 +14,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hoard.errors import LogError, StateError
 from hoard.logs import (
-    CID, CTM, EVENT_CREATED, EVENT_DATA, EVENT_EOS, EVENT_FAILURE, EVENT_MISSING, EVENT_SHUTDOWN, PUB, XID, Datum,
-    LogName, LogService, parse_name,
+    CID,
+    CTM,
+    EVENT_CREATED,
+    EVENT_DATA,
+    EVENT_EOS,
+    EVENT_FAILURE,
+    EVENT_MISSING,
+    EVENT_SHUTDOWN,
+    PUB,
+    XID,
+    Datum,
+    LogName,
+    LogService,
+    parse_name,
 )
 from hoard.logs.metadata import decode_pub, metadata_name, parse_ctm
 from hoard.logs.store import TABLE_RECORDS
@@ -123,7 +135,7 @@ def test_read_by_recno_counts_back_and_404s(log20):
     assert log20.read_by_recno(-20).recno == 1
     assert log20.read_by_recno(-100).recno == 1
     for recno in (0, 21, 1000):
-        err = status(lambda: log20.read_by_recno(recno))
+        err = status(lambda recno=recno: log20.read_by_recno(recno))
         assert err.code == 404
 
 

@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 
 import hoard
-from hoard.node.results import LogSummary
 from hoard import (
-    EVENT_CREATED, EVENT_DATA, EVENT_EOS, EVENT_SHUTDOWN, Log, LogName, parse_name,
+    EVENT_CREATED,
+    EVENT_DATA,
+    EVENT_EOS,
+    EVENT_SHUTDOWN,
+    Log,
+    LogName,
+    parse_name,
 )
 from hoard.errors import LogError
+from hoard.node.results import LogSummary
 
 pytestmark = pytest.mark.timeout(120)
 

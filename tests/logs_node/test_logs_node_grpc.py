@@ -6,7 +6,6 @@ import json
 
 import grpc
 import pytest
-
 from harness import Daemon
 
 from hoard import EVENT_DATA, EVENT_EOS, parse_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from _net_kit import LOOPBACK, FAST, connect, networks, trio_test
+from _net_kit import FAST, LOOPBACK, connect, networks, trio_test
 
 from hoard.errors import PeerError
 from hoard.ids.cid import CID

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import trio
+import trio.lowlevel
 from _net_kit import collect, connect, make_blocks, networks, store_with, trio_test
 
 from hoard.errors import CancelledError, NotFoundError, PeerError
@@ -158,7 +159,7 @@ async def test_memory_is_bounded_by_the_window_when_the_consumer_is_slow() -> No
             async for cid, data in stream:
                 consumed += 1
                 assert provider.server_stats().blocks_sent <= consumed + 8
-                await trio.sleep(0)  # let the fetch run ahead as far as it may
+                await trio.lowlevel.checkpoint()  # let the fetch run ahead as far as it may
         assert consumed == 64
 
 

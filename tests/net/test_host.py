@@ -24,7 +24,7 @@ def test_only_tcp_noise_and_yamux_are_offered() -> None:
 
 
 def test_yamux_frames_fit_one_noise_message_and_window_updates_are_batched() -> None:
-    import libp2p.stream_muxer.yamux.yamux as yamux
+    from libp2p.stream_muxer.yamux import yamux
 
     Host(Identity.generate())
     assert yamux.MAX_MESSAGE_SIZE == 65535 - 16

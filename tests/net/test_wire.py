@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+from _net_kit import trio_test
 
 from hoard.errors import PeerError
 from hoard.ids.cid import CID
@@ -19,8 +20,6 @@ from hoard.net.wire import (
     encode_dont_have,
     encode_want,
 )
-
-from _net_kit import trio_test
 
 pytestmark = pytest.mark.timeout(30)
 

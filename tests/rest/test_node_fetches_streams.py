@@ -8,11 +8,11 @@ import pytest
 
 import hoard
 from hoard.content import CdcChunker, ContentStore, FixedChunker, Upload
+from hoard.content.download import LocalReader as RangeReader
+from hoard.content.manifest import locate
 from hoard.errors import InvalidArgumentError, InvalidCidError, NotFoundError
 from hoard.ids.cid import CID
 from hoard.node.results import FetchProgress
-from hoard.content.download import LocalReader as RangeReader
-from hoard.content.manifest import locate
 from hoard.store import MemoryBlockStore
 
 pytestmark = pytest.mark.timeout(120)

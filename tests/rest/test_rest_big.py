@@ -3,6 +3,7 @@
 import hashlib
 import os
 import threading
+from typing import Self
 
 import httpx
 import psutil
@@ -34,7 +35,7 @@ class PeakMemory:
             except psutil.Error:
                 return
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -69,13 +70,12 @@ def test_200mb_upload_and_download_stream_in_bounded_memory(node):
 
         received = hashlib.sha256()
         count = 0
-        with PeakMemory(node) as download_mem:
-            with http.stream("GET", f"/data/{cid}") as stream:
-                assert stream.status_code == 200
-                assert stream.headers["content-length"] == str(SIZE)
-                for piece in stream.iter_raw(PIECE):
-                    received.update(piece)
-                    count += len(piece)
+        with PeakMemory(node) as download_mem, http.stream("GET", f"/data/{cid}") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-length"] == str(SIZE)
+            for piece in stream.iter_raw(PIECE):
+                received.update(piece)
+                count += len(piece)
         print(f"node anon memory growth: upload {upload_mem.growth >> 20} MiB, download {download_mem.growth >> 20} MiB")
         assert count == SIZE and received.digest() == sent.digest()
         assert download_mem.growth < MAX_GROWTH, f"download grew node memory by {download_mem.growth >> 20} MiB"

@@ -96,7 +96,7 @@ def test_unsatisfiable_range_is_416(http, upload, range_header):
 
 def test_a_block_cid_downloads_that_block(http, upload):
     data = os.urandom(70_000)
-    cid = upload(data)
+    upload(data)
     first = block_cid(data[:65536])  # the dataset's first Logos block (codex-block, sha2-256)
     # a block downloads as its bytes, without dataset headers
     response = http.get(f"/data/{first}")

@@ -2,8 +2,16 @@
 
 import pytest
 
-from hoard.api.rest.headers import (ByteRange, HeaderError, RangeNotSatisfiable, content_disposition, content_type,
-                                    parse_range, upload_filename, upload_mimetype)
+from hoard.api.rest.headers import (
+    ByteRange,
+    HeaderError,
+    RangeNotSatisfiable,
+    content_disposition,
+    content_type,
+    parse_range,
+    upload_filename,
+    upload_mimetype,
+)
 
 
 @pytest.mark.parametrize("header, expected", [

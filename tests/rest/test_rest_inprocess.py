@@ -14,9 +14,9 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def served(tmp_path):
-    with hoard.Node({"data-dir": str(tmp_path / "data")}) as node, RestServer(node, "127.0.0.1", 0) as server:
-        with httpx.Client(base_url=server.api_url, timeout=30) as http:
-            yield node, http
+    with (hoard.Node({"data-dir": str(tmp_path / "data")}) as node, RestServer(node, "127.0.0.1", 0) as server,
+          httpx.Client(base_url=server.api_url, timeout=30) as http):
+        yield node, http
 
 
 def wait_until(predicate, timeout=10.0):

@@ -5,7 +5,6 @@ import time
 
 import httpx
 import pytest
-
 from harness import Daemon
 
 pytestmark = pytest.mark.timeout(300)
@@ -15,11 +14,11 @@ pytestmark = pytest.mark.timeout(300)
 def pair(tmp_path_factory):
     """Nodes A and B, A connected to B through A's REST API."""
     root = tmp_path_factory.mktemp("pair")
-    with Daemon(root / "a") as a, Daemon(root / "b") as b:
-        with httpx.Client(base_url=a.api, timeout=120) as http_a, httpx.Client(base_url=b.api, timeout=120) as http_b:
-            response = http_a.get(f"/connect/{b.info['peerId']}", params={"addrs": b.info["addrs"]})
-            assert response.status_code == 200 and response.text == "Successfully connected to peer"
-            yield a, b, http_a, http_b
+    with (Daemon(root / "a") as a, Daemon(root / "b") as b,
+          httpx.Client(base_url=a.api, timeout=120) as http_a, httpx.Client(base_url=b.api, timeout=120) as http_b):
+        response = http_a.get(f"/connect/{b.info['peerId']}", params={"addrs": b.info["addrs"]})
+        assert response.status_code == 200 and response.text == "Successfully connected to peer"
+        yield a, b, http_a, http_b
 
 
 def wait_inactive(http, cid, download_id, timeout=120.0):
@@ -32,7 +31,7 @@ def wait_inactive(http, cid, download_id, timeout=120.0):
 
 
 def test_debug_peer_knows_the_connected_peer(pair):
-    a, b, http_a, _ = pair
+    _a, b, http_a, _ = pair
     record = http_a.get(f"/debug/peer/{b.info['peerId']}").json()
     assert record["peerId"] == b.info["peerId"]
     assert set(b.info["addrs"]) <= {str(x) for x in record["addresses"]}

@@ -61,7 +61,7 @@ def test_status_page_renders_in_a_browser(chromium, node, http, upload, tmp_path
     for cid in cids:
         assert f'href="/api/storage/v1/data/{cid}"' in html
     assert "holiday-photo.jpg" in html and "notes.txt" in html
-    fetches = re.search(r'<section id="fetches".*?</section>', html, re.S).group(0)
+    fetches = re.search(r'<section id="fetches".*?</section>', html, re.DOTALL).group(0)
     assert f">{started['downloadId']}<" in fetches and "done" in fetches
 
     # a dataset link downloads the dataset

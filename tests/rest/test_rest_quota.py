@@ -3,7 +3,6 @@
 import os
 
 import pytest
-
 from harness import Daemon
 
 pytestmark = pytest.mark.timeout(180)

@@ -310,20 +310,20 @@ def test_responder_cancels() -> None:
 
 
 def test_cancel_while_paused() -> None:
-    alice, bob = accepted_pair(pull=False)
+    alice, _bob = accepted_pair(pull=False)
     alice.fire(E.PauseInitiator)
     alice.fire(E.Cancel)
     assert alice.status is S.Cancelled
 
 
 def test_transport_error_fails_the_channel() -> None:
-    alice, bob = accepted_pair(pull=False)
+    _alice, bob = accepted_pair(pull=False)
     bob.fire(E.Error, message="data transfer channel failed to transfer data: stream reset")
     assert bob.status is S.Failed and "stream reset" in bob.state.message
 
 
 def test_nothing_happens_after_the_end() -> None:
-    alice, bob = accepted_pair(pull=False)
+    alice, _bob = accepted_pair(pull=False)
     alice.fire(E.Cancel)
     with pytest.raises(ErrInvalidTransition):
         alice.fire(E.Cancel)

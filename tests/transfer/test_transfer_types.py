@@ -7,9 +7,7 @@ import json
 import pytest
 from _transfer_kit import ALICE, BOB, ROOT, DealResult, DealVoucher, block, make_state
 
-import hoard.transfer as transfer
-from hoard.transfer import cidset, errors, selector, vouchers
-from hoard.transfer import messages as m
+from hoard import transfer
 from hoard.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, TransferError
 from hoard.ids.peer import Identity
 from hoard.transfer import (
@@ -33,19 +31,18 @@ from hoard.transfer import (
     TypeRegistry,
     Voucher,
     VoucherResult,
+    cidset,
+    errors,
     fsm,
+    selector,
     types,
+    vouchers,
 )
+from hoard.transfer import messages as m
 
-GO_STATUSES = """Requested Ongoing TransferFinished ResponderCompleted Finalizing Completing Completed Failing
-Failed Cancelling Cancelled InitiatorPaused ResponderPaused BothPaused ResponderFinalizing
-ResponderFinalizingTransferFinished ChannelNotFoundError""".split()
+GO_STATUSES = ["Requested", "Ongoing", "TransferFinished", "ResponderCompleted", "Finalizing", "Completing", "Completed", "Failing", "Failed", "Cancelling", "Cancelled", "InitiatorPaused", "ResponderPaused", "BothPaused", "ResponderFinalizing", "ResponderFinalizingTransferFinished", "ChannelNotFoundError"]
 
-GO_EVENTS = """Open Accept Restart DataReceived DataSent Cancel Error CleanupComplete NewVoucher NewVoucherResult
-PauseInitiator ResumeInitiator PauseResponder ResumeResponder FinishTransfer ResponderCompletes
-ResponderBeginsFinalization BeginFinalizing Disconnected Complete CompleteCleanupOnRestart DataQueued
-DataQueuedProgress DataSentProgress DataReceivedProgress RequestTimedOut SendDataError ReceiveDataError
-TransferRequestQueued RequestCancelled""".split()
+GO_EVENTS = ["Open", "Accept", "Restart", "DataReceived", "DataSent", "Cancel", "Error", "CleanupComplete", "NewVoucher", "NewVoucherResult", "PauseInitiator", "ResumeInitiator", "PauseResponder", "ResumeResponder", "FinishTransfer", "ResponderCompletes", "ResponderBeginsFinalization", "BeginFinalizing", "Disconnected", "Complete", "CompleteCleanupOnRestart", "DataQueued", "DataQueuedProgress", "DataSentProgress", "DataReceivedProgress", "RequestTimedOut", "SendDataError", "ReceiveDataError", "TransferRequestQueued", "RequestCancelled"]
 
 
 def test_statuses_are_numbered_in_go_iota_order() -> None:

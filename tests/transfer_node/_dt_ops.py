@@ -151,7 +151,7 @@ def pay_when_asked(node) -> bool:
     return True
 
 
-def open(node, direction: str, peer: str, cid: str, deal: str = "deal-1", selector=None) -> str:  # noqa: A001
+def open(node, direction: str, peer: str, cid: str, deal: str = "deal-1", selector=None) -> str:
     dt = node.data_transfer
     opener = dt.open_pull_data_channel if direction == "pull" else dt.open_push_data_channel
     return str(opener(peer, DealVoucher(deal), cid, selector))

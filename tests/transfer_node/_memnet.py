@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import trio
 import trio.testing
+from _dt_ops import DealResult, DealValidator, DealVoucher
 
 from hoard.content.chunker import FixedChunker
 from hoard.content.repo import ContentStore
@@ -26,8 +27,6 @@ from hoard.store import MemoryBlockStore
 from hoard.transfer import ChannelState, Event, EventCode, Status
 from hoard.transfer.manager import Manager, TransferLimits
 from hoard.transfer.storage import ContentStorage
-
-from _dt_ops import DealResult, DealValidator, DealVoucher
 
 
 class MemoryStream:

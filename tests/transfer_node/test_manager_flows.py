@@ -459,5 +459,5 @@ async def test_operations_on_unknown_channels_and_peers():
         unreachable = "12D3KooWQEKAeG9bj5uua6knrZSFo6vczQJZw2pXHBJhKrviuboZ"
         with pytest.raises(Exception, match="unreachable"):
             await a.manager.open_pull_data_channel(unreachable, DealVoucher("deal-1"), CID.of(b"x"))
-        (chid, state), = a.manager.in_progress_channels().items()
+        (_chid, state), = a.manager.in_progress_channels().items()
         assert state.status is S.Failed and state.message.startswith("Unable to send request")

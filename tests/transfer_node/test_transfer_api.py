@@ -200,9 +200,8 @@ def test_cli_without_a_running_node_uses_the_data_dir(tmp_path):
 
 
 def test_opening_needs_a_started_node(tmp_path):
-    with hoard.Node({"data-dir": str(tmp_path / "a")}) as node:
-        with pytest.raises(hoard.errors.StateError, match="not started"):
-            node.data_transfer.open_pull_data_channel(PEER, DefaultVoucher(), "zdqAua3AF5EXb2sSTvZkncnHzz1LzSEGsDZwvYXzAJ5uRtQFo")
+    with hoard.Node({"data-dir": str(tmp_path / "a")}) as node, pytest.raises(hoard.errors.StateError, match="not started"):
+        node.data_transfer.open_pull_data_channel(PEER, DefaultVoucher(), "zdqAua3AF5EXb2sSTvZkncnHzz1LzSEGsDZwvYXzAJ5uRtQFo")
 
 
 PEER = "12D3KooWQEKAeG9bj5uua6knrZSFo6vczQJZw2pXHBJhKrviuboZ"
