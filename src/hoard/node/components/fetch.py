@@ -4,8 +4,13 @@ Reading data the node does not have (`download_*(..., local=False)`, streams, `f
 1. providers: the DHT providers of the manifest CID, plus connected peers as a fallback;
 2. the manifest block, then the block-index nodes level by level, each verified;
 3. the data blocks through a `BlockStream` (several peers, verified, bounded window, in order).
-A download streams them without storing; a fetch stores them as pending blocks and commits
-the dataset as cached (unpinned, expires after `block-ttl`) when complete.
+A download streams them without storing; a fetch stores them through the one ingest path (a
+session reserving the missing bytes, pending batches, a verified commit) as a cached dataset
+(unpinned, expires after `block-ttl`) when complete.
+
+Every fetch goes through a `hoard.net.exchange.BlockExchange`, chosen by CID
+(`NetComponent.exchange_for`): bitswap for IPFS CIDs (dag-pb, raw sha2-256), `/hoard/blocks/1`
+for the rest. Other components use `fetch_blocks`, `fetch_dag`, `providers` and `exchange_for`.
 
 **Background fetches.** `fetch_start(cid)` gets the dataset's manifest (locally, or from the
 network) and fetches the dataset into the local store in the background; it returns the

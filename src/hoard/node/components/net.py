@@ -2,9 +2,13 @@
 
 While the node is started, `run` runs a `hoard.net.Network` (a new one per start, same
 identity, so the peer ID stays): it listens on `listen-addrs`, dials `bootstrap-node`, serves
-the local store on `/hoard/blocks/1` plus every component's protocols (`serve`), and
-advertises every stored dataset's manifest CID (at start, on each `dataset_stored` event, and
-periodically). py-libp2p loads here, when the network starts, not when hoard is imported.
+the local store on `/hoard/blocks/1`, on bitswap (`/ipfs/bitswap/1.2.0`, 1.1.0, 1.0.0) and,
+unless `bulk: false`, on the bulk path (`/hoard/bulk/1` offers, TLS 1.3 on `bulk-port`, which
+this node's fetches also use where a peer offers it), plus every component's protocols
+(`serve`), and advertises every stored dataset's manifest CID (at start, on each
+`dataset_stored` event, and periodically). The two block exchanges are `blocks` and `bitswap`
+(`hoard.net.exchange.BlockExchange` both); `exchange_for(cid)` picks one by CID. py-libp2p
+loads here, when the network starts, not when hoard is imported.
 """
 
 from __future__ import annotations
