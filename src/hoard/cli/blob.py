@@ -16,8 +16,8 @@ from typing import Any
 import click
 
 from hoard.cli.output import Ctx
+from hoard.cli.paths import input_file
 from hoard.cli.session import embedded_node, load_config
-from hoard.errors import NotFoundError
 
 pass_ctx = click.make_pass_decorator(Ctx)
 GRPC_HELP = "Use the gRPC API of a running node at HOST:PORT (default: the node running on the data dir, if any)."
@@ -79,9 +79,7 @@ def put(ctx: Ctx, path: str) -> None:
         source: Any = stdin_pieces()
         total = None
     else:
-        file = Path(path)
-        if not file.is_file():
-            raise NotFoundError(f"no such file: {path}", path=path)
+        file = input_file(path, "blob put")
         source, total = file.resolve(), file.stat().st_size
     with node_backend(ctx, _grpc_addr()) as node, ctx.progress("putting", total) as advance:
         stat = node.blobs.put(source, on_progress=advance)

@@ -58,9 +58,9 @@ def upload(ctx: Ctx, path: str, chunk_size: int, as_unixfs: bool, cid_version: i
                     raise
             cid = node.upload_finalize(session)
         else:
-            file = Path(path)
-            if not file.is_file():
-                raise NotFoundError(f"no such file: {path}", path=path)
+            from hoard.cli.paths import input_file
+
+            file = input_file(path, "upload", utf8_name=True)
             session = node.upload_init(str(file.resolve()), chunk_size)
             with ctx.progress(f"uploading {file.name}", file.stat().st_size) as advance:
                 cid = node.upload_file(session, on_progress=advance)

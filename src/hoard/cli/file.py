@@ -15,8 +15,9 @@ import click
 
 from hoard.cli.blob import GRPC_HELP, node_backend, stdin_pieces
 from hoard.cli.output import Ctx
+from hoard.cli.paths import input_file
 from hoard.content.chunker import MAX_BLOCK_SIZE
-from hoard.errors import InvalidArgumentError, NotFoundError
+from hoard.errors import InvalidArgumentError
 
 pass_ctx = click.make_pass_decorator(Ctx)
 DEFAULT_BLOCK = 512 << 10  # hugo's block size (DIGEST §2)
@@ -53,8 +54,8 @@ def _blocks(path: str, size: int) -> Iterator[bytes]:
 @pass_ctx
 def write(ctx: Ctx, ino: int, path: str, index: int | None, block_size: int) -> None:
     """Write PATH (or - for stdin) to file INO: one block at --index, else appended as blocks."""
-    if path != "-" and not Path(path).is_file():
-        raise NotFoundError(f"no such file: {path}", path=path)
+    if path != "-":
+        input_file(path, "file write")
     with node_backend(ctx, _grpc_addr()) as node:
         if index is not None:
             data = sys.stdin.buffer.read(MAX_BLOCK_SIZE + 1) if path == "-" else Path(path).read_bytes()

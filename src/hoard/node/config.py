@@ -237,6 +237,9 @@ class Config:
             text = Path(path).read_text()
         except OSError as exc:
             raise InvalidArgumentError(f"cannot read config file {path}: {exc.strerror}", path=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidArgumentError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                                       f"at offset {exc.start})", path=str(path)) from exc
         return cls.from_json(text, base)
 
     @classmethod
