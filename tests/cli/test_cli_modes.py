@@ -73,7 +73,7 @@ def test_block_size_option(hoard_cli, mode, tmp_path):
     src.write_bytes(os.urandom(10_000))
     cid = hoard_cli(*mode, "upload", "--chunk-size", "4096", str(src)).stdout.split()[-1]
     manifest = json.loads(hoard_cli(*mode, "--json", "manifest", cid).stdout)
-    assert manifest["blockSize"] == 4096 and manifest["blockCount"] == 3
+    assert manifest["blockSize"] == 4096 and manifest["datasetSize"] == 10_000  # 3 padded Logos blocks
 
 
 @pytest.mark.parametrize("args, code, words", [

@@ -52,9 +52,12 @@ def test_pushed_upload_streams_chunks(remote):
     assert [d.manifest for d in remote.list() if d.cid == cid] == [manifest]
 
 
-def test_empty_pushed_upload(remote):
-    cid = remote.upload_finalize(remote.upload_init("empty.bin"))
-    assert remote.download_manifest(cid).dataset_size == 0
+def test_empty_pushed_upload_is_refused_as_logos_refuses_it(remote):
+    before = remote.space()
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        remote.upload_finalize(remote.upload_init("empty.bin"))
+    after = remote.space()
+    assert (after.total_blocks, after.quota_used_bytes) == (before.total_blocks, before.quota_used_bytes)
 
 
 def test_cancelled_upload_stores_nothing(remote):
