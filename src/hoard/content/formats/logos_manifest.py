@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hoard.content.formats import _logos_pb as pb
+from hoard.content.manifest import escape_text
+from hoard.content.manifest import name_problem as safe_name_problem
 from hoard.errors import IntegrityError, InvalidArgumentError, InvalidCidError
 from hoard.ids.cid import CID, CODEX_BLOCK, CODEX_MANIFEST, CODEX_ROOT, SHA2_256
 from hoard.limits import MAX_DATASET_BLOCKS
@@ -69,8 +71,9 @@ def name_problem(kind: str, value: object) -> str | None:
         if any(not " " <= c <= "~" for c in value):
             return f"mimetype {value!r} is not printable ASCII"
         return None
-    if value in (".", "..") or any(c in "/\\" or c < " " or c == "\x7f" for c in value):
-        return f"filename {value!r} is not a safe base name (no '/', '\\\\', control characters, '.' or '..')"
+    if value and safe_name_problem(value) is not None:  # the one check of dataset names (content.manifest)
+        return (f"filename {escape_text(value)!r} is not a safe base name (no '/', '\\\\', '.' or '..', no control, "
+                "line-separator or bidirectional-override characters)")
     return None
 
 
