@@ -137,7 +137,7 @@ class ReceivePlan:
         """Whether `cid` is the base or an index node: a block the plan grows from."""
         return cid == self.base or cid in self._full or cid in self._partial
 
-    def accept(self, cid: CID, data: bytes) -> None:
+    def accept(self, cid: CID, data: bytes | memoryview) -> None:
         """Check a verified block against the plan and expand what it names.
 
         Raises TransferProtocolError for a block nobody asked for, of the wrong size, or an
@@ -153,10 +153,10 @@ class ReceivePlan:
         except IntegrityError as exc:
             raise TransferProtocolError(str(exc)) from exc
 
-    def _expand(self, cid: CID, data: bytes) -> None:
+    def _expand(self, cid: CID, data: bytes | memoryview) -> None:
         if cid == self.base and not self._root_done:
             self._root_done = True
-            self.manifest = read_manifest(cid, data)
+            self.manifest = read_manifest(cid, bytes(data))
             if self.manifest is not None:
                 m = self.manifest
                 if not 0 <= m.block_count <= MAX_DATASET_BLOCKS:
@@ -165,7 +165,7 @@ class ReceivePlan:
                 self._reach(m.index, 0)
         if cid in self._declared and cid not in self._nodes:
             count, nbytes, _depth = self._declared[cid]
-            node = decode_index_node(data, cid)
+            node = decode_index_node(bytes(data), cid)
             if (node.count, node.nbytes) != (count, nbytes) and not (count == 0 and not node.entries):
                 raise IntegrityError(f"block-index node {cid} holds {node.count} blocks / {node.nbytes} bytes; "
                                      f"its parent says {count} / {nbytes}")

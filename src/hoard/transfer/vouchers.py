@@ -23,7 +23,7 @@ and locally alike.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC, ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import (
@@ -179,7 +179,7 @@ class TypeRegistry(Generic[T]):
     ("identifier already registered: X"), as Go's registry does.
     """
 
-    def __init__(self, base: type[Registerable] = Registerable, what: str = "type") -> None:
+    def __init__(self, base: ABCMeta = Registerable, what: str = "type") -> None:  # an abstract class
         self._base = base
         self._what = what
         self._entries: dict[str, tuple[type[Registerable], T | None]] = {}
