@@ -93,6 +93,44 @@ def test_connect_by_multiaddr_and_spr_then_peers_and_a_file_moves(trio_nodes, ho
     assert all(line.split()[0] in ("INF", "DBG", "WRN", "ERR") for line in log.splitlines() if line.strip())
 
 
+def test_list_and_space_read_well_and_keep_stores_fetched_data(trio_nodes, hoard_cli, tmp_path):
+    a, b, _ = trio_nodes
+    assert hoard_cli(*a.cli_args(), "connect", _full_addr(b)).exit_code == 0
+    src = tmp_path / "odd[bold]name.bin"
+    src.write_bytes(os.urandom(3 * 1024 * 1024))
+    cid = hoard_cli(*b.cli_args(), "upload", str(src)).stdout.split()[-1]
+    fetched = hoard_cli(*a.cli_args(), "fetch", cid)
+    assert fetched.exit_code == 0, fetched.stderr
+
+    table = hoard_cli(*a.cli_args(), "list").stdout
+    header, *rows = table.splitlines()
+    assert header.split() == ["cid", "size", "kept", "filename"]
+    row = next(r for r in rows if r.startswith(cid))
+    assert "3.0 MiB" in row and "cached until 20" in row
+    assert "odd[bold]name.bin" in row  # shown as it is, not read as rich markup
+    listed = {e["cid"]: e for e in json.loads(hoard_cli(*a.cli_args(), "--json", "list").stdout)}
+    assert listed[cid]["cached"] is True and listed[cid]["expires"] > 0
+
+    kept = hoard_cli(*a.cli_args(), "keep", cid)
+    assert kept.exit_code == 0 and kept.stdout.startswith(f"kept {cid}")
+    row = next(r for r in hoard_cli(*a.cli_args(), "list").stdout.splitlines() if r.startswith(cid))
+    assert " stored " in row
+    listed = {e["cid"]: e for e in json.loads(hoard_cli(*a.cli_args(), "--json", "list").stdout)}
+    assert set(listed[cid]) == {"cid", "manifest"}  # stored data lists as Logos has it
+
+    space = hoard_cli(*a.cli_args(), "space").stdout
+    assert space.startswith("used: ") and " MiB of 20.0 GiB (" in space and "blocks:" in space
+    assert "totalBlocks" in json.loads(hoard_cli(*a.cli_args(), "--json", "space").stdout)
+    missing = hoard_cli(*a.cli_args(), "keep", "zdqAuPSaNbU6GzVdi2k6NyZifuoA44h1x4crFgnnSjh59yPzF")
+    assert missing.exit_code == 3 and "not stored here" in missing.stderr
+
+
+def test_a_cid_that_is_not_local_hints_at_network(tmp_path, hoard_cli):
+    result = hoard_cli("--data-dir", str(tmp_path / "d"), "download", "zdqAuPSaNbU6GzVdi2k6NyZifuoA44h1x4crFgnnSjh59yPzF")
+    assert result.exit_code == 3 and "add --network" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_connect_to_an_unknown_peer_is_one_line(trio_nodes, hoard_cli):
     result = hoard_cli(*trio_nodes[0].cli_args(), "connect", "12D3KooWLGBfWYyTD9ykkWQF1qbYpTcGLYvbnrTQ5W4vcXr9qDdH")
     assert result.exit_code == 7
@@ -179,3 +217,11 @@ def test_connect_targets(target, addrs, expected):
 def test_bad_connect_targets(target, addrs):
     with pytest.raises(InvalidArgumentError):
         parse_target(target, addrs)
+
+
+def test_table_cells_escape_control_characters():
+    from hoard.cli.output import human_size, printable
+
+    assert printable("a\x1b[31mb\tc") == "a\\x1b[31mb\\tc"
+    assert printable("plain name.bin") == "plain name.bin"
+    assert [human_size(n) for n in (0, 1023, 1536, 20 * 1024**3)] == ["0 B", "1023 B", "1.5 KiB", "20.0 GiB"]

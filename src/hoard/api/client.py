@@ -214,6 +214,10 @@ class NodeClient:
         """Every dataset the node stores."""
         return [shapes.dataset_from_json(d) for d in self._request("GET", "/data").json()["content"]]
 
+    def keep(self, cid: str | CID) -> None:
+        """Store a cached dataset for good (`POST /data/{cid}/keep`, a hoard addition)."""
+        self._request("POST", f"/data/{self._cid(cid)}/keep")
+
     def space(self) -> Space:
         """The node's storage space."""
         return shapes.space_from_json(self._request("GET", "/space").json())

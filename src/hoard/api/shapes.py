@@ -56,8 +56,12 @@ def manifest_json(manifest: Manifest | LogosManifest) -> JSON:
 
 
 def dataset_json(dataset: Dataset) -> JSON:
-    """A stored dataset: `{cid, manifest}`."""
-    return {"cid": str(dataset.cid), "manifest": manifest_json(dataset.manifest)}
+    """A stored dataset: `{cid, manifest}`, plus hoard's `cached: true, expires` for cached data."""
+    out: JSON = {"cid": str(dataset.cid), "manifest": manifest_json(dataset.manifest)}
+    if dataset.cached:
+        out["cached"] = True
+        out["expires"] = dataset.expires
+    return out
 
 
 def datasets_json(datasets: list[Dataset]) -> list[JSON]:
@@ -204,7 +208,9 @@ def manifest_from_json(data: JSON) -> Manifest | LogosManifest:
 
 def dataset_from_json(data: JSON) -> Dataset:
     """A stored dataset from its JSON (`dataset_json`)."""
-    return Dataset(CID.parse(data["cid"]), manifest_from_json(data["manifest"]))
+    expires = data.get("expires")
+    return Dataset(CID.parse(data["cid"]), manifest_from_json(data["manifest"]), bool(data.get("cached")),
+                   float(expires) if expires is not None else None)
 
 
 def space_from_json(data: JSON) -> Space:

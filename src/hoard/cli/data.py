@@ -83,7 +83,12 @@ def download(ctx: Ctx, cid: str, output: str | None, network: bool) -> None:
             download_unixfs(ctx, node, cid, output, network)
         return
     with open_node(ctx, start=network) as node:
-        node.download_init(cid, 0, not network)
+        try:
+            node.download_init(cid, 0, not network)
+        except NotFoundError as exc:
+            if network:
+                raise
+            raise NotFoundError(f"{exc.message} (hint: add --network to get it from peers)", cid=cid) from exc
         total = _dataset_size(node, cid, network)
         with ctx.progress("downloading", total) as advance:
             if output:
@@ -175,8 +180,23 @@ def list_(ctx: Ctx) -> None:
 
     with open_node(ctx) as node:
         entries = node.list()
-        lines = [f"{e.cid}  {e.manifest.dataset_size:>12}  {e.manifest.filename or ''}" for e in entries]
-        ctx.emit(shapes.datasets_json(entries), "\n".join(lines) if lines else "(no datasets)")
+    if ctx.json or not entries:
+        ctx.emit(shapes.datasets_json(entries), "(no datasets)")
+        return
+    from hoard.cli.output import human_size, print_table
+
+    print_table(["cid", "size", "kept", "filename"],
+                [[str(e.cid), human_size(e.manifest.dataset_size), _kept(e), e.manifest.filename or ""] for e in entries],
+                right=("size",))
+
+
+def _kept(entry: Any) -> str:
+    """"stored", or "cached until <UTC date>" for fetched data that expires (`hoard keep` stores it)."""
+    if not entry.cached:
+        return "stored"
+    if entry.expires is None:
+        return "cached"
+    return "cached until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.expires))
 
 
 @click.command()
@@ -184,9 +204,16 @@ def list_(ctx: Ctx) -> None:
 def space(ctx: Ctx) -> None:
     """Show storage space: blocks, quota, used and reserved bytes."""
     from hoard.api import shapes
+    from hoard.cli.output import human_size
 
     with open_node(ctx) as node:
-        ctx.emit(shapes.space_json(node.space()))
+        figures = node.space()
+    used, quota = figures.quota_used_bytes, max(figures.quota_max_bytes, 1)
+    ctx.emit(shapes.space_json(figures), "\n".join([
+        f"used:     {human_size(used)} of {human_size(figures.quota_max_bytes)} ({100 * used / quota:.1f}%)",
+        f"reserved: {human_size(figures.quota_reserved_bytes)}",
+        f"free:     {human_size(max(figures.quota_max_bytes - used - figures.quota_reserved_bytes, 0))}",
+        f"blocks:   {figures.total_blocks:,}"]))
 
 
 @click.command()

@@ -216,5 +216,18 @@ def _lock_held(data_dir: Path) -> bool:
         return False
 
 
+@click.command()
+@click.argument("cid")
+@pass_ctx
+def keep(ctx: Ctx, cid: str) -> None:
+    """Store cached (fetched) data for good: it no longer expires, as an upload does not."""
+    from hoard.cli.session import open_node
+
+    with open_node(ctx) as hoard_node:
+        hoard_node.keep(cid)
+    ctx.emit({"kept": cid}, f"kept {cid}: stored, no expiry")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(node)
+    cli.add_command(keep)

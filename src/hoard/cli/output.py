@@ -53,11 +53,31 @@ class Ctx:
             yield lambda n: bar.advance(task, n)
 
 
+def human_size(n: float) -> str:
+    """Bytes for people: 0 B, 1.5 KiB, 20.0 GiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (\\n, \\x1b, ...), so a name cannot move the
+    cursor, recolour the terminal or break a table's lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def print_table(columns: list[str], rows: list[list[str]], right: tuple[str, ...] = ()) -> None:
     """A rich table on stdout: fitted to a terminal, at full width into a pipe or file (never
-    cut off), without borders so it stays easy to grep."""
+    cut off), without borders so it stays easy to grep. Cells are plain text (no rich markup;
+    control characters escaped, line breaks kept)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(soft_wrap=True)
     if not console.is_terminal:
@@ -66,7 +86,7 @@ def print_table(columns: list[str], rows: list[list[str]], right: tuple[str, ...
     for name in columns:
         table.add_column(name, justify="right" if name in right else "left", overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text("\n".join(printable(line) for line in cell.split("\n"))) for cell in row))
     console.print(table)
 
 

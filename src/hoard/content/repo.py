@@ -177,6 +177,17 @@ class ContentStore:
         raw = self.store.meta_get("datasets", cid.binary)
         return None if raw is None else _info(cid, raw)
 
+    def keep(self, cid: CID) -> None:
+        """Pin a cached dataset (no expiry from now on); NotFoundError if it is not stored."""
+        with self._lock:
+            info = self.dataset_info(cid)
+            if info is None:
+                raise NotFoundError(f"dataset {cid} is not stored here (fetch it first: hoard fetch)", cid=str(cid))
+            if not info.pinned:
+                batch = Batch()
+                batch.meta_put("datasets", cid.binary, _info_bytes(info, True, None))
+                self.ingest._commit(batch, durable=True)
+
     def datasets(self) -> Iterator[DatasetInfo]:
         for key, raw in self.store.meta_iter("datasets"):
             yield _info(CID(key), raw)

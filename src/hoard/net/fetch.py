@@ -98,6 +98,7 @@ class PeerPenalties:
         if bad:
             rec.bad_blocks += 1
             rec.banned_until = time.time() + self.ban_seconds
+            logger.info("peer %s banned for %gs: %s", peer_id, self.ban_seconds, reason)
         else:
             rec.failures += 1
 

@@ -37,7 +37,7 @@ from typing import Any
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost, INetStream
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.identity.identify.identify import ID as IDENTIFY_ID
@@ -240,6 +240,38 @@ def _identify_handler(host: IHost, agent_string: str | None,
     return handle
 
 
+class _ConnectionLog(INotifee):
+    """Logs each connection opened and closed (INFO), with the peer and its address."""
+
+    @staticmethod
+    def _describe(conn: INetConn) -> tuple[str, str]:
+        muxed = getattr(conn, "muxed_conn", None)
+        peer = str(getattr(muxed, "peer_id", "?"))
+        try:
+            addrs = ", ".join(str(a) for a in conn.get_transport_addresses())
+        except Exception:  # noqa: BLE001 - the address is only for the log line
+            addrs = "?"
+        return peer, addrs
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        logger.info("connected to %s at %s", *self._describe(conn))
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        logger.info("disconnected from %s (%s)", *self._describe(conn))
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        return None
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        return None
+
+
 # -- the host ------------------------------------------------------------------------------
 
 class Host:
@@ -280,6 +312,7 @@ class Host:
         # connections are open, even with low_watermark=0. A hoard node dials only whom it is
         # told to (bootstrap, connect, providers, DHT queries), so it is switched off.
         self.libp2p.get_network().auto_connector.maybe_connect = _no_auto_connect  # type: ignore[attr-defined]
+        self.libp2p.get_network().register_notifee(_ConnectionLog())
         self.announce_ip = ipaddress.ip_address(announce_ip) if announce_ip else None
         self.explicit_announce = parse_peer_addrs(announce_addrs)
         if agent_string is not None or self.announce_ip is not None or self.explicit_announce or self._wildcard:

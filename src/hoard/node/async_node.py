@@ -183,6 +183,10 @@ class AsyncNode(NodeBase):
         """Delete a dataset (manifest CID) or a single block."""
         return await self._call(self._c.data.delete, cid)
 
+    async def keep(self, cid: str | CID) -> None:
+        """Store a cached (fetched) dataset for good: no expiry, as an upload. No-op if stored."""
+        return await self._call(self._c.data.keep, cid)
+
     async def exists(self, cid: str | CID) -> bool:
         """Whether the block (or manifest) is in the local store."""
         return await self._call(self._c.data.exists, cid)

@@ -141,6 +141,10 @@ class NodeDispatch:
         """Delete a dataset (manifest CID) or a single block."""
         return self._node._submit(self._node._c.data.delete, cid)
 
+    def keep(self, cid: str | CID) -> Future[None]:
+        """Store a cached (fetched) dataset for good: no expiry, as an upload. No-op if stored."""
+        return self._node._submit(self._node._c.data.keep, cid)
+
     def exists(self, cid: str | CID) -> Future[bool]:
         """Whether the block (or manifest) is in the local store."""
         return self._node._submit(self._node._c.data.exists, cid)

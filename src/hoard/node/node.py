@@ -355,6 +355,10 @@ class Node(NodeBase):
         """Delete a dataset (manifest CID) or a single block."""
         return self._call(self._c.data.delete, cid)
 
+    def keep(self, cid: str | CID) -> None:
+        """Store a cached (fetched) dataset for good: no expiry, as an upload. No-op if stored."""
+        return self._call(self._c.data.keep, cid)
+
     def exists(self, cid: str | CID) -> bool:
         """Whether the block (or manifest) is in the local store."""
         return self._call(self._c.data.exists, cid)

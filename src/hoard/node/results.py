@@ -25,6 +25,8 @@ class Dataset:
 
     cid: CID
     manifest: Manifest | LogosManifest
+    cached: bool = False  # fetched data kept until `expires` (seconds since the epoch); `keep` stores it
+    expires: float | None = None
 
 
 @dataclass(frozen=True)

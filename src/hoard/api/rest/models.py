@@ -37,10 +37,18 @@ class DataItem(BaseModel):
     manifest: Manifest
 
 
+class ListedData(DataItem):
+    """A stored dataset as `GET /data` lists it: hoard adds `cached` and `expires` (seconds since
+    the epoch) for data kept only until then (fetched, not uploaded or kept)."""
+
+    cached: bool | None = None
+    expires: float | None = None
+
+
 class DataList(BaseModel):
     """Every dataset stored by the node."""
 
-    content: list[DataItem]
+    content: list[ListedData]
 
 
 class FetchStarted(DataItem):

@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from hoard.api import shapes
-from hoard.api.rest.responses import errors
+from hoard.api.rest.responses import TEXT, errors
 from hoard.node.async_node import AsyncNode
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -80,7 +80,7 @@ def install_docs(app: FastAPI) -> None:
 
 
 def peers_router(node: AsyncNode) -> APIRouter:
-    """`GET /peers` (under the API base)."""
+    """`GET /peers` and `POST /data/{cid}/keep` (hoard's additions, under the API base)."""
     router = APIRouter()
 
     @router.get("/peers", operation_id="listPeers", tags=["Node"],
@@ -88,6 +88,13 @@ def peers_router(node: AsyncNode) -> APIRouter:
                 responses={200: {"description": "The connected peers, as a JSON array"}, **errors()})
     async def peers() -> Any:
         return JSONResponse([shapes.connected_peer_json(p) for p in await node.net.peer_list()])
+
+    @router.post("/data/{cid}/keep", operation_id="keepData", tags=["Data"], response_class=PlainTextResponse,
+                 summary="Store cached (fetched) data for good: no expiry, as an upload (hoard)",
+                 responses={200: {"description": "Kept", **TEXT}, **errors(400, 404)})
+    async def keep(cid: str) -> Response:
+        await node.keep(cid)
+        return PlainTextResponse("")
 
     return router
 

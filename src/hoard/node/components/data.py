@@ -227,7 +227,8 @@ class DataComponent:
         content = self._context.content
 
         def run() -> builtins.list[Dataset]:
-            return [Dataset(d.cid, content.any_manifest(d.cid)) for d in content.datasets()]
+            return [Dataset(d.cid, content.any_manifest(d.cid), not d.pinned, None if d.pinned else d.expires)
+                    for d in content.datasets()]
 
         return await trio.to_thread.run_sync(run)
 
@@ -240,6 +241,10 @@ class DataComponent:
     async def delete(self, cid: str | CID) -> None:
         """Delete a dataset (manifest CID) or a single block (datasets using it then read as incomplete)."""
         await trio.to_thread.run_sync(self._context.content.delete, parse_cid(cid, "delete"))
+
+    async def keep(self, cid: str | CID) -> None:
+        """Store a cached dataset for good (no expiry), as an upload is; no-op if it is stored."""
+        await trio.to_thread.run_sync(self._context.content.keep, parse_cid(cid, "keep"))
 
     async def exists(self, cid: str | CID) -> bool:
         """Whether the block (or manifest) is in the local store."""

@@ -11,6 +11,7 @@ started. Every node registers `DefaultVoucher` with a `PolicyValidator` followin
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from hoard.node.context import NodeContext
 from hoard.transfer.builtin import DefaultVoucher, DefaultVoucherResult, PolicyValidator, TransferPolicy
 from hoard.transfer.manager import Manager, parse_channel_id
 from hoard.transfer.storage import ContentStorage
-from hoard.transfer.types import ChannelID, ChannelState
+from hoard.transfer.types import ChannelID, ChannelState, Event
 from hoard.transfer.vouchers import EncodedVoucher
 from hoard.transfer.wire import PROTOCOL
 
@@ -63,6 +64,22 @@ def _voucher(value: Any) -> Any:
     raise InvalidArgumentError(f'voucher must be text or {{"type", "data"}}: {value!r}')
 
 
+log = logging.getLogger("hoard.node.transfer")
+_last_status: dict[str, str] = {}  # channel id -> the status last logged (a channel's data events are not logged)
+
+
+def _log_state_change(event: Event, state: ChannelState) -> None:
+    """DEBUG: a channel's status changed (INFO when it completed, failed or was cancelled)."""
+    chid, status = str(state.channel_id), state.status.name
+    if _last_status.get(chid) == status:
+        return
+    _last_status[chid] = status
+    final = status in ("Completed", "Failed", "Cancelled")
+    if final:
+        _last_status.pop(chid, None)
+    log.log(logging.INFO if final else logging.DEBUG, "transfer channel %s: %s (%s)", chid, status, event.code.name)
+
+
 class TransferComponent:
     """The data-transfer manager and the JSON-shaped `transfer_*` operations; serves
     `/hoard/transfer/1` and runs the manager while the node is started (after the network)."""
@@ -77,6 +94,7 @@ class TransferComponent:
         self._policy = PolicyValidator(TransferPolicy.from_json(self.storage.get_config(POLICY_KEY)))
         self.manager.register_voucher_type(DefaultVoucher, self._policy)
         self.manager.register_voucher_result_type(DefaultVoucherResult)
+        self.manager.subscribe_to_events(_log_state_change)
         self.protocols: Mapping[str, StreamHandler] = {PROTOCOL: self._serve_transfer_stream}
 
     async def run(self, context: NodeContext, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
