@@ -150,6 +150,15 @@ class AsyncNode(NodeBase):
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
         return await self._call(self._c.data.upload_file, session_id, on_progress)
 
+    async def add(self, source: bytes | bytearray | memoryview | str | os.PathLike[str], filename: str | None = None,
+            mimetype: str | None = None) -> CID:
+        """Store bytes or the file at a path in one call; returns the manifest CID (durable)."""
+        return await self._call(self._c.data.add, source, filename, mimetype)
+
+    async def cat(self, cid: str | CID, local: bool = True) -> bytes:
+        """The whole content of `cid` as bytes (`local=False`: from the network too); in memory."""
+        return await self._call(self._c.data.cat, cid, local)
+
     async def download_init(self, cid: str | CID, chunk_size: int = 0, local: bool = True) -> str:
         """Open a download session for `cid` ("" or "Download session already exists.")."""
         return await self._call(self._c.data.download_init, cid, chunk_size, local)

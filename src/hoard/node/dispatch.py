@@ -108,6 +108,15 @@ class NodeDispatch:
         """Upload the file named at upload_init; `on_progress(n)` per stored block of n bytes."""
         return self._node._submit(self._node._c.data.upload_file, session_id, on_progress)
 
+    def add(self, source: bytes | bytearray | memoryview | str | os.PathLike[str], filename: str | None = None,
+            mimetype: str | None = None) -> Future[CID]:
+        """Store bytes or the file at a path in one call; returns the manifest CID (durable)."""
+        return self._node._submit(self._node._c.data.add, source, filename, mimetype)
+
+    def cat(self, cid: str | CID, local: bool = True) -> Future[bytes]:
+        """The whole content of `cid` as bytes (`local=False`: from the network too); in memory."""
+        return self._node._submit(self._node._c.data.cat, cid, local)
+
     def download_init(self, cid: str | CID, chunk_size: int = 0, local: bool = True) -> Future[str]:
         """Open a download session for `cid` ("" or "Download session already exists.")."""
         return self._node._submit(self._node._c.data.download_init, cid, chunk_size, local)

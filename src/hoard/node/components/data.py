@@ -19,6 +19,7 @@ import builtins
 import functools
 import itertools
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -38,6 +39,7 @@ from hoard.node.params import is_int, parse_cid
 from hoard.node.results import Dataset, Space, StreamInfo, VerifyReport
 from hoard.node.sessions import Reader, Sessions
 
+ADD_PIECE = 1 << 20  # bytes per upload_chunk of `add`
 log = logging.getLogger("hoard")
 
 MAX_READ = 16 << 20  # largest stream_read
@@ -199,6 +201,30 @@ class DataComponent:
         self._context.counters.upload(cid, self._size(cid), time.monotonic() - began)
         await self._context.events.dataset_stored(cid)
         return cid
+
+    async def add(self, source: bytes | bytearray | memoryview | str | os.PathLike[str],
+                  filename: str | None = None, mimetype: str | None = None) -> CID:
+        """Store bytes, or the file at a path, in one call (an upload session opened, filled and
+        finished); returns the manifest CID. Durable when it returns."""
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            view = memoryview(source).cast("B")
+            session = await self.upload_open(filename, mimetype, 0, len(view))
+            try:
+                for start in range(0, len(view), ADD_PIECE):
+                    await self.upload_chunk(session, bytes(view[start:start + ADD_PIECE]))
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await self.upload_cancel(session)
+                raise
+            return await self.upload_finalize(session)
+        return await self.upload_file(await self.upload_init(os.fspath(source), 0))
+
+    async def cat(self, cid: str | CID, local: bool = True) -> bytes:
+        """The whole content of a dataset (or block) as bytes, from the local store (or, with
+        `local=False`, from the network too). It is held in memory: stream large data instead."""
+        pieces: builtins.list[bytes] = []
+        await self.download_stream(cid, None, 0, local, pieces.append)
+        return b"".join(pieces)
 
     # -- downloads ---------------------------------------------------------------------
     async def download_init(self, cid: str | CID, chunk_size: int = 0, local: bool = True) -> str:
