@@ -9,6 +9,7 @@ the node's worker thread when the operation finishes.
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable
 from concurrent.futures import Future
 
