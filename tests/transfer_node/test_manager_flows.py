@@ -13,7 +13,15 @@ from _memnet import memory_net, random_data, setup_deals, trio_test
 
 from hoard.errors import AlreadyExistsError, InvalidArgumentError
 from hoard.ids.cid import CID
-from hoard.transfer import BlockRange, ErrChannelNotFound, ErrInvalidTransition, ErrPause, EventCode, Status
+from hoard.transfer import (
+    BlockRange,
+    EncodedVoucher,
+    ErrChannelNotFound,
+    ErrInvalidTransition,
+    ErrPause,
+    EventCode,
+    Status,
+)
 from hoard.transfer.manager import ERR_DISCONNECTED
 
 pytestmark = pytest.mark.timeout(60)
@@ -401,9 +409,12 @@ async def test_a_restart_whose_voucher_differs_is_refused():
         await a.wait_for(chid, lambda s: s.message.startswith(ERR_DISCONNECTED))
         b = await net.restart(b)
         setup_deals(b, validator=DealValidator(accept=("deal-1", "deal-2")))
-        ch = a.manager._channels[chid]
-        forged = ch.state.evolve(vouchers=(DealVoucher("deal-2"),))  # the initiator's record no longer matches
-        ch.state = forged
+        # the initiator's record no longer matches: persisted so, and read back by a restarted manager
+        forged = a.manager.channel_state(chid).evolve(vouchers=(EncodedVoucher.of(DealVoucher("deal-2")),))
+        await net.crash(a)
+        a.manager.storage.save_channel(forged, {})
+        a = await net.restart(a)
+        setup_deals(a, validator=DealValidator(accept=("deal-1", "deal-2")), rate=500_000)
         await a.manager.restart_data_transfer_channel(chid)
         done = await a.wait_status(chid, *DONE)
         assert done.status is S.Failed
@@ -436,9 +447,11 @@ async def test_restarting_an_interrupted_cleanup_finishes_it():
         setup_deals(a, b)
         cid = b.upload(random_data(30_000))
         chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), cid)
-        await a.wait_status(chid, *DONE)
-        ch = a.manager._channels[chid]
-        ch.state = ch.state.evolve(status=S.Cancelling)  # as if persisted mid-cleanup
+        done = await a.wait_status(chid, *DONE)
+        await net.crash(a)
+        a.manager.storage.save_channel(done.evolve(status=S.Cancelling), {})  # as if persisted mid-cleanup
+        a = await net.restart(a)
+        setup_deals(a)
         await a.manager.restart_data_transfer_channel(chid)
         assert a.manager.channel_state(chid).status is S.Cancelled
         await a.wait_status(chid, S.Cancelled)
