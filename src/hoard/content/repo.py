@@ -248,6 +248,26 @@ class ContentStore:
             block.verify(data)
         return len(blocks), manifest.dataset_size
 
+    def is_complete(self, cid: CID) -> bool:
+        """Whether `cid` is a stored dataset with every block it names in the store (a single
+        block deleted makes it incomplete until a fetch stores the block again)."""
+        info = self.dataset_info(cid)
+        if info is None:
+            return False
+        if info.format == LOGOS:
+            leaves = self.logos_leaves(cid)
+            if leaves is None:
+                return False
+            blocks = {CID.from_digest(CODEX_BLOCK, leaves[i:i + DIGEST_LEN], SHA2_256)
+                      for i in range(0, len(leaves), DIGEST_LEN)}
+        else:
+            manifest = self.manifest(cid)
+            tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
+            if tree.load_available(self.store.get_many):
+                return False
+            blocks = set(tree.loaded_blocks())
+        return all(self.store.has(block) for block in blocks)
+
     def manifest_by_digest(self, digest: bytes) -> CID | None:
         raw = self.store.meta_get("digests", digest)
         return None if raw is None else CID(raw)

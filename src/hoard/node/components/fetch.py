@@ -355,7 +355,8 @@ class FetchComponent:
         """
         parsed = parse_cid(cid, "fetch")
         manifest = await self.any_manifest(parsed)
-        stored = self._context.content.dataset_info(parsed) is not None
+        # stored whole; a dataset missing a block (a single block deleted) is fetched to fill it
+        stored = await trio.to_thread.run_sync(self._context.content.is_complete, parsed)
         runner = self.runner
         if not stored and runner is None:
             raise StateError(f"Failed to fetch: {parsed} is not stored and this node has no network to fetch it from",
