@@ -18,7 +18,7 @@ from _net_kit import collect, make_blocks, networks, store_with, trio_test
 from hoard.errors import PeerError
 from hoard.ids.cid import CID
 from hoard.ids.peer import Identity, PeerId
-from hoard.net import Network, StreamChannelOpener
+from hoard.net import MAX_BLOCK_SIZE, Network, StreamChannelOpener
 from hoard.net.bulk import (
     BulkCertificate,
     BulkChannelOpener,
@@ -118,6 +118,17 @@ async def test_a_peer_without_the_bulk_path_is_fetched_from_over_the_libp2p_stre
         # a second fetch does not ask again (remembered for retry_after)
         assert await collect(client.fetch_blocks([blocks[0][0]], [info["peerId"]])) == blocks[:1]
         assert opener.opened == {"bulk": 0, "fallback": 2}
+
+
+@trio_test(timeout=60)
+async def test_blocks_of_the_largest_size_come_over_the_bulk_path() -> None:
+    blocks = make_blocks(12, size=MAX_BLOCK_SIZE)  # each frame larger than the reader's free room
+    async with networks(None, None) as [server_net, client], bulk_server(server_net, store_with(blocks)), \
+            bulk_opener(client, fallback=False) as opener:
+        await client.connect(server_net.peer_id, server_net.addrs)
+        got = await collect(client.fetch_blocks([cid for cid, _ in blocks], [server_net.peer_id]))
+        assert got == blocks
+        assert opener.opened == {"bulk": 1, "fallback": 0}
 
 
 @trio_test(timeout=60)

@@ -83,6 +83,7 @@ class _Connection:
         self._tls_lock = threading.Lock()   # the SSLObject: one user at a time
         self._send_lock = threading.Lock()  # whole records go out in order
         self._read: Any = self.tls.read  # read(n, buffer) -> int (typeshed knows only read(n) -> bytes)
+        self._backlog = False  # received bytes not yet decrypted (the last `plain` filled up)
 
     def handshake(self) -> None:
         while True:
@@ -110,18 +111,23 @@ class _Connection:
             self.sock.sendall(out)
 
     def receive_into(self, raw: memoryview, plain: memoryview) -> int:
-        """Wait for bytes from the socket and decrypt what they complete into `plain`.
-        Returns the plaintext length (0 is possible: a partial record); EOFError at the end."""
-        n = self.sock.recv_into(raw)
-        if not n:
-            raise EOFError
+        """Decrypt into `plain` what the connection has: what is left from the last call when
+        `plain` filled up then, else what the next socket read completes. Returns the plaintext
+        length (0 is possible: a partial record); EOFError at the end of the connection."""
+        if not self._backlog:
+            n = self.sock.recv_into(raw)
+            if not n:
+                raise EOFError
+            with self._tls_lock:
+                self._in.write(raw[:n])
         got = 0
+        self._backlog = True
         with self._tls_lock:
-            self._in.write(raw[:n])
             while got < len(plain):
                 try:
                     count: int = self._read(len(plain) - got, plain[got:])
                 except ssl.SSLWantReadError:
+                    self._backlog = False  # everything received is decrypted: read the socket next
                     break
                 except ssl.SSLZeroReturnError:
                     raise EOFError from None
