@@ -14,15 +14,19 @@ a `RejectionResult` carrying the error text, and the initiator's channel fails w
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from hoard.content.manifest import escape_text
 from hoard.errors import InvalidArgumentError, TransferError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.transfer.selector import Selector
 from hoard.transfer.types import ChannelID
 from hoard.transfer.vouchers import Voucher, VoucherResult
+
+log = logging.getLogger("hoard.transfer")
 
 __all__ = ["DefaultVoucher", "DefaultVoucherResult", "PolicyValidator", "RejectionResult", "TransferPolicy"]
 
@@ -102,6 +106,38 @@ class TransferPolicy:
                 raise InvalidArgumentError(f"transfer policy {key} must be true or false")
         return cls(bool(data.get("push", False)), bool(data.get("pull", True)),
                    None if peers is None else frozenset(peers))
+
+    @classmethod
+    def from_stored(cls, data: Any) -> TransferPolicy:
+        """The policy a node stored, read leniently so that it never stops the node from starting:
+        peers that are not valid peer IDs are dropped, and a policy that is still invalid is
+        replaced by the default (pulls from anyone, pushes refused); each with a warning."""
+        try:
+            return cls.from_json(data)
+        except InvalidArgumentError as exc:
+            problem = exc.message
+        if isinstance(data, dict) and isinstance(data.get("peers"), list):
+            kept = [p for p in data["peers"] if isinstance(p, str) and _valid_peer(p)]
+            dropped = len(data["peers"]) - len(kept)
+            try:
+                policy = cls.from_json({**data, "peers": kept})
+            except InvalidArgumentError as exc:
+                problem = exc.message
+            else:
+                log.warning("the stored transfer policy names %d invalid peer ID(s): dropped (%s)", dropped,
+                            escape_text(problem))
+                return policy
+        log.warning("the stored transfer policy is invalid (%s): using the default (pulls accepted, pushes refused)",
+                    escape_text(problem))
+        return cls()
+
+
+def _valid_peer(text: str) -> bool:
+    try:
+        _check_peer(text)
+    except Exception:  # noqa: BLE001 - any failure to parse is an invalid peer ID
+        return False
+    return True
 
 
 def _check_peer(text: str) -> None:

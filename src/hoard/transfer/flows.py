@@ -15,6 +15,7 @@ import trio
 
 from hoard.errors import HoardError, InvalidArgumentError, TransferError
 from hoard.ids.cid import CID
+from hoard.ratelog import violation
 from hoard.transfer import fsm
 from hoard.transfer import messages as m
 from hoard.transfer.builtin import RejectionResult
@@ -192,13 +193,13 @@ class Flows:
             else:
                 ch = self._channels.get(ChannelID(session.peer, self.peer, message.transfer_id))
                 if ch is None:
-                    log.info("request for unknown channel %s from %s", message.transfer_id, session.peer)
+                    violation(log, session.peer, "request for unknown channel %s", message.transfer_id, level=logging.INFO)
                     return
                 await self._on_request(ch, message)
         else:
             ch = self._channels.get(ChannelID(self.peer, session.peer, message.transfer_id))
             if ch is None:
-                log.info("response for unknown channel %s from %s", message.transfer_id, session.peer)
+                violation(log, session.peer, "response for unknown channel %s", message.transfer_id, level=logging.INFO)
                 return
             await self._on_response(ch, session, message)
 
@@ -217,8 +218,8 @@ class Flows:
             err, result = self._validate(state, request.voucher, is_restart=False)
         response = m.response_from_validation(err, request.transfer_id, _rejection(err, result), is_new=True)
         if not response.accepted:
-            log.info("rejected %s request %s from %s: %s", "pull" if pull else "push", chid, session.peer,
-                     _reason(err))
+            violation(log, session.peer, "rejected %s request %s: %s", "pull" if pull else "push", chid, _reason(err),
+                      level=logging.INFO)
             session.send_message(response)
             session.finish()
             return
@@ -264,7 +265,7 @@ class Flows:
             err, result = self._validate(ch.state, request.voucher, is_restart=True)
         response = m.response_from_validation(err, request.transfer_id, _rejection(err, result), is_restart=True)
         if ch is None or not response.accepted:
-            log.info("refused restart of %s from %s: %s", chid, session.peer, _reason(err))
+            violation(log, session.peer, "refused restart of %s: %s", chid, _reason(err), level=logging.INFO)
             session.send_message(response)
             session.finish()
             return
@@ -281,7 +282,7 @@ class Flows:
         ch = self._channels.get(chid) if chid is not None else None
         if ch is None or not ch.is_initiator or ch.state.other_peer != session.peer \
                 or fsm.is_terminated(ch.state.status) or self._nursery is None:
-            log.info("ignored a restart request for %s from %s", chid, session.peer)
+            violation(log, session.peer, "ignored a restart request for %s", chid, level=logging.INFO)
             return
         self._nursery.start_soon(self._restart_requested, ch)
 

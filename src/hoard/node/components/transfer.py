@@ -4,7 +4,8 @@ The manager (`hoard.transfer.Manager`, Go's `Manager` in snake_case) reads and w
 `ContentStorage` on the node's content store (channel states in the `transfer-*` metadata
 tables), opens `/hoard/transfer/1` streams through the node's host, and runs while the node is
 started. Every node registers `DefaultVoucher` with a `PolicyValidator` following the persisted
-`TransferPolicy` (accept everything unless configured). The JSON-shaped operations below
+`TransferPolicy`: pulls accepted from any peer and pushes refused, unless the operator changed it
+(`hoard transfer policy`); a stored policy naming invalid peers drops them with a warning. The JSON-shaped operations below
 (`open`, `channels`, ...) open channels with `DefaultVoucher` unless given another voucher.
 """
 
@@ -91,7 +92,7 @@ class TransferComponent:
         self.storage = ContentStorage(context.content)
         self.manager = Manager(str(context.identity.peer_id), self.storage, on_dataset=context.events.dataset_stored)
         self.manager.load()
-        self._policy = PolicyValidator(TransferPolicy.from_json(self.storage.get_config(POLICY_KEY)))
+        self._policy = PolicyValidator(TransferPolicy.from_stored(self.storage.get_config(POLICY_KEY)))
         self.manager.register_voucher_type(DefaultVoucher, self._policy)
         self.manager.register_voucher_result_type(DefaultVoucherResult)
         self.manager.subscribe_to_events(_log_state_change)
