@@ -93,7 +93,7 @@ def strip_p2p(addr: multiaddr.Multiaddr) -> multiaddr.Multiaddr:
 def _p2p_of(addr: multiaddr.Multiaddr) -> str | None:
     try:
         return addr.value_for_protocol("p2p") or None
-    except Exception:
+    except Exception:  # noqa: BLE001 - multiaddr raises several kinds for an address without /p2p
         return None
 
 
@@ -135,8 +135,7 @@ def parse_peer_addrs(addrs: Iterable[str | multiaddr.Multiaddr], peer_id: PeerId
 def parse_spr(text: str) -> tuple[Envelope, PeerId, list[multiaddr.Multiaddr], int]:
     """Verify a signed peer record (`spr:...`): (envelope, peer id, addresses, seq)."""
     raw = str(text).strip()
-    if raw.startswith(SPR_PREFIX):
-        raw = raw[len(SPR_PREFIX):]
+    raw = raw.removeprefix(SPR_PREFIX)
     try:
         envelope, record = consume_envelope(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)),
                                             PEER_RECORD_ENVELOPE_DOMAIN)
@@ -388,7 +387,7 @@ class Host:
         try:
             addrs = [strip_p2p(a) for a in self.libp2p.get_peerstore().addrs(peer_id.libp2p)]
             return list({str(a): a for a in addrs}.values())
-        except Exception:
+        except Exception:  # noqa: BLE001 - a peer the peerstore does not know (its errors vary)
             return []
 
     def learn(self, peer_id: PeerId, addrs: Sequence[multiaddr.Multiaddr]) -> None:

@@ -109,7 +109,7 @@ class Network:
                         await done.wait()
                 try:
                     yield self
-                except Exception as exc:  # re-raised below, outside py-libp2p's nurseries, so
+                except Exception as exc:  # noqa: BLE001 - re-raised below, outside py-libp2p's nurseries, so
                     error = exc           # callers see it as raised, not in nested ExceptionGroups
             finally:
                 self._nursery = None
@@ -229,7 +229,7 @@ class Network:
         async for cid in self._announce_receive:
             try:
                 await self.dht.provide(cid)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one failed announcement must not stop the announcer
                 logger.warning("advertising %s failed: %r", cid, exc)
 
     async def find_providers(self, cid: CID, count: int = 20) -> list[PeerId]:
