@@ -102,3 +102,16 @@ def test_an_embedded_node_prints_nothing_at_info():
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"done\n"
     assert result.stderr == b""
+
+
+def test_health_checks_need_no_token_but_metrics_do(tmp_path):
+    with Daemon(tmp_path, {"api-token": "s3cret-token-for-tests"}) as node:
+        assert httpx.get(node.url + "/health", timeout=30).status_code == 200
+        assert httpx.get(node.url + "/ready", timeout=30).status_code == 200
+        assert httpx.get(node.url + "/metrics", timeout=30).status_code == 401
+        authorized = httpx.get(node.url + "/metrics", headers={"authorization": "Bearer s3cret-token-for-tests"},
+                               timeout=30)
+        assert authorized.status_code == 200
+        with grpc.insecure_channel(node.grpc_address) as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING

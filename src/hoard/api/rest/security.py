@@ -12,7 +12,8 @@ HTTP request before the app sees it:
   origins get CORS headers and preflight answers; same-origin requests (the status page)
   need nothing.
 * **Token.** With `api-token` or `api-token-file` set (hoard.api.auth), every request must
-  carry `Authorization: Bearer <token>` (401 otherwise; CORS preflights excepted).
+  carry `Authorization: Bearer <token>` (401 otherwise; CORS preflights and the health checks
+  `GET /health` and `GET /ready` excepted: probes carry no token and learn only up or down).
 * **Work.** At most `REST_MAX_UPLOADS` uploads run at once (503 with Retry-After beyond);
   an upload's `blockSize` is 0 (the default) or at least `REST_MIN_BLOCK_SIZE`; an upload
   body that stalls for `REST_BODY_IDLE_TIMEOUT` seconds is dropped.
@@ -69,6 +70,8 @@ def host_allowed(host: str, allowed: frozenset[str]) -> bool:
         return False
     return True
 
+
+OPEN_PATHS = ("/health", "/ready")  # answered without the API token (health checks)
 
 class SecurityMiddleware:
     """See the module docstring. Settings come from the node's config (`from_config`)."""
@@ -131,7 +134,8 @@ class SecurityMiddleware:
             await _refuse(send, 403, "forbidden",
                           "Cross-origin requests that change state are refused (allow the origin with api-cors-origin).")
             return
-        if not token_matches(self.token, headers.get("authorization")):
+        open_path = method in ("GET", "HEAD") and scope.get("path") in OPEN_PATHS
+        if not open_path and not token_matches(self.token, headers.get("authorization")):
             await _refuse(send, 401, "unauthorized", "This node requires an API token (Authorization: Bearer ...).",
                           [(b"www-authenticate", b'Bearer realm="hoard"')])
             return
