@@ -22,6 +22,7 @@ from typing import Protocol, Self, runtime_checkable
 import trio
 
 from hoard.content.car import links_of
+from hoard.errors import NotFoundError, PeerError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 
@@ -82,32 +83,39 @@ async def fetch_dag(exchange: BlockExchange, root: CID, providers: Sequence[Peer
     """Every block of the DAG under `root`, fetched level by level through `exchange` (blocks
     `have` already returns are verified and walked, not fetched). Each block is yielded once.
 
+    Blocks are yielded as the exchange delivers them (a level's blocks in link order), so memory
+    is the exchange's window plus the CIDs of the next level, whatever the DAG's size.
     The fetches run in the caller's `nursery` (an async generator must not yield inside a
     nursery of its own: trio would deliver its cancellations to the consumer)."""
     seen: set[CID] = {root}
     level = [root]
     while level:
-        got: dict[CID, bytes] = {}
-        if have is not None:
-            for cid in level:
-                data = have(cid)
-                if data is not None:
-                    cid.verify(data)
-                    got[cid] = data
-        wanted = [cid for cid in level if cid not in got]
-        if wanted:
-            stream = exchange.fetch(wanted, providers, nursery)
-            try:
-                async for cid, data in stream:
-                    got[cid] = data
-            finally:
-                await stream.aclose()
+        present = {cid for cid in level if have is not None and have(cid) is not None}
+        wanted = [cid for cid in level if cid not in present]
+        stream = exchange.fetch(wanted, providers, nursery) if wanted else None
         next_level: list[CID] = []
-        for cid in level:
-            data = got[cid]
-            yield cid, data
-            for child in links_of(cid, data):
-                if child not in seen:
-                    seen.add(child)
-                    next_level.append(child)
+        try:
+            blocks = aiter(stream) if stream is not None else None
+            for cid in level:
+                data: bytes
+                if cid in present:
+                    assert have is not None
+                    local = have(cid)
+                    if local is None:  # deleted meanwhile
+                        raise NotFoundError(f"block {cid} left the store during a DAG walk", cid=str(cid))
+                    cid.verify(local)
+                    data = local
+                else:
+                    assert blocks is not None
+                    got, data = await anext(blocks)
+                    if got != cid:
+                        raise PeerError(f"the exchange delivered {got} where {cid} was due")
+                yield cid, data
+                for child in links_of(cid, data):
+                    if child not in seen:
+                        seen.add(child)
+                        next_level.append(child)
+        finally:
+            if stream is not None:
+                await stream.aclose()
         level = next_level
