@@ -71,6 +71,10 @@ TRANSFER_MAX_PEER_TEXT: Final = 128
 #: a store batch and the stream's buffers), so these also bound that memory (64 x ~20 MiB).
 TRANSFER_MAX_CHANNELS_PER_PEER: Final = 8
 TRANSFER_MAX_CHANNELS: Final = 64
+#: Finished (completed, failed, cancelled) channels a node keeps, in memory and in its store; the
+#: oldest are forgotten, so `hoard transfer list` / ListChannels stay bounded (256 channels with
+#: 16 KiB vouchers are ~4 MiB, well under the gRPC message limit).
+TRANSFER_MAX_FINISHED_CHANNELS: Final = 256
 #: `/hoard/transfer/1` streams one peer may have open to this node at once, and all peers.
 TRANSFER_MAX_STREAMS_PER_PEER: Final = 64
 TRANSFER_MAX_STREAMS: Final = 1024

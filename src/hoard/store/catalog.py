@@ -12,7 +12,7 @@ tables and their encodings. The tables in use (owner → tables):
   content/ingest.py   pending, holds, owners, kept, counters
   files/store.py      file_heads, file_versions, file_blocks, file_windows
   logs/store.py       logs, logtails, records
-  transfer/storage.py transfer-channels, transfer-cids, transfer-config
+  transfer/storage.py transfer-channels, transfer-cids, transfer-config, transfer-finished
 
 The LMDB catalog keeps table `t` in the named database `m:t` of the repo's LMDB environment,
 the layout the single-store `BlockStore` has always used, so existing repos open unchanged

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hoard.errors import InvalidArgumentError
+from hoard.limits import TRANSFER_MAX_FINISHED_CHANNELS
 from hoard.transfer.selector import selector_to_node
 from hoard.transfer.types import ChannelID, ChannelState
 
@@ -29,6 +30,7 @@ class TransferLimits:
     checkpoint_bytes: int = 16 << 20  # a sender persists its progress this often
     linger: float = 10.0  # how long a finished stream waits for the peer to close its side
     cancel_timeout: float = 30.0  # how long a Cancel message may take to go out
+    max_finished: int = TRANSFER_MAX_FINISHED_CHANNELS  # finished channels kept (the oldest are forgotten)
 
 
 class ChannelTransport:

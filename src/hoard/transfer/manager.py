@@ -22,6 +22,7 @@ cancel, a voucher, RestartExistingChannelRequest) go on a short stream of their 
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,7 @@ class Manager(Flows):
         self._configurers: TypeRegistry[Any] = TypeRegistry(Voucher, "transport configurer voucher type")
         self._results.register(RejectionResult)
         self._channels: dict[ChannelID, Channel] = {}
+        self._finished: collections.OrderedDict[ChannelID, None] = collections.OrderedDict()  # oldest first
         self._ids = TransferIDCounter()
         self._events = EventDispatcher()
         self._transport: Transport | None = None
@@ -119,9 +121,23 @@ class Manager(Flows):
     # -- lifecycle ------------------------------------------------------------------------
     def load(self) -> int:
         """Read the persisted channels (before `run`). Returns how many."""
-        for state in self.storage.load_channels():
+        for state in self.storage.load_channels():  # the finished ones last, oldest first
             self._channels[state.channel_id] = Channel(state)
+            if fsm.is_terminated(state.status):
+                self._finished[state.channel_id] = None
+        self._forget_old()
         return len(self._channels)
+
+    def _forget_old(self) -> None:
+        """Keep the newest `limits.max_finished` finished channels; forget older ones (memory and
+        store), so that channel lists stay bounded however many transfers a node has done."""
+        while len(self._finished) > max(self.limits.max_finished, 0):
+            chid, _ = self._finished.popitem(last=False)
+            self._channels.pop(chid, None)
+            try:
+                self.storage.forget_channel(chid)
+            except Exception as exc:  # noqa: BLE001 - kept on disk; the next load drops it again
+                log.warning("channel %s: forgetting it failed: %r", chid, exc)
 
     async def run(self, transport: Transport, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve and open transfers through `transport` until cancelled (while the network runs)."""
@@ -342,6 +358,10 @@ class Manager(Flows):
             self._events.publish(code, ch.state)
         woken, ch.changed = ch.changed, trio.Event()
         woken.set()
+        chid = ch.state.channel_id
+        if fsm.is_terminated(ch.state.status) and chid not in self._finished and self._channels.get(chid) is ch:
+            self._finished[chid] = None
+            self._forget_old()
 
     def persist(self, ch: Channel) -> None:
         """Save the channel's state (and the sent/queued CIDs recorded since the last save)."""

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -56,6 +57,9 @@ __all__ = ["CHANNELS_TABLE", "CIDS_TABLE", "CONFIG_TABLE", "ContentStorage", "Tr
 CHANNELS_TABLE = "transfer-channels"
 CIDS_TABLE = "transfer-cids"
 CONFIG_TABLE = "transfer-config"
+FINISHED_TABLE = "transfer-finished"  # channel key -> when it was first saved in a final state (ns)
+_FINISHED = struct.Struct(">Q")
+_FINAL = frozenset({Status.Completed, Status.Failed, Status.Cancelled})
 
 _SEQ = struct.Struct(">I")
 SYNC_BYTES = 32 << 20  # received bytes between flushes to disk
@@ -90,10 +94,14 @@ class TransferStorage(Protocol):
         Later `store_blocks` for it are refused."""
 
     def load_channels(self) -> list[ChannelState]:
-        """Every persisted channel."""
+        """Every persisted channel; the finished ones (Completed, Failed, Cancelled) last, in the
+        order they finished."""
 
     def save_channel(self, state: ChannelState, appends: dict[str, list[CID]]) -> None:
         """Persist a channel's state; `appends` ("s"/"q" -> CIDs) extends its sent/queued lists."""
+
+    def forget_channel(self, chid: ChannelID) -> None:
+        """Delete a channel's record (the manager keeps a bounded number of finished channels)."""
 
     def get_config(self, key: str) -> Any:
         """A JSON config value, or None."""
@@ -221,8 +229,22 @@ class ContentStorage:
         with self._lock:
             for kind, cids in appends.items():
                 self._append(batch, state.channel_id, kind, cids)
-            batch.meta_put(CHANNELS_TABLE, _chid_key(state.channel_id), json.dumps(header(state)).encode())
+            key = _chid_key(state.channel_id)
+            batch.meta_put(CHANNELS_TABLE, key, json.dumps(header(state)).encode())
+            if state.status in _FINAL and self.store.meta_get(FINISHED_TABLE, key) is None:
+                batch.meta_put(FINISHED_TABLE, key, _FINISHED.pack(time.time_ns()))
             self.store.commit(batch)
+
+    def forget_channel(self, chid: ChannelID) -> None:
+        key = _chid_key(chid)
+        batch = Batch().meta_delete(CHANNELS_TABLE, key).meta_delete(FINISHED_TABLE, key)
+        with self._lock:
+            for cid_key, _chunk in self.store.meta_iter(CIDS_TABLE, key + b"\x00"):
+                batch.meta_delete(CIDS_TABLE, cid_key)
+            for kind in KINDS:
+                self._next_seq.pop((key, kind), None)
+            self.store.commit(batch)
+            self._ended.discard(chid)
 
     def load_channels(self) -> list[ChannelState]:
         states = []
@@ -246,7 +268,13 @@ class ContentStorage:
                     self._next_seq[(key, kind)] = seq
             states.append(state)
         self._settle_ended(states)
-        return states
+
+        def finished_at(state: ChannelState) -> int:
+            raw = self.store.meta_get(FINISHED_TABLE, _chid_key(state.channel_id))
+            return _FINISHED.unpack(raw)[0] if raw is not None and len(raw) == _FINISHED.size else 0
+
+        live = [s for s in states if s.status not in _FINAL]
+        return live + sorted((s for s in states if s.status in _FINAL), key=finished_at)
 
     def _settle_ended(self, states: list[ChannelState]) -> None:
         """Settle the received blocks of channels that ended before a crash let them (and of
