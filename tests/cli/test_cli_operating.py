@@ -185,7 +185,7 @@ def test_status_and_stop(tmp_path, hoard_cli):
 
 def test_connect_and_peers_without_a_running_node_say_so(tmp_path, hoard_cli):
     for args in (["connect", "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWNrzKYURvUiAfP4WgroJuyCW9HoxiU5rqnhff9dyz2VgZ"],
-                 ["peers"]):
+                 ["peers"], ["fetch", "--no-wait", "zdqAuPSaNbU6GzVdi2k6NyZifuoA44h1x4crFgnnSjh59yPzF"]):
         result = hoard_cli("--data-dir", str(tmp_path / "none"), *args)
         assert result.exit_code == 10
         assert "needs a running node" in result.stderr and "hoard node start" in result.stderr
@@ -225,3 +225,17 @@ def test_table_cells_escape_control_characters():
     assert printable("a\x1b[31mb\tc") == "a\\x1b[31mb\\tc"
     assert printable("plain name.bin") == "plain name.bin"
     assert [human_size(n) for n in (0, 1023, 1536, 20 * 1024**3)] == ["0 B", "1023 B", "1.5 KiB", "20.0 GiB"]
+
+
+def test_access_log_and_json_format_from_flags(tmp_path):
+    import httpx
+
+    node = FlagNode(tmp_path / "acc", [*FLAGS, "--access-log", "--log-format", "json"]).start()
+    try:
+        assert httpx.get(node.info["api"] + "/health", timeout=30).status_code == 200
+    finally:
+        assert node.stop() == 0
+    records = [json.loads(line) for line in node.stderr_path.read_text().splitlines() if line.strip()]
+    access = [r for r in records if r["topics"] == "uvicorn.access"]
+    assert any("GET /health" in r["msg"] and "200" in r["msg"] for r in access), records
+    assert any(r["topics"] == "hoard" and "stopped" in r["msg"] for r in records)  # hoard's too: one format

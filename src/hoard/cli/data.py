@@ -127,6 +127,10 @@ def fetch(ctx: Ctx, cid: str, wait: bool) -> None:
     """Fetch a dataset into the local store (from the network when it is not stored)."""
     from hoard.api import shapes
 
+    if not wait:  # an embedded node would stop the fetch as the command exits
+        from hoard.cli.peers import require_running
+
+        require_running(ctx, "fetch --no-wait")
     with open_node(ctx, start=True) as node:
         started = node.fetch_start(cid)
         download_id = started.download_id
