@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from harness import NodeProcess
 
-from ipfs.peers import KuboPeer
+from ipfs.peers import HeliaPeer, KuboPeer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,7 +41,7 @@ def test_kubo_fetches_by_bitswap_a_file_added_to_a_hoard_node(node: NodeProcess,
 
 def test_a_hoard_node_downloads_a_file_added_in_kubo_from_the_network(node: NodeProcess, kubo: KuboPeer,
                                                                       tmp_path: Path) -> None:
-    data = os.urandom(1_200_000)  # CIDv0, five dag-pb leaves under one root
+    data = os.urandom(3_000_000)  # CIDv0, twelve dag-pb leaves under one root, streamed in order
     (tmp_path / "theirs.bin").write_bytes(data)
     cid = kubo.add(tmp_path / "theirs.bin")
     node.call("connect", *_kubo_addr(kubo))
@@ -50,7 +50,30 @@ def test_a_hoard_node_downloads_a_file_added_in_kubo_from_the_network(node: Node
     assert out.read_bytes() == data
     assert node.call("exists", cid) is False  # a network read does not store
     stats = node.call("exchange_stats")["bitswap"]
-    assert stats["blocks_received"] >= 6 and stats["bytes_received"] >= len(data)
+    assert stats["blocks_received"] >= 13 and stats["bytes_received"] >= len(data)
+
+
+def test_a_hoard_node_downloads_a_raw_leaves_file_from_helia(node: NodeProcess, helia: HeliaPeer,
+                                                             tmp_path: Path) -> None:
+    data = os.urandom(2_500_000)  # CIDv1, raw leaves
+    (tmp_path / "helia.bin").write_bytes(data)
+    cid = helia.add_file(tmp_path / "helia.bin")
+    addr = helia.info.addr
+    node.call("connect", helia.info.peer_id, [addr[: addr.index("/p2p/")]])
+    out = tmp_path / "out.bin"
+    assert node.call("download_stream", cid, str(out), 0, False) == len(data)
+    assert out.read_bytes() == data
+
+
+def test_a_network_read_of_a_unixfs_directory_is_refused(node: NodeProcess, kubo: KuboPeer, tmp_path: Path) -> None:
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"a")
+    cid = kubo.add(folder)
+    node.call("connect", *_kubo_addr(kubo))
+    with pytest.raises(RuntimeError, match="not a file"):
+        node.call("download_stream", cid, str(tmp_path / "out"), 0, False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_hoard_node_fetches_a_kubo_dag_into_its_store(node: NodeProcess, kubo: KuboPeer, tmp_path: Path) -> None:

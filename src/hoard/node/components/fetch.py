@@ -27,19 +27,20 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from hoard.content.formats import unixfs
+from hoard.content.formats.dagpb import decode_node
 from hoard.content.formats.logos_dataset import is_logos_manifest
 from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.index import IndexTree
 from hoard.content.ingest import IngestSession
 from hoard.content.manifest import Manifest, is_dag
-from hoard.errors import HoardError, IntegrityError, NotFoundError, StateError
+from hoard.errors import CancelledError, HoardError, IntegrityError, InvalidArgumentError, NotFoundError, StateError
 from hoard.ids.cid import CID, DAG_PB
 from hoard.ids.peer import PeerId
 from hoard.node import logos_fetch
@@ -57,7 +58,6 @@ log = logging.getLogger("hoard.node.fetch")
 
 FETCH_BATCH_BYTES = 8 << 20  # fetched blocks are written in batches of about this size
 HAVE_TIMEOUT = 3.0  # seconds connected peers have to answer a bitswap want-have
-UNIXFS_READ_LIMIT = 256 << 20  # bytes of a UnixFS file a network read holds
 KEEP_FINISHED = 64  # finished fetches kept for progress queries
 
 
@@ -131,6 +131,95 @@ class NetworkReader:
         stream, self._stream = self._stream, None
         if stream is not None:
             await stream.aclose()
+
+
+class UnixfsNetworkReader:
+    """A UnixFS file from the network, in order. The DAG arrives level by level (`fetch_dag`);
+    `unixfs.read_file` runs in a worker thread, its `get` taking blocks from a buffer the walk
+    fills. A block leaves the buffer once every link to it has been read, so the buffer holds the
+    file's internal nodes and any leaves that came ahead of their turn (none in kubo's balanced
+    layout, whose leaf level arrives in file order). Every block is verified (by the exchange,
+    and again by the exporter, which also checks the sizes the nodes declare)."""
+
+    def __init__(self, root: CID, size: int, first: bytes, walk: AsyncGenerator[tuple[CID, bytes], None]) -> None:
+        self.size = size
+        self._root = root
+        self._walk: AsyncGenerator[tuple[CID, bytes], None] | None = walk
+        self._blocks: dict[CID, bytes] = {root: first}
+        self._refs: dict[CID, int] = {root: 1}
+        self._pieces: Iterator[bytes] | None = None
+        self._buf = memoryview(b"")
+        self._token = trio.lowlevel.current_trio_token()
+
+    @classmethod
+    async def open(cls, root: CID, walk: AsyncGenerator[tuple[CID, bytes], None]) -> UnixfsNetworkReader:
+        """Take the root from the walk and read the file's size from it."""
+        try:
+            got, data = await anext(walk)
+        except BaseException:
+            await walk.aclose()
+            raise
+        node = unixfs.load(got, lambda _cid: data)
+        if node.raw is not None:
+            size = len(node.raw)
+        elif node.unixfs is not None and node.unixfs.type in (unixfs.FILE, unixfs.RAW_T):
+            size = len(node.unixfs.data or b"") + sum(node.unixfs.blocksizes)
+        else:
+            await walk.aclose()
+            kind = node.unixfs.type_name if node.unixfs is not None else "node"
+            raise InvalidArgumentError(f"{root} is a UnixFS {kind}, not a file: download it with ipfs download",
+                                       cid=str(root))
+        return cls(root, size, data, walk)
+
+    async def _take(self, cid: CID) -> bytes:
+        while cid not in self._blocks:
+            if self._walk is None:
+                raise CancelledError("the download was closed")
+            try:
+                got, data = await anext(self._walk)
+            except StopAsyncIteration:
+                raise NotFoundError(f"block {cid} is not in the DAG of {self._root}", cid=str(cid)) from None
+            self._blocks[got] = data
+        data = self._blocks[cid]
+        self._refs[cid] = self._refs.get(cid, 0) - 1
+        if self._refs[cid] <= 0:
+            del self._blocks[cid], self._refs[cid]
+        if cid.codec == DAG_PB:
+            for link in decode_node(data).links:
+                self._refs[link.cid] = self._refs.get(link.cid, 0) + 1
+        return data
+
+    def _get(self, cid: CID) -> bytes:  # in the worker thread
+        return trio.from_thread.run(self._take, cid, trio_token=self._token)
+
+    def _next_piece(self) -> bytes | None:  # in the worker thread
+        if self._pieces is None:
+            self._pieces = unixfs.read_file(self._root, self._get)
+        return next(self._pieces, None)
+
+    async def read(self, n: int) -> bytes:
+        parts: list[memoryview] = []
+        got = 0
+        while got < n:
+            if not self._buf:
+                if self._walk is None:
+                    break
+                piece = await trio.to_thread.run_sync(self._next_piece)
+                if piece is None:
+                    await self.aclose()
+                    break
+                self._buf = memoryview(piece)
+            take = self._buf[: n - got]
+            parts.append(take)
+            got += len(take)
+            self._buf = self._buf[len(take):]
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        walk, self._walk = self._walk, None
+        self._blocks.clear()
+        if walk is not None:
+            await walk.aclose()
 
 
 class FetchComponent:
@@ -212,7 +301,7 @@ class FetchComponent:
         return exchange.fetch(list(cids), [p for p in providers if p != me], self._nursery)
 
     async def fetch_dag(self, root: CID, providers: Sequence[PeerId] | None = None,
-                        ) -> AsyncIterator[tuple[CID, bytes]]:
+                        ) -> AsyncGenerator[tuple[CID, bytes], None]:
         """Every block of the DAG under `root` (dag-pb, dag-cbor, raw), each verified and yielded
         once, level by level, through the exchange for `root`; blocks the store has are read
         from it, not fetched. Providers: `providers(root)` unless given."""
@@ -255,34 +344,20 @@ class FetchComponent:
         return tree, nodes
 
     # -- network reads -----------------------------------------------------------------
-    async def open_network_reader(self, cid: CID) -> NetworkReader | logos_fetch.CappedReader:
+    async def open_network_reader(self, cid: CID) -> NetworkReader | UnixfsNetworkReader | logos_fetch.CappedReader:
         """A reader of `cid` (dataset or block) from the network, verified block by block."""
         if is_logos_manifest(cid):
             return await logos_fetch.open_reader(self, cid, NetworkReader)
         self._net.require("download from the network")
         providers = await self._providers(cid)
         if cid.codec == DAG_PB:
-            data = await self._unixfs_file(cid, providers)
-            return NetworkReader(len(data), None, data)
+            return await UnixfsNetworkReader.open(cid, self.fetch_dag(cid, providers))
         if not is_dag(cid):
             data = await self._fetch_one(cid, providers)
             return NetworkReader(len(data), None, data)
         manifest = await self.manifest(cid)
         tree, _ = await self._index(manifest, providers)
         return NetworkReader(manifest.dataset_size, self.fetch_blocks(tree.blocks_view(), providers))
-
-    async def _unixfs_file(self, root: CID, providers: list[PeerId]) -> bytes:
-        """A UnixFS file's bytes from the network, read whole (up to UNIXFS_READ_LIMIT; a larger
-        file is fetched into the store first: `node.ipfs.fetch`)."""
-        blocks: dict[CID, bytes] = {}
-        held = 0
-        async for block, data in self.fetch_dag(root, providers):
-            blocks[block] = data
-            held += len(data)
-            if held > UNIXFS_READ_LIMIT:
-                raise StateError(f"Failed to download: {root} is over {UNIXFS_READ_LIMIT} bytes to read from the "
-                                 "network at once; fetch it into the store first (ipfs fetch)", cid=str(root))
-        return b"".join(await trio.to_thread.run_sync(lambda: list(unixfs.read_file(root, blocks.__getitem__))))
 
     async def fetch_dataset(self, cid: CID, known: Manifest | LogosManifest, record: Fetch) -> None:
         """Pull a whole dataset into the local store (cached), reporting progress to `record`.
