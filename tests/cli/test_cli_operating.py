@@ -219,6 +219,24 @@ def test_bad_connect_targets(target, addrs):
         parse_target(target, addrs)
 
 
+def test_announced_addresses_wildcards_expanded_or_given(tmp_path):
+    from hoard.net.host import parse_spr
+
+    wild = FlagNode(tmp_path / "w", ["--listen", "/ip4/0.0.0.0/tcp/0", "--api-port", "0", "--grpc-port", "0"])
+    given = FlagNode(tmp_path / "g", [*FLAGS, "--announce", "/ip4/203.0.113.7/tcp/4001",
+                                      "--announce", "/dns4/node.example.org/tcp/4001"])
+    with wild, given:
+        port = wild.info["listenPorts"][0]
+        assert wild.info["addrs"] == [f"/ip4/0.0.0.0/tcp/{port}"]
+        assert f"/ip4/127.0.0.1/tcp/{port}" in wild.info["announced"]
+        assert not any("/0.0.0.0/" in a for a in wild.info["announced"])
+        _env, _peer, addrs, _seq = parse_spr(wild.info["spr"])
+        assert sorted(str(a) for a in addrs) == sorted(wild.info["announced"])
+        assert given.info["announced"] == ["/ip4/203.0.113.7/tcp/4001", "/dns4/node.example.org/tcp/4001"]
+        _env, _peer, addrs, _seq = parse_spr(given.info["spr"])
+        assert [str(a) for a in addrs] == given.info["announced"]
+
+
 def test_table_cells_escape_control_characters():
     from hoard.cli.output import human_size, printable
 
