@@ -17,7 +17,7 @@
   them, `announce_ip` (Logos's `nat: extip:<IP>`) replaces the IP of the bound addresses; without
   either, the bound addresses are announced with a wildcard IP (0.0.0.0, ::) expanded to the
   addresses of the machine's interfaces (loopback included; IPv6 link-local left out);
-- a listen port another process already listens on is refused (`InvalidArgumentError`) before
+- a listen port another process already listens on is refused (`PeerError`) before
   py-libp2p binds it: py-libp2p listens with SO_REUSEPORT, so two nodes would otherwise share it.
 
 Creating a `Host` applies `tune_py_libp2p()` (see `hoard.net.tuning`).
@@ -193,12 +193,11 @@ def check_ports_free(addrs: Iterable[multiaddr.Multiaddr]) -> None:
                 probe.bind((parts[2], int(parts[4])))
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise InvalidArgumentError(
+                    raise PeerError(
                         f"cannot listen on {addr}: port {parts[4]} is already in use by another process "
                         f"(another hoard node? choose another port with --listen or listen-addrs)",
                         address=str(addr)) from exc
-                raise InvalidArgumentError(f"cannot listen on {addr}: {exc.strerror or exc}",
-                                           address=str(addr)) from exc
+                raise PeerError(f"cannot listen on {addr}: {exc.strerror or exc}", address=str(addr)) from exc
 
 
 async def _no_auto_connect() -> None:
