@@ -61,9 +61,9 @@ async def serve_tree(content: ContentStore, stream: Any) -> None:
     """Answer one `/hoard/logos-tree/1` request: a manifest CID in, its leaf list out."""
     try:
         with trio.move_on_after(TREE_TIMEOUT):
-            request = await stream.read(_MAX_REQUEST)
+            length = (await _read_exactly(stream, 1))[0]
             try:
-                cid = CID(bytes(request))
+                cid = CID(await _read_exactly(stream, length)) if 0 < length <= _MAX_REQUEST else None
             except HoardError:
                 cid = None
             leaves = None
@@ -88,7 +88,7 @@ async def _ask_tree(fetch: FetchComponent, peer: PeerId, cid: CID, manifest: Log
     stream = await network.host.open_stream(peer, TREE_PROTOCOL)
     try:
         with trio.fail_after(TREE_TIMEOUT):
-            await stream.write(cid.binary)
+            await stream.write(bytes((len(cid.binary),)) + cid.binary)
             found, length = tree_reply(await _read_exactly(stream, REPLY_HEADER_SIZE))
             if not found:
                 raise NotFoundError(f"{peer} does not have the block list of {cid}", cid=str(cid))

@@ -10,7 +10,8 @@ catalog entry (docs/storage.md). From the leaves the whole tree (and any block's
 rebuilt with `MerkleTree.from_leaves`.
 
 A node that fetches a Logos dataset from a peer asks it for the leaf list over
-`/hoard/logos-tree/1` (request: the manifest CID; reply: the leaves) and accepts it only when
+`/hoard/logos-tree/1` (request: a length byte and the binary manifest CID; reply: a status byte,
+the leaf bytes' length as u32 BE, then the leaves) and accepts it only when
 `verified_block_cids` finds that the Merkle root of those leaves is the manifest's treeCid and
 that there is one leaf per block. Every block is then fetched by its codex-block CID and checked
 against that CID (sha2-256 of the padded block), so each block is verified on arrival.
