@@ -71,6 +71,10 @@ TRANSFER_MAX_PEER_TEXT: Final = 128
 #: a store batch and the stream's buffers), so these also bound that memory (64 x ~20 MiB).
 TRANSFER_MAX_CHANNELS_PER_PEER: Final = 8
 TRANSFER_MAX_CHANNELS: Final = 64
+#: Bytes all sending channels together may hold in memory (blocks read from the store and queued on
+#: streams, not yet written). Without it, 64 channels whose peers never read held ~1.3 GB; with
+#: it, a sender waits for room (one whose peer reads gets it back as its bytes are written).
+TRANSFER_SEND_BUDGET: Final = 256 << 20
 #: Finished (completed, failed, cancelled) channels a node keeps, in memory and in its store; the
 #: oldest are forgotten, so `hoard transfer list` / ListChannels stay bounded (256 channels with
 #: 16 KiB vouchers are ~4 MiB, well under the gRPC message limit).

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hoard.errors import InvalidArgumentError
-from hoard.limits import TRANSFER_MAX_FINISHED_CHANNELS
+from hoard.limits import TRANSFER_MAX_FINISHED_CHANNELS, TRANSFER_SEND_BUDGET
 from hoard.transfer.selector import selector_to_node
 from hoard.transfer.types import ChannelID, ChannelState
 
@@ -31,6 +31,7 @@ class TransferLimits:
     linger: float = 10.0  # how long a finished stream waits for the peer to close its side
     cancel_timeout: float = 30.0  # how long a Cancel message may take to go out
     max_finished: int = TRANSFER_MAX_FINISHED_CHANNELS  # finished channels kept (the oldest are forgotten)
+    send_budget: int = TRANSFER_SEND_BUDGET  # bytes all sending channels together hold (read, not yet written)
 
 
 class ChannelTransport:

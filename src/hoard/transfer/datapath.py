@@ -16,6 +16,7 @@ of its CIDs commit together (`TransferStorage.store_blocks`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -30,11 +31,51 @@ if TYPE_CHECKING:
     from hoard.transfer.manager import Channel, Manager
     from hoard.transfer.session import Session
 
-__all__ = ["Receiver", "Sender"]
+__all__ = ["Receiver", "SendBudget", "Sender"]
 
 log = logging.getLogger("hoard.transfer")
 E = EventCode
 ITEM_BYTES = 256 << 10  # BLOCK frames per queued write item
+SETTLE_INTERVAL = 0.02  # how often a sender waiting for send budget gives back what its stream wrote
+
+
+class SendBudget:
+    """The bytes every sender of one manager may hold at once: blocks read from the store and
+    queued on streams, not yet written (`TransferLimits.send_budget`).
+
+    A sender takes a batch's bytes before reading it (waiting while the budget is spent) and gives
+    them back as they leave memory (written to its stream, or when it stops), so channels whose
+    peers never read hold at most the budget together; the others wait for room rather than the
+    node growing without bound.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.used = 0
+        self._changed = trio.Event()
+
+    async def acquire(self, nbytes: int, settle: Callable[[], None] | None = None) -> int:
+        """Take `nbytes` (at most the whole budget), waiting for room; returns what was taken.
+
+        `settle` gives back what the caller holds and no longer needs (its bytes written since);
+        it is called while waiting too, since the caller's own writes free room without anyone
+        releasing it (the sender waiting here is the one that would)."""
+        nbytes = min(max(nbytes, 0), self.total)
+        while True:
+            if settle is not None:
+                settle()
+            if self.used + nbytes <= self.total:
+                break
+            with trio.move_on_after(SETTLE_INTERVAL):
+                await self._changed.wait()
+        self.used += nbytes
+        return nbytes
+
+    def release(self, nbytes: int) -> None:
+        if nbytes > 0:
+            self.used = max(self.used - nbytes, 0)
+            self._changed.set()
+            self._changed = trio.Event()
 
 
 class Sender:
@@ -45,8 +86,31 @@ class Sender:
         self.channel = channel
         self.session = session
         self.skip = skip
+        self._budget: SendBudget = manager.send_budget
+        self._held = 0  # budget bytes this sender holds
+        self._loaded = 0  # bytes read from the store and not yet handed to the session
+        self._stopped = False
+
+    def _settle(self) -> None:
+        """Give back the budget of bytes no longer in memory (written to the stream)."""
+        now = self._loaded + self.session.in_flight
+        if self._held > now:
+            self._budget.release(self._held - now)
+            self._held = now
+
+    def _stop(self) -> None:
+        """The sender is done: give back everything it holds (safe to call twice)."""
+        self._stopped = True
+        self._budget.release(self._held)
+        self._held = self._loaded = 0
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self._stop()
+
+    async def _run(self) -> None:
         m, ch, session = self.manager, self.channel, self.session
         state = ch.state
         try:
@@ -70,10 +134,11 @@ class Sender:
                     m.transport_failed(ch, session, f"cannot send {state.base_cid}: {batch.message}")
                     return
                 for cid, data in batch:
-                    if not m.sending_allowed(ch, session):
-                        if not await out.flush() or not await m.may_send(ch, session):
-                            return
+                    if not m.sending_allowed(ch, session) and (
+                            not await out.flush() or not await m.may_send(ch, session)):
+                        return
                     size = len(data)
+                    self._loaded -= size
                     m.block_event(ch, E.DataQueued, cid, size)
                     if responder:
                         m.revalidate_progress(ch, "on_pull_data_sent", size)
@@ -82,6 +147,7 @@ class Sender:
                     if out.nbytes >= ITEM_BYTES or rate:
                         if not await out.flush():
                             return
+                        self._settle()
                     unsaved += size
                     if unsaved >= limits.checkpoint_bytes:
                         m.persist(ch)
@@ -108,6 +174,13 @@ class Sender:
         async with out:
             try:
                 for batch in plan.batches(self.skip, self.manager.limits.batch_bytes):
+                    nbytes = sum(b.size for b in batch)
+                    taken = await self._budget.acquire(nbytes, self._settle)
+                    if self._stopped:
+                        self._budget.release(taken)
+                        return
+                    self._held += taken
+                    self._loaded += nbytes
                     try:
                         loaded: Any = await trio.to_thread.run_sync(_read, get_many, batch)
                     except HoardError as exc:
@@ -116,6 +189,9 @@ class Sender:
                     await out.send(loaded)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # the sender stopped
+            finally:
+                if self._stopped:
+                    self._stop()  # what it took after the sender stopped
 
 
 def _read(get_many: Any, batch: list[PlannedBlock]) -> list[tuple[CID, bytes]]:

@@ -52,7 +52,7 @@ from hoard.transfer.channel import (
     channel_summary,
     parse_channel_id,
 )
-from hoard.transfer.datapath import Receiver, Sender
+from hoard.transfer.datapath import Receiver, SendBudget, Sender
 from hoard.transfer.errors import ErrChannelNotFound, ErrInvalidTransition, ErrPause
 from hoard.transfer.events import EventDispatcher, Subscriber, Unsubscribe
 from hoard.transfer.flows import Flows, _reason
@@ -108,6 +108,7 @@ class Manager(Flows):
         self._results.register(RejectionResult)
         self._channels: dict[ChannelID, Channel] = {}
         self._finished: collections.OrderedDict[ChannelID, None] = collections.OrderedDict()  # oldest first
+        self.send_budget = SendBudget(self.limits.send_budget)  # shared by every Sender
         self._ids = TransferIDCounter()
         self._events = EventDispatcher()
         self._transport: Transport | None = None

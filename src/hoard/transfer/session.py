@@ -198,6 +198,11 @@ class Session:
 
     # -- sending ----------------------------------------------------------------------
     @property
+    def in_flight(self) -> int:
+        """Data bytes queued on this stream and not yet written."""
+        return self._in_flight
+
+    @property
     def open_for_sending(self) -> bool:
         return not self._finishing and not self._ended.is_set()
 
