@@ -12,13 +12,14 @@ from hoard.ids.cid import CID
 
 def verify_dataset(content: ContentStore, cid: CID) -> dict[str, Any]:
     """Check every block of a dataset (or one block) against its CID. Raises IntegrityError."""
-    if content.dataset_info(cid) is None:
+    info = content.dataset_info(cid)
+    if info is None:
         data = content.store.get(cid)
         if data is None:
             raise NotFoundError(f"{cid} not found in local store", cid=str(cid))
         cid.verify(data)
         return {"cid": str(cid), "blocks": 1, "bytes": len(data)}
-    if content.dataset_info(cid).format == "logos":  # type: ignore[union-attr]
+    if info.format == "logos":
         blocks, nbytes = content.verify_logos(cid)
         return {"cid": str(cid), "blocks": blocks, "bytes": nbytes}
     manifest = content.manifest(cid)
