@@ -25,8 +25,8 @@ from hoard.node import info
 from hoard.node.aio import run_sync_in_thread, wait_future
 from hoard.node.node import NodeBase, on_loop, set_log_level
 from hoard.node.results import (
-    ConnectedPeer,
     CarImport,
+    ConnectedPeer,
     Dataset,
     DebugInfo,
     FetchInfo,

@@ -38,8 +38,8 @@ from hoard.node.context import NodeContext
 from hoard.node.lifecycle import Lifecycle
 from hoard.node.repo import Repo
 from hoard.node.results import (
-    ConnectedPeer,
     CarImport,
+    ConnectedPeer,
     Dataset,
     DebugInfo,
     FetchInfo,
