@@ -17,7 +17,7 @@ def test_a_network_download_goes_over_the_bulk_path(spawn, tmp_path):
     out = tmp_path / "out.bin"
     assert b.call("download_stream", cid, str(out), 0, False) == len(data)
     assert out.read_bytes() == data
-    fetcher, provider = b.call("exchange_stats"), a.call("exchange_stats")
+    fetcher, provider = b.call("net.exchange_stats"), a.call("net.exchange_stats")
     assert fetcher["bulk"]["opened"]["bulk"] >= 1 and fetcher["bulk"]["opened"]["fallback"] == 0
     assert provider["bulk"]["served"]["connections"] >= 1
     assert provider["bulk"]["served"]["bytes_sent"] >= len(data)
@@ -33,7 +33,7 @@ def test_a_provider_without_the_bulk_path_is_fetched_over_the_libp2p_stream(spaw
     out = tmp_path / "out.bin"
     assert b.call("download_stream", cid, str(out), 0, False) == len(data)
     assert out.read_bytes() == data
-    assert "bulk" not in a.call("exchange_stats")
-    fetcher = b.call("exchange_stats")["bulk"]
+    assert "bulk" not in a.call("net.exchange_stats")
+    fetcher = b.call("net.exchange_stats")["bulk"]
     assert fetcher["opened"]["bulk"] == 0 and fetcher["opened"]["fallback"] >= 1
-    assert a.call("exchange_stats")["blocks"]["bytes_sent"] >= len(data)
+    assert a.call("net.exchange_stats")["blocks"]["bytes_sent"] >= len(data)

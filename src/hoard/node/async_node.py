@@ -257,6 +257,11 @@ class AsyncNetApi:
         """The addresses the node listens on (none while stopped)."""
         return await self._node._call(on_loop(self._node._c.net.addrs))
 
+    async def exchange_stats(self) -> dict[str, Any]:
+        """Counters of the block exchanges: `blocks` (/hoard/blocks/1 served), `bitswap`, and `bulk`
+        (`opened`: channels this node opened over the bulk path or the fallback; `served`); {} while stopped."""
+        return await self._node._call(on_loop(self._node._c.net.exchange_stats))
+
 
 class AsyncBlobsApi:
     """`AsyncNode.blobs`: the operations of `Node.blobs` (BlobsApi), as coroutines."""

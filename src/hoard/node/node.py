@@ -430,6 +430,11 @@ class NetApi:
         """The addresses the node listens on (none while stopped)."""
         return self._node._call(on_loop(self._node._c.net.addrs))
 
+    def exchange_stats(self) -> dict[str, Any]:
+        """Counters of the block exchanges: `blocks` (/hoard/blocks/1 served), `bitswap`, and `bulk`
+        (`opened`: channels this node opened over the bulk path or the fallback; `served`); {} while stopped."""
+        return self._node._call(on_loop(self._node._c.net.exchange_stats))
+
 
 class IpfsApi:
     """`node.ipfs`: UnixFS files and directories, CAR files and IPFS blocks (kubo/Helia interop)."""
