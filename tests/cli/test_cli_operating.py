@@ -22,18 +22,19 @@ FLAGS = ["--listen", "/ip4/127.0.0.1/tcp/0", "--api-port", "0", "--grpc-port", "
 class FlagNode(Daemon):
     """`hoard --json node start --data-dir D FLAGS...`: no config file at all."""
 
-    def __init__(self, root, flags=FLAGS):
+    def __init__(self, root, flags=FLAGS, pre=()):
         super().__init__(root)
         self.flags = list(flags)
+        self.pre = list(pre)  # global options (--config FILE)
 
     def cli_args(self):
-        return ["--data-dir", str(self.data_dir)]
+        return [*self.pre, "--data-dir", str(self.data_dir)]
 
     def start(self):
         self.root.mkdir(parents=True, exist_ok=True)
         env = {**self.env, "PYTHONUNBUFFERED": "1"}
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([*self.hoard, "--json", "node", "start", "--data-dir", str(self.data_dir),
+            self.proc = subprocess.Popen([*self.hoard, "--json", *self.pre, "node", "start", "--data-dir", str(self.data_dir),
                                           *self.flags], stdout=subprocess.PIPE, stderr=err, env=env)
         self.info = json.loads(self._first_line(120))
         return self
@@ -235,6 +236,21 @@ def test_announced_addresses_wildcards_expanded_or_given(tmp_path):
         assert given.info["announced"] == ["/ip4/203.0.113.7/tcp/4001", "/dns4/node.example.org/tcp/4001"]
         _env, _peer, addrs, _seq = parse_spr(given.info["spr"])
         assert [str(a) for a in addrs] == given.info["announced"]
+
+
+def test_flags_override_the_config_file_and_bootstrap_connects(trio_nodes, tmp_path, hoard_cli):
+    b = trio_nodes[1]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"storage-quota": "1GiB", "log-level": "ERROR", "api-port": 1,
+                                  "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}))
+    node = FlagNode(tmp_path / "f", ["--api-port", "0", "--grpc-port", "0", "--storage-quota", "2GiB",
+                                     "--bootstrap", b.info["spr"]], pre=["--config", str(config)])
+    with node:
+        assert node.info["apiPort"] not in (0, 1)  # the flag, not the file's port 1
+        space = json.loads(hoard_cli(*node.cli_args(), "--json", "space").stdout)
+        assert space["quotaMaxBytes"] == 2 * 1024**3  # the flag, not the file's 1GiB
+        peers = json.loads(hoard_cli(*node.cli_args(), "--json", "peers").stdout)
+        assert b.info["peerId"] in [p["peerId"] for p in peers]  # dialled at start (the DHT may add others)
 
 
 def test_table_cells_escape_control_characters():
