@@ -115,3 +115,18 @@ def test_health_checks_need_no_token_but_metrics_do(tmp_path):
         with grpc.insecure_channel(node.grpc_address) as channel:
             answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_the_rest_client_adds_and_cats_as_the_node_does(daemon, tmp_path):
+    from hoard.api.client import NodeClient
+
+    data = os.urandom(150_000)
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"from a file\n")
+    with NodeClient(daemon.url) as client:
+        cid = client.add(data, filename="d.bin")
+        assert client.cat(cid) == data
+        assert client.download_manifest(cid).filename == "d.bin"
+        file_cid = client.add(path)
+        assert client.cat(file_cid) == b"from a file\n"
+        assert client.download_manifest(file_cid).filename == "c.txt"

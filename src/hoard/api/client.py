@@ -14,6 +14,7 @@ logs, transfers) are reached over gRPC (hoard.api.grpc.client) by the CLI.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
 import urllib.parse
@@ -272,6 +273,25 @@ class NodeClient:
         self._uploads[session] = _Upload(path if path is not None and path.is_file() else None,
                                          path.name if path is not None and path.name else None, chunk_size)
         return session
+
+    def add(self, source: bytes | bytearray | memoryview | str | os.PathLike[str], filename: str | None = None,
+            mimetype: str | None = None) -> CID:
+        """Store bytes or the file at a path in one call; returns the manifest CID (as `Node.add`)."""
+        if not isinstance(source, (bytes, bytearray, memoryview)):
+            return self.upload_file(self.upload_init(str(Path(os.fspath(source)).resolve())))
+        headers = {}
+        kind = mimetype or (guess_mimetype(filename) if filename else None)
+        if kind:
+            headers["content-type"] = kind
+        if filename:
+            headers["content-disposition"] = "attachment; filename*=UTF-8''" + urllib.parse.quote(filename, safe="")
+        return CID.parse(self._request("POST", "/data", content=bytes(source), headers=headers).text.strip())
+
+    def cat(self, cid: str | CID, local: bool = True) -> bytes:
+        """The whole content of `cid` as bytes (as `Node.cat`)."""
+        pieces: list[bytes] = []
+        self.download_stream(cid, None, 0, local, pieces.append)
+        return b"".join(pieces)
 
     def _upload(self, session: str) -> _Upload:
         upload = self._uploads.get(str(session))
