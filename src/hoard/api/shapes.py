@@ -57,7 +57,10 @@ def manifest_json(manifest: Manifest | LogosManifest) -> JSON:
 
 def dataset_json(dataset: Dataset) -> JSON:
     """A stored dataset: `{cid, manifest}`, plus hoard's `cached: true, expires` for cached data."""
-    out: JSON = {"cid": str(dataset.cid), "manifest": manifest_json(dataset.manifest)}
+    out: JSON = {"cid": str(dataset.cid),
+                 "manifest": None if dataset.manifest is None else manifest_json(dataset.manifest)}
+    if dataset.error is not None:
+        out["error"] = dataset.error  # hoard: the stored manifest no longer decodes (manifest is null)
     if dataset.cached:
         out["cached"] = True
         out["expires"] = dataset.expires
@@ -209,8 +212,10 @@ def manifest_from_json(data: JSON) -> Manifest | LogosManifest:
 def dataset_from_json(data: JSON) -> Dataset:
     """A stored dataset from its JSON (`dataset_json`)."""
     expires = data.get("expires")
-    return Dataset(CID.parse(data["cid"]), manifest_from_json(data["manifest"]), bool(data.get("cached")),
-                   float(expires) if expires is not None else None)
+    manifest = None if data.get("manifest") is None else manifest_from_json(data["manifest"])
+    error = data.get("error")
+    return Dataset(CID.parse(data["cid"]), manifest, bool(data.get("cached")),
+                   float(expires) if expires is not None else None, None if error is None else str(error))
 
 
 def space_from_json(data: JSON) -> Space:

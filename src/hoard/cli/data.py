@@ -188,9 +188,12 @@ def list_(ctx: Ctx) -> None:
         ctx.emit(shapes.datasets_json(entries), "(no datasets)")
         return
     from hoard.cli.output import human_size, print_table
+    from hoard.content.manifest import escape_text
 
     print_table(["cid", "size", "kept", "filename"],
-                [[str(e.cid), human_size(e.manifest.dataset_size), _kept(e), e.manifest.filename or ""] for e in entries],
+                [[str(e.cid), human_size(e.manifest.dataset_size), _kept(e), escape_text(e.manifest.filename or "")]
+                 if e.manifest is not None else [str(e.cid), "?", _kept(e), escape_text(e.error or "damaged manifest")]
+                 for e in entries],
                 right=("size",))
 
 

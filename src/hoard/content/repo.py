@@ -324,11 +324,17 @@ class ContentStore:
         if info is not None and info.format == LOGOS:
             holds = self._logos_holds(info)
         else:
-            manifest = self.manifest(cid)
-            digest = manifest.digest
-            tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
-            lacking = set(tree.load_available(self.store.get_many))  # an incomplete dataset: release what is found
-            holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
+            try:
+                manifest = self.manifest(cid)
+            except IntegrityError:  # stored before manifests were validated: its manifest block goes
+                manifest = None
+            if manifest is None:
+                holds = {cid}
+            else:
+                digest = manifest.digest
+                tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
+                lacking = set(tree.load_available(self.store.get_many))  # incomplete: release what is found
+                holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
         batch = Batch()
         gone, held = [], []
         for block in holds:

@@ -21,12 +21,17 @@ from hoard.logs import LogName
 
 @dataclass(frozen=True)
 class Dataset:
-    """A stored dataset: its manifest CID and its manifest."""
+    """A stored dataset: its manifest CID and its manifest.
+
+    `manifest` is None, and `error` says why, for a dataset whose stored manifest no longer
+    decodes (stored before manifests were validated): it is listed so that it can be deleted.
+    """
 
     cid: CID
-    manifest: Manifest | LogosManifest
+    manifest: Manifest | LogosManifest | None
     cached: bool = False  # fetched data kept until `expires` (seconds since the epoch); `keep` stores it
     expires: float | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,10 @@ class ListedData(DataItem):
     """A stored dataset as `GET /data` lists it: hoard adds `cached` and `expires` (seconds since
     the epoch) for data kept only until then (fetched, not uploaded or kept)."""
 
+    manifest: Manifest | None  # type: ignore[assignment]  # null for a damaged manifest (see `error`)
     cached: bool | None = None
     expires: float | None = None
+    error: str | None = Field(None, description="hoard: why the stored manifest does not decode (manifest is null)")
 
 
 class DataList(BaseModel):

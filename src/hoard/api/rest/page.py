@@ -123,6 +123,10 @@ def _datasets(datasets: list[dict[str, Any]], api_base: str) -> str:
     rows = []
     for d in datasets:
         m = d["manifest"]
+        if m is None:  # a stored manifest that no longer decodes
+            rows.append(f'<tr><td class="mono">{html.escape(d["cid"])}</td>'
+                        f'<td colspan=4>{html.escape(d.get("error") or "damaged manifest")}</td></tr>')
+            continue
         link = f"{api_base}/data/{quote(d['cid'], safe='')}"
         rows.append(
             f'<tr><td class="mono"><a href="{html.escape(link)}" download>{html.escape(d["cid"])}</a></td>'

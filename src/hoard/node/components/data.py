@@ -29,7 +29,8 @@ import trio
 from hoard.content import LocalReader
 from hoard.content.formats.logos_dataset import TREE_PROTOCOL, is_logos_manifest
 from hoard.content.manifest import is_dag
-from hoard.errors import HoardError, InvalidArgumentError, NotFoundError
+from hoard.content.repo import DatasetInfo
+from hoard.errors import HoardError, IntegrityError, InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID
 from hoard.node import logos_fetch
 from hoard.node.component import StreamHandler
@@ -252,9 +253,15 @@ class DataComponent:
         """Every stored dataset, with its manifest."""
         content = self._context.content
 
+        def entry(d: DatasetInfo) -> Dataset:
+            expires = None if d.pinned else d.expires
+            try:
+                return Dataset(d.cid, content.any_manifest(d.cid), not d.pinned, expires)
+            except (IntegrityError, NotFoundError) as exc:  # listed with the reason, so it can be deleted
+                return Dataset(d.cid, None, not d.pinned, expires, error=f"damaged manifest: {exc.message}")
+
         def run() -> builtins.list[Dataset]:
-            return [Dataset(d.cid, content.any_manifest(d.cid), not d.pinned, None if d.pinned else d.expires)
-                    for d in content.datasets()]
+            return [entry(d) for d in content.datasets()]
 
         return await trio.to_thread.run_sync(run)
 
