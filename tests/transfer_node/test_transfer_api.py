@@ -28,7 +28,7 @@ FINAL = (Status.Completed, Status.Failed, Status.Cancelled)
 
 @pytest.fixture
 def two_nodes(tmp_path):
-    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
+    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"], "dataset-format": "hoard"}  # transfers move DAGs
     with hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as a, \
             hoard.Node({**config, "data-dir": str(tmp_path / "b")}) as b:
         a.start()
@@ -88,7 +88,7 @@ def test_facade_errors(two_nodes):
 
 
 def test_channels_are_kept_across_a_node_restart(tmp_path):
-    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
+    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"], "dataset-format": "hoard"}  # transfers move DAGs
     with hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as a, \
             hoard.Node({**config, "data-dir": str(tmp_path / "b")}) as b:
         a.start()
@@ -109,7 +109,7 @@ def test_channels_are_kept_across_a_node_restart(tmp_path):
 
 @pytest.fixture
 def daemons(tmp_path):
-    nodes = [Daemon(tmp_path / name).start() for name in ("a", "b")]
+    nodes = [Daemon(tmp_path / name, {"dataset-format": "hoard"}).start() for name in ("a", "b")]
     yield nodes
     for node in nodes:
         assert node.stop() == 0, node.stderr_path.read_text(errors="replace")[-3000:]

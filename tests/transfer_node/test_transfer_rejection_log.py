@@ -20,7 +20,7 @@ PUSHES = VIOLATION_LOG_BURST + 7
 
 
 def test_refused_pushes_are_logged_with_a_rate_limit(tmp_path, caplog):
-    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
+    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"], "dataset-format": "hoard"}  # transfers move DAGs
     (tmp_path / "f.bin").write_bytes(b"pushed " * 1000)
     with caplog.at_level(logging.INFO, logger="hoard.transfer"), \
             hoard.Node({**config, "data-dir": str(tmp_path / "a")}) as a, \

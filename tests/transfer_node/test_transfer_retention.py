@@ -19,7 +19,7 @@ EXTRA = 24
 
 
 def test_only_the_newest_finished_channels_are_kept(tmp_path):
-    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}
+    config = {"listen-addrs": ["/ip4/127.0.0.1/tcp/0"], "dataset-format": "hoard"}  # transfers move DAGs
     (tmp_path / "f.bin").write_bytes(b"pushed " * 100)
     a_config = {**config, "data-dir": str(tmp_path / "a")}
     opened: list = []
