@@ -113,3 +113,29 @@ def test_output_file_unit(tmp_path):
     assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["f"]
     with pytest.raises(InvalidArgumentError, match="No such file or directory"):
         OutputFile(tmp_path / "missing-dir" / "f").open()
+
+
+@pytest.mark.parametrize("family", ["blob", "file"])
+def test_blob_cat_and_file_read_write_through_their_own_temp_file(embedded, tmp_path, family):
+    source = tmp_path / "source.bin"
+    source.write_bytes(DATA)
+    if family == "blob":
+        code, out, err = embedded("--json", "blob", "put", str(source))
+        assert code == 0, err
+        read = ["blob", "cat", json.loads(out)["digest"]]
+    else:
+        code, _, err = embedded("file", "write", "7", str(source))
+        assert code == 0, err
+        read = ["file", "read", "7"]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (out_dir / "out.bin.part").symlink_to(victim)
+    code, _, err = embedded(*read, "-o", str(out_dir / "out.bin"))
+    assert code == 0, err
+    assert (out_dir / "out.bin").read_bytes() == DATA
+    assert victim.read_bytes() == b"precious" and (out_dir / "out.bin.part").is_symlink()
+    assert leftovers(out_dir) == []
+    code, _, err = embedded(*read, "-o", str(tmp_path))  # a directory
+    assert code == 2 and "is a directory" in err, err

@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ import click
 from hoard.cli.output import Ctx
 from hoard.cli.paths import input_file
 from hoard.cli.session import embedded_node, load_config
+from hoard.outfile import OutputFile
 
 pass_ctx = click.make_pass_decorator(Ctx)
 GRPC_HELP = "Use the gRPC API of a running node at HOST:PORT (default: the node running on the data dir, if any)."
@@ -114,16 +114,10 @@ def cat(ctx: Ctx, digest: str, output: str | None) -> None:
         pieces = node.blobs.read(digest)
         try:
             if output:
-                target = Path(output)
-                part = target.with_name(target.name + ".part")
-                try:
-                    with open(part, "wb") as fh:
-                        for piece in pieces:
-                            fh.write(piece)
-                            written += len(piece)
-                    os.replace(part, target)
-                finally:
-                    part.unlink(missing_ok=True)
+                with OutputFile(output, "blob cat") as fh:  # a temp file of its own, renamed at the end
+                    for piece in pieces:
+                        fh.write(piece)
+                        written += len(piece)
             else:
                 out = sys.stdout.buffer
                 for piece in pieces:

@@ -5,7 +5,6 @@ Like `hoard blob`, they use a running node's gRPC API when there is one, else an
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from hoard.cli.output import Ctx
 from hoard.cli.paths import input_file
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import InvalidArgumentError
+from hoard.outfile import OutputFile
 
 pass_ctx = click.make_pass_decorator(Ctx)
 DEFAULT_BLOCK = 512 << 10  # hugo's block size (DIGEST §2)
@@ -87,24 +87,18 @@ def read(ctx: Ctx, ino: int, version: int | None, start: int | None, end: int | 
     with node_backend(ctx, _grpc_addr()) as node:
         stream: Any = node.files.read(ino, start, end, version)
         try:
-            part = Path(output).with_name(Path(output).name + ".part") if output else None
-            try:
-                out = open(part, "wb") if part else sys.stdout.buffer  # noqa: SIM115 - closed below
-                try:
+            if output:
+                with OutputFile(output, "file read") as fh:  # a temp file of its own, renamed at the end
                     for block in stream:
-                        out.write(block.data)
+                        fh.write(block.data)
                         blocks += 1
                         written += len(block.data)
-                finally:
-                    if part:
-                        out.close()
-                    else:
-                        out.flush()
-                if part and output:
-                    os.replace(part, output)
-            finally:
-                if part:
-                    part.unlink(missing_ok=True)
+            else:
+                for block in stream:
+                    sys.stdout.buffer.write(block.data)
+                    blocks += 1
+                    written += len(block.data)
+                sys.stdout.buffer.flush()
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
