@@ -106,3 +106,15 @@ def test_a_subscribe_of_an_unknown_kind_is_refused(node, logs):
             list(stub.Subscribe(messages.SubscribeRequest(name=name, kind=7, start=1), timeout=ANSWER_WITHIN))
         assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "kind" in failed.value.details()
+
+
+def test_a_reading_client_gets_more_records_than_a_stream_may_queue(logs):
+    from hoard.limits import GRPC_STREAM_MAX_QUEUED
+
+    name = logs.create().name
+    count = GRPC_STREAM_MAX_QUEUED + 500
+    logs.append(name, [b"r%d" % i for i in range(count)])
+    snapshot = list(logs.subscribe(name, 1, 0, multiread=True))
+    assert [e.record.recno for e in snapshot[:-1]] == list(range(1, count + 1))
+    live = list(logs.subscribe(name, 1, count))  # existing records, paced by this reader, then EOS
+    assert [e.record.data for e in live[:-1]] == [b"r%d" % i for i in range(count)]

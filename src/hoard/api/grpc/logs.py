@@ -175,9 +175,12 @@ class LogServicer(services.LogServiceServicer):
             else:
                 plan = plan_subscribe_at(nrecs + 1 if first is None else first, request.numrecs)
         recno = plan.first
+        known = nrecs  # records known to exist (asked again only when reached: a remote log answers over the network)
         while plan.last is None or recno <= plan.last:
-            if request.kind == messages.SubscribeRequest.SUBSCRIBE and recno > handle.nrecs:
-                break  # caught up: new records come from the subscription below
+            if request.kind == messages.SubscribeRequest.SUBSCRIBE and recno > known:
+                known = handle.nrecs
+                if recno > known:
+                    break  # caught up: new records come from the subscription below
             event = _read_event(handle, recno)
             if event.type == EVENT_FAILURE:
                 yield event_message(event)
