@@ -127,7 +127,7 @@ class StreamQueue(Generic[T]):
         cancel_call(self._context, grpc.StatusCode.RESOURCE_EXHAUSTED, self.message)
 
 
-class StreamLimit(grpc.ServerInterceptor):  # type: ignore[misc]
+class StreamLimit(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignore]
     """At most `limit` streaming calls at once; more are refused with RESOURCE_EXHAUSTED."""
 
     def __init__(self, limit: int = GRPC_MAX_STREAMS) -> None:
