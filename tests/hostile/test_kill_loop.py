@@ -108,8 +108,8 @@ def check(node: Daemon, log_name: str, acked: Acked) -> None:
 def test_kill_9_loop(tmp_path):
     rng = random.Random(int.from_bytes(os.urandom(4)))
     acked = Acked()
-    # The pulled datasets are in hoard's format: a pull of a Logos-format dataset moves its manifest
-    # block alone today (a transfer bug outside this test's subject).
+    # The pulled datasets are in hoard's format: a data transfer moves an IPLD DAG, and a Logos
+    # manifest links nothing (Logos datasets move by fetch; docs/storage.md).
     with Daemon(tmp_path / "source", config={"dataset-format": "hoard"}) as source:
         sources = []
         for i in range(ROUNDS):
