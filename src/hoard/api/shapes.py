@@ -9,9 +9,9 @@ else, so the three stay byte-compatible with each other and with the contract. T
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.errors import InvalidArgumentError
 from hoard.ids.cid import CID
@@ -37,6 +37,9 @@ from hoard.transfer.builtin import TransferPolicy
 from hoard.transfer.manager import channel_summary
 from hoard.transfer.types import ChannelState
 
+if TYPE_CHECKING:  # google.protobuf loads only when a Logos manifest is coded
+    from hoard.content.formats.logos_manifest import LogosManifest
+
 JSON = dict[str, Any]
 
 
@@ -44,7 +47,7 @@ def manifest_json(manifest: Manifest | LogosManifest) -> JSON:
     """A manifest: `{treeCid, datasetSize, blockSize, filename, mimetype, protected}` (Logos; a
     Logos-format dataset's manifest has exactly these), plus, for hoard's format, `blockCount`,
     `chunker` and `digest` (BLAKE3 of the content, hex)."""
-    if isinstance(manifest, LogosManifest):
+    if not isinstance(manifest, Manifest):  # a LogosManifest
         return {"treeCid": str(manifest.tree_cid), "datasetSize": manifest.dataset_size,
                 "blockSize": manifest.block_size, "filename": manifest.filename, "mimetype": manifest.mimetype,
                 "protected": False}
@@ -169,6 +172,9 @@ def to_json(value: object) -> Any:
     """The JSON of any node result (a dataclass above, a list of them, a CID, a peer ID, ...),
     for frontends that pass results through generically (the C ABI, the CLI's `--json`)."""
     shape = _SHAPES.get(type(value))
+    logos = sys.modules.get("hoard.content.formats.logos_manifest")  # loaded if a Logos manifest exists
+    if shape is None and logos is not None and isinstance(value, logos.LogosManifest):
+        shape = manifest_json
     if shape is not None:
         return shape(value)
     if isinstance(value, list | tuple):
@@ -179,7 +185,7 @@ def to_json(value: object) -> Any:
 
 
 _SHAPES: dict[type, Any] = {
-    Manifest: manifest_json, LogosManifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
+    Manifest: manifest_json, Dataset: dataset_json, Space: space_json, DebugInfo: debug_json, PeerInfo: peer_json,
     VerifyReport: verify_json, FetchProgress: progress_json, FetchStarted: fetch_started_json, FetchInfo: fetch_json,
     LogSummary: log_json, ChannelState: channel_json, TransferPolicy: policy_json,
     IpfsRoot: ipfs_root_json, CarImport: car_import_json,
@@ -196,6 +202,8 @@ def _int(data: JSON, key: str) -> int:
 
 def manifest_from_json(data: JSON) -> Manifest | LogosManifest:
     """A manifest from its JSON (`manifest_json`): a Logos manifest when it has no `chunker`."""
+    from hoard.content.formats.logos_manifest import LogosManifest  # google.protobuf: loaded on first use
+
     try:
         if "chunker" not in data:
             return LogosManifest(CID.parse(data["treeCid"]), _int(data, "datasetSize"), _int(data, "blockSize"),
@@ -266,6 +274,7 @@ def progress_from_json(data: JSON) -> FetchProgress:
 def fetch_started_from_json(data: JSON) -> FetchStarted:
     """A started fetch from its JSON (`fetch_started_json`)."""
     return FetchStarted(CID.parse(data["cid"]), manifest_from_json(data["manifest"]), _int(data, "downloadId"))
+
 
 def ipfs_root_from_json(data: JSON) -> IpfsRoot:
     """A stored IPFS root from its JSON (`ipfs_root_json`)."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from hoard.content.formats.logos_dataset import is_logos_manifest
-from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest, is_dag, locate
 from hoard.content.repo import ContentStore
 from hoard.errors import NotFoundError
 from hoard.ids.cid import CID
+
+if TYPE_CHECKING:
+    from hoard.content.formats.logos_manifest import LogosManifest
 
 READ_AHEAD = 64  # most blocks fetched per store transaction
 READ_AHEAD_BYTES = 8 << 20  # ... and about this many bytes

@@ -22,11 +22,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cbor2
 
 from hoard.content.formats.logos_dataset import is_logos_manifest, join_parts, verified_block_cids
-from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.index import IndexTree
 from hoard.content.ingest import KEPT, Ingest, IngestSession, Space
 from hoard.content.manifest import Manifest, is_dag, iter_index
@@ -34,12 +34,13 @@ from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID, CODEX_BLOCK, DIGEST_LEN, SHA2_256
 from hoard.store.base import Batch, BlockStore
 
+if TYPE_CHECKING:  # google.protobuf loads only when a Logos manifest is coded
+    from hoard.content.formats.logos_manifest import LogosManifest
+
 _U32 = struct.Struct(">I")
 
-__all__ = ["AnyManifest", "ContentStore", "DatasetInfo", "Space"]
+__all__ = ["ContentStore", "DatasetInfo", "Space"]
 
-#: A dataset's manifest in either format.
-AnyManifest = Manifest | LogosManifest
 HOARD = "hoard"
 LOGOS = "logos"
 
@@ -132,6 +133,8 @@ class ContentStore:
         committed, the session stays open). The dataset holds one reference to its manifest,
         each part and each distinct block. Durable. A dataset stored already is only pinned.
         """
+        from hoard.content.formats.logos_manifest import LogosManifest
+
         session._check_open()
         LogosManifest.decode(manifest_bytes, manifest_cid)  # the bytes are that CID's manifest
         blocks = dict.fromkeys(verified_block_cids(manifest, join_parts([d for _, d in parts])))
@@ -203,6 +206,8 @@ class ContentStore:
 
     def logos_manifest(self, cid: CID) -> LogosManifest:
         """The Logos manifest stored under `cid` (NotFoundError if absent, IntegrityError if not one)."""
+        from hoard.content.formats.logos_manifest import LogosManifest
+
         if not is_logos_manifest(cid):
             raise InvalidArgumentError(f"{cid} is not a Logos manifest CID", cid=str(cid))
         data = self.store.get(cid)
@@ -210,7 +215,7 @@ class ContentStore:
             raise NotFoundError(f"manifest {cid} not found in local store", cid=str(cid))
         return LogosManifest.decode(data, cid)
 
-    def any_manifest(self, cid: CID) -> AnyManifest:
+    def any_manifest(self, cid: CID) -> Manifest | LogosManifest:
         """The manifest stored under `cid`, in whichever format its CID names."""
         return self.logos_manifest(cid) if is_logos_manifest(cid) else self.manifest(cid)
 

@@ -21,10 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
-from hoard.content.chunker import Chunker, FixedChunker
-from hoard.content.formats.logos import LogosDatasetWriter
+from hoard.content.chunker import DEFAULT_BLOCK_SIZE, Chunker, FixedChunker
 from hoard.content.formats.logos_dataset import leaf_parts
-from hoard.content.formats.logos_manifest import DEFAULT_BLOCK_SIZE
 from hoard.content.manifest import Manifest, build_index, check_name
 from hoard.content.repo import ContentStore
 from hoard.errors import InvalidArgumentError, StateError
@@ -157,6 +155,8 @@ class LogosUpload(Upload):
     def __init__(self, content: ContentStore, block_size: int = DEFAULT_BLOCK_SIZE,
                  filename: str | None = None, mimetype: str | None = None, pinned: bool = True,
                  reserve: int = 0) -> None:
+        from hoard.content.formats.logos import LogosDatasetWriter  # google.protobuf: loaded on first use
+
         super().__init__(content, FixedChunker(block_size), filename, mimetype, pinned, reserve)
         self.block_size = block_size
         self._writer = LogosDatasetWriter(self._put, block_size)

@@ -11,12 +11,15 @@ channels are `hoard.transfer.ChannelState`; the transfer policy is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.logs import LogName
+
+if TYPE_CHECKING:  # google.protobuf loads only when a Logos manifest is coded
+    from hoard.content.formats.logos_manifest import LogosManifest
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import trio
 
 from hoard.content import ContentStore, FixedChunker, Upload, guess_mimetype
 from hoard.content.chunker import check_block_size
-from hoard.content.formats.logos import logos_file_meta
 from hoard.content.upload import LogosUpload
 from hoard.errors import InvalidArgumentError, NotFoundError, QuotaExceededError, StateError
 from hoard.ids.cid import CID
@@ -89,6 +88,8 @@ class Sessions:
         source = path if path is not None and path.is_file() else None
         upload: Upload
         if self.dataset_format == "logos":  # filename and mimetype as Logos's upload_init gives them
+            from hoard.content.formats.logos import logos_file_meta
+
             name, mimetype = logos_file_meta(filepath)
             upload = LogosUpload(self.content, size, filename=name, mimetype=mimetype)
         else:

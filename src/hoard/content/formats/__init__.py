@@ -4,20 +4,26 @@
 manifest); see its docstring for the layout and how blocks are verified.
 """
 
-from hoard.content.formats.logos import (
-    DEFAULT_BLOCK_SIZE,
-    LogosDataset,
-    LogosDatasetWriter,
-    LogosManifest,
-    MerkleProof,
-    MerkleTree,
-    block_cid,
-    encode_dataset,
-    logos_file_meta,
-    pad,
-    tree_cid,
-    verify_block,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hoard.content.formats.logos import (
+        DEFAULT_BLOCK_SIZE,
+        LogosDataset,
+        LogosDatasetWriter,
+        LogosManifest,
+        MerkleProof,
+        MerkleTree,
+        block_cid,
+        encode_dataset,
+        logos_file_meta,
+        pad,
+        tree_cid,
+        verify_block,
+    )
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -33,3 +39,11 @@ __all__ = [
     "tree_cid",
     "verify_block",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The Logos names load on first use: `logos` needs google.protobuf, which importing another
+    format (unixfs, dagpb, logos_dataset) or `hoard` itself must not load."""
+    if name in __all__:
+        return getattr(importlib.import_module("hoard.content.formats.logos"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

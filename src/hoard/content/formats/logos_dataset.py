@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from hoard.content.formats.logos_manifest import LogosManifest
-from hoard.content.formats.logos_tree import MerkleTree
 from hoard.errors import IntegrityError
 from hoard.ids.cid import CID, CODEX_MANIFEST, DIGEST_LEN, RAW, SHA2_256
+
+if TYPE_CHECKING:  # they need google.protobuf, loaded only when a Logos manifest or tree is coded
+    from hoard.content.formats.logos_manifest import LogosManifest
 
 __all__ = [
     "PART_LEAVES",
@@ -77,6 +78,7 @@ def verified_block_cids(manifest: LogosManifest, leaves: bytes | memoryview) -> 
 
     Raises IntegrityError otherwise.
     """
+    from hoard.content.formats.logos_tree import MerkleTree
     expected = manifest.blocks_count * DIGEST_LEN
     if len(leaves) != expected:
         raise IntegrityError(f"leaf list of {manifest.tree_cid} is {len(leaves)} bytes, expected {expected} "
