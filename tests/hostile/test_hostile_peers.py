@@ -45,7 +45,8 @@ VOUCHER = EncodedVoucher(DefaultVoucher.type_id, b"")
 
 @pytest.fixture
 def node(tmp_path):
-    with Daemon(tmp_path / "node") as proc:
+    # hoard's dataset format: the transfer attacks pull uploaded datasets, and a transfer moves a DAG
+    with Daemon(tmp_path / "node", {"dataset-format": "hoard"}) as proc:
         yield proc
         assert proc.proc is not None and proc.proc.poll() is None, "the node died during the attack"
 
