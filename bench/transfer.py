@@ -107,7 +107,8 @@ def child(config_json: str) -> None:
 class Proc:
     def __init__(self, data_dir: Path) -> None:
         config = {"data-dir": str(data_dir), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"],
-                  "storage-quota": 64 << 30, "log-level": "WARN"}
+                  "storage-quota": 64 << 30, "log-level": "WARN",
+                  "dataset-format": "hoard"}  # a transfer moves a DAG: hoard's format (docs/storage.md)
         self.proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(config)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         hello = json.loads(self.proc.stdout.readline())
