@@ -136,3 +136,18 @@ def test_a_block_an_upload_in_progress_holds_is_not_deleted(content):
         content.delete(block_cid(data[:65536]))
     up.cancel()
     assert content.space().total_blocks == 0
+
+
+def test_a_deleted_leaf_list_part_is_stored_again_by_a_refill(content):
+    data = os.urandom(2 * 65536)
+    cid = upload(content, data)
+    manifest, [part] = content.logos_manifest(cid), content.dataset_info(cid).parts
+    parts = leaf_parts([b.digest for b in content.logos_blocks(cid)])
+    assert content.delete(part) == "block" and not content.is_complete(cid)
+    with pytest.raises(NotFoundError, match="block list"):
+        read_all(content, cid)
+    session = content.ingest.session()  # a fetch learnt the leaves from a peer
+    content.commit_logos(session, cid, content.store.get(cid), manifest, parts, pinned=False)
+    assert content.is_complete(cid) and read_all(content, cid) == data
+    content.delete(cid)
+    assert content.space().total_blocks == 0 and content.space().quota_used_bytes == 0

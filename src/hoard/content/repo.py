@@ -131,7 +131,8 @@ class ContentStore:
         `parts` are its leaf-list parts (`logos_dataset.leaf_parts`); they must give the
         manifest's tree, and every block they name must be stored (NotFoundError, nothing
         committed, the session stays open). The dataset holds one reference to its manifest,
-        each part and each distinct block. Durable. A dataset stored already is only pinned.
+        each part and each distinct block. Durable. A dataset stored already is only pinned (and
+        its manifest or parts, if a single-block delete removed them, are stored again).
         """
         from hoard.content.formats.logos_manifest import LogosManifest
 
@@ -151,15 +152,16 @@ class ContentStore:
                                     cid=str(manifest_cid))
             batch = Batch()
             existing = self.dataset_info(manifest_cid)
+            # the manifest and parts not stored: new, or deleted singly from a stored dataset (refilled)
+            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *parts] if not self.store.has(c)]
+            new_bytes = sum(len(d) for _, d in writes)
+            from_reserve = min(new_bytes, session.reserved)
+            ingest._admit(new_bytes - from_reserve)
+            session.reserved -= from_reserve
+            ingest._reserved -= from_reserve
+            for cid, data in writes:
+                batch.put(cid, data)
             if existing is None:
-                writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *parts] if not self.store.has(c)]
-                new_bytes = sum(len(d) for _, d in writes)
-                from_reserve = min(new_bytes, session.reserved)
-                ingest._admit(new_bytes - from_reserve)
-                session.reserved -= from_reserve
-                ingest._reserved -= from_reserve
-                for cid, data in writes:
-                    batch.put(cid, data)
                 for cid in {manifest_cid, *(c for c, _ in parts), *blocks}:
                     batch.meta_put("refs", cid.binary, _U32.pack(self._refs(cid) + 1))
                 info = DatasetInfo(manifest_cid, pinned, None, time.time(), manifest.dataset_size, LOGOS,
