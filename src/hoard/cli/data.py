@@ -246,15 +246,38 @@ def delete(ctx: Ctx, cid: str) -> None:
 
 
 @click.command()
-@click.argument("cid")
+@click.argument("cid", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify every stored dataset; exit 5 if any fails.")
 @pass_ctx
-def verify(ctx: Ctx, cid: str) -> None:
-    """Re-read a dataset from disk and check every block against its CID."""
+def verify(ctx: Ctx, cid: str | None, every: bool) -> None:
+    """Re-read a dataset (or, with --all, every dataset) from disk and check every block against its CID."""
     from hoard.api import shapes
 
+    if every == (cid is not None):
+        raise InvalidArgumentError("give either a CID or --all")
+    if cid is not None:
+        with open_node(ctx) as node:
+            result = node.verify(cid)
+        ctx.emit(shapes.verify_json(result), f"ok: {result.blocks} blocks, {result.bytes} bytes verified")
+        return
+    reports: list[dict[str, Any]] = []
     with open_node(ctx) as node:
-        result = node.verify(cid)
-    ctx.emit(shapes.verify_json(result), f"ok: {result.blocks} blocks, {result.bytes} bytes verified")
+        for dataset in node.list():
+            if dataset.error is not None:
+                reports.append({"cid": str(dataset.cid), "ok": False, "error": dataset.error})
+                continue
+            try:
+                result = node.verify(dataset.cid)
+            except HoardError as exc:
+                reports.append({"cid": str(dataset.cid), "ok": False, "error": exc.message})
+            else:
+                reports.append({"ok": True, **shapes.verify_json(result)})
+    failed = [r for r in reports if not r["ok"]]
+    lines = [f"{'ok' if r['ok'] else 'FAILED'}: {r['cid']}" + ("" if r["ok"] else f": {r['error']}") for r in reports]
+    lines.append(f"{len(reports) - len(failed)} of {len(reports)} datasets verified")
+    ctx.emit({"datasets": reports, "failed": len(failed)}, "\n".join(lines))
+    if failed:
+        sys.exit(5)  # the exit code of an integrity error
 
 
 @click.command()
