@@ -205,3 +205,15 @@ def test_opening_needs_a_started_node(tmp_path):
 
 
 PEER = "12D3KooWQEKAeG9bj5uua6knrZSFo6vczQJZw2pXHBJhKrviuboZ"
+
+
+def test_a_logos_dataset_is_refused_with_a_pointer_to_fetch(two_nodes, tmp_path):
+    a, b = two_nodes
+    (tmp_path / "l.bin").write_bytes(os.urandom(200_000))
+    with hoard.Node({"data-dir": str(tmp_path / "c"), "dataset-format": "logos"}) as c:
+        logos_cid = c.upload_file(c.upload_init(str(tmp_path / "l.bin")))
+    from hoard.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="Logos datasets move by fetch"):
+        a.data_transfer.open_pull_data_channel(str(b.peer_id()), DefaultVoucher("please"), logos_cid)
+    assert a.transfer.channels() == []

@@ -30,6 +30,7 @@ from typing import Any
 
 import trio
 
+from hoard.content.formats.logos_dataset import is_logos_manifest
 from hoard.errors import HoardError, InvalidArgumentError, StateError, TransferError
 from hoard.framing import ProtocolError
 from hoard.ids.cid import CID
@@ -451,6 +452,10 @@ class Manager(Flows):
             raise InvalidArgumentError(f"Failed to {op}: cannot transfer with ourselves")
         encoded = EncodedVoucher.of(voucher)
         base = CID.parse(base_cid)
+        if is_logos_manifest(base):  # its manifest links nothing: the channel would move one block
+            raise InvalidArgumentError(
+                f"Failed to {op}: {base} is a Logos dataset; data transfers move IPLD DAGs (hoard or UnixFS "
+                "format), Logos datasets move by fetch (`hoard fetch`)", cid=str(base))
         selector = parse_selector(selector)
         if not pull and not (await trio.to_thread.run_sync(self.storage.has_many, [base]))[0]:
             raise InvalidArgumentError(f"Failed to {op}: {base} is not in the local store", cid=str(base))
