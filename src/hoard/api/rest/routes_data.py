@@ -9,6 +9,7 @@ at a few pieces whatever the size of the body.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
@@ -251,8 +252,26 @@ async def _store_body(node: AsyncNode, request: Request, session: str) -> CID:
 
 
 async def _abandon(node: AsyncNode, session: str, pending: asyncio.Future[Any] | None) -> None:
-    await settle(pending)
-    await settle(asyncio.wrap_future(node.dispatch.upload_cancel(session)))
+    """Cancel `session` once its last piece is stored, whatever happens to this task.
+
+    The cancel is dispatched from a done-callback, not awaited: a request task that the server
+    cancels (the client went away) while it waits must still not leave the session, and the
+    pending blocks it holds, open on the node.
+    """
+
+    def cancel(_: object = None) -> concurrent.futures.Future[None] | None:
+        try:
+            return node.dispatch.upload_cancel(session)
+        except HoardError as exc:  # the node is closing: its sessions go with it
+            log.debug("cancelling upload %s: %s", session, exc)
+            return None
+
+    if pending is None or pending.done():
+        cancelled = cancel()
+        await settle(None if cancelled is None else asyncio.wrap_future(cancelled))
+    else:
+        pending.add_done_callback(cancel)
+        await settle(pending)
 
 
 async def _refuse(request: Request, exc: HoardError, expect_continue: bool, status: int | None = None) -> Response:
