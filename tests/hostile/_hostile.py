@@ -150,9 +150,11 @@ def assert_healthy(health: Health) -> None:
 
 
 def warnings_about(node: Daemon, peer: str) -> int:
-    """Lines the node logged at WARNING naming `peer` (its protocol violations)."""
+    """Lines the node logged at WARNING naming `peer` (its protocol violations), in the daemon's
+    text format (`WRN <time> ...`) or JSON lines (`"lvl": "WRN"`)."""
     text = node.stderr_path.read_text(errors="replace")
-    return sum(1 for line in text.splitlines() if " WARNING " in line and peer in line)
+    return sum(1 for line in text.splitlines()
+               if (line.startswith("WRN ") or '"WRN"' in line or " WARNING " in line) and peer in line)
 
 
 async def read_frames(stream: Any, max_frame: int, limit: float) -> list[bytes]:
