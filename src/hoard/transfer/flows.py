@@ -9,7 +9,7 @@ events go through the manager's `fire` (FSM, persistence, subscribers, cleanup).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -76,6 +76,20 @@ class Flows:
     _revalidators: Any
     _nursery: trio.Nursery | None
     _on_dataset: Any
+
+    if TYPE_CHECKING:  # Manager's, as it defines them (manager.py)
+        def fire(self, ch: Channel, code: EventCode, **args: Any) -> None: ...
+        def try_fire(self, ch: Channel, code: EventCode, **args: Any) -> bool: ...
+        def block_event(self, ch: Channel, code: EventCode, cid: CID, size: int) -> None: ...
+        def set_total_size(self, ch: Channel, total: int) -> None: ...
+        def is_live(self, ch: Channel) -> bool: ...
+        async def may_send(self, ch: Channel, session: Session) -> bool: ...
+        def _configure(self, ch: Channel, voucher: EncodedVoucher) -> None: ...
+        def _start_sending(self, ch: Channel, session: Session) -> None: ...
+        async def _attach(self, ch: Channel, session: Session) -> None: ...
+        async def _start_receiving(self, ch: Channel, session: Session) -> None: ...
+        async def _restart_as_initiator(self, ch: Channel) -> None: ...
+        async def _deliver(self, ch: Channel, message: m.Message) -> None: ...
 
     # -- validation -----------------------------------------------------------------------
     def _validate(self, state: ChannelState, voucher: EncodedVoucher | None, *,
@@ -212,6 +226,7 @@ class Flows:
                                     voucher=request.voucher, initiator=session.peer,  # type: ignore[arg-type]
                                     sender=self.peer if pull else session.peer,
                                     recipient=session.peer if pull else self.peer)
+        err: BaseException | None
         if chid in self._channels or session.channel is not None:
             err, result = TransferError("a channel with this id exists already"), None
         else:
@@ -355,7 +370,7 @@ class Flows:
         if not len(self._revalidators):
             return
         for type_id in self._revalidators:
-            _cls, revalidator = self._revalidators.lookup(type_id)  # type: ignore[misc]
+            _cls, revalidator = self._revalidators.lookup(type_id)
             handled, err, result = revalidator.hook(hook, ch.state.channel_id, nbytes)
             if handled:
                 if err is not None or result is not None:
@@ -447,7 +462,7 @@ class Flows:
         err: BaseException | None = None
         result: Any = None
         for type_id in self._revalidators:
-            _cls, revalidator = self._revalidators.lookup(type_id)  # type: ignore[misc]
+            _cls, revalidator = self._revalidators.lookup(type_id)
             handled, err, result = revalidator.hook("on_complete", ch.state.channel_id)
             if handled:
                 break
