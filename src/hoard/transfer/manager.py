@@ -496,10 +496,11 @@ class Manager(Flows):
 
     def _configure(self, ch: Channel, voucher: EncodedVoucher) -> None:
         entry = self._configurers.lookup(voucher.type_id)
-        if entry is None:
+        configure = None if entry is None else entry[1]
+        if configure is None:
             return
         try:
-            entry[1](ch.state.channel_id, self._configurers.decode(voucher), ch.transport)
+            configure(ch.state.channel_id, self._configurers.decode(voucher), ch.transport)
         except Exception:
             log.exception("transport configurer for %s failed", voucher.type_id)
 
@@ -516,7 +517,7 @@ class Manager(Flows):
 
         have = await trio.to_thread.run_sync(prepare)
         receiver = Receiver(self, ch, session, plan)
-        session.receiver = receiver  # type: ignore[attr-defined]
+        session.receiver = receiver
         session.spawn(receiver.storer)
         for frame in encode_have(have):
             session.send(frame)
