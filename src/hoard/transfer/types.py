@@ -390,9 +390,10 @@ class ChannelState:
                     raise InvalidArgumentError(f"channel state {key} must be a list")
                 out = []
                 for item in items:
-                    if not isinstance(item, dict) or not isinstance(item.get("data"), str):
+                    if not isinstance(item, dict) or not isinstance(item.get("data"), str) \
+                            or not isinstance(item.get("type"), str):
                         raise InvalidArgumentError(f"channel state {key} entry is malformed: {item!r}")
-                    out.append(kind(item.get("type"), base64.b64decode(item["data"], validate=True)))
+                    out.append(kind(item["type"], base64.b64decode(item["data"], validate=True)))
                 return tuple(out)
 
             def cids(key: str) -> CidSet:
