@@ -112,6 +112,8 @@ class Datum:
 
 def record_ts(raw: bytes) -> int:
     """The timestamp of an encoded record without decoding the rest."""
+    sec: int
+    nsec: int
     sec, nsec = _TS.unpack_from(raw, 9)
     return sec * _NS + nsec
 
