@@ -366,4 +366,4 @@ class BulkChannelOpener:
     async def connect(self, ip: str, offer: Offer, peer_id: PeerId) -> _Connection:
         """Open the TLS connection for an offer (in a thread); PeerError when refused."""
         return await trio.to_thread.run_sync(_connect, ip, offer, self._context, peer_id, self.connect_timeout,
-                                             abandon_on_cancel=True)  # type: ignore[call-arg]
+                                             abandon_on_cancel=True)
