@@ -282,7 +282,7 @@ class BulkServer:
     async def _run_connection(self, sock: socket.socket) -> None:
         live = [sock]  # the socket the thread uses (the TLS one once wrapped), shut down on cancel
         try:
-            await trio.to_thread.run_sync(self._serve, live, abandon_on_cancel=True,  # type: ignore[call-arg]
+            await trio.to_thread.run_sync(self._serve, live, abandon_on_cancel=True,
                                          limiter=self._limiter)
         finally:
             _shutdown(live[-1])
