@@ -173,7 +173,7 @@ class GrpcLogs:
         for batch in batches:
             part: builtins.list[bytes] = []
             size = 0
-            for data in batch + [None]:  # type: ignore[operator]
+            for data in batch + [None]:
                 if data is None or (part and size + len(data) > BATCH_BYTES):
                     if part:
                         committed += [(r.recno, r.ts) for r in self.client.append(name, part)]
