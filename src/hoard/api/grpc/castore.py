@@ -25,7 +25,13 @@ messages, services = load("tvix/castore/v1/rpc_blobstore.proto")
 SERVICE_NAME = "tvix.castore.v1.BlobService"
 
 
-class BlobServicer(services.BlobServiceServicer):
+if TYPE_CHECKING:  # the generated base, loaded at run time, only answers UNIMPLEMENTED
+    _Servicer = object
+else:
+    _Servicer = services.BlobServiceServicer
+
+
+class BlobServicer(_Servicer):
     """castore BlobService backed by `Node.blobs` (`put`, `stat`, `read`)."""
 
     def __init__(self, node: NodeBase) -> None:

@@ -47,7 +47,13 @@ def _stream_blocks(request_iterator: Iterator[Any]) -> Iterator[bytes]:
         yield request.block
 
 
-class StorageServicer(services.StorageServiceServicer):
+if TYPE_CHECKING:  # the generated base, loaded at run time, only answers UNIMPLEMENTED
+    _Servicer = object
+else:
+    _Servicer = services.StorageServiceServicer
+
+
+class StorageServicer(_Servicer):
     """hugo StorageService backed by `Node.files` (`write`, `stream_write`, `read`)."""
 
     def __init__(self, node: NodeBase) -> None:

@@ -13,8 +13,8 @@ import builtins
 import collections
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import grpc
 
@@ -69,7 +69,13 @@ def event_message(event: Event) -> Any:
     return out
 
 
-class LogServicer(services.LogServiceServicer):
+if TYPE_CHECKING:  # the generated base, loaded at run time, only answers UNIMPLEMENTED
+    _Servicer = object
+else:
+    _Servicer = services.LogServiceServicer
+
+
+class LogServicer(_Servicer):
     """hoard.v1.LogService backed by a `hoard.Node`."""
 
     def __init__(self, node: NodeBase) -> None:
@@ -319,13 +325,15 @@ class LogsClient:
 def _log_error(exc: grpc.RpcError, address: str) -> HoardError | None:
     """The LogError a failed call carries (its GDP status is in the trailing metadata), else None."""
     try:
-        trailer = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+        # (key, value) pairs, as grpc returns them (its stubs say `_Metadatum` objects)
+        pairs = cast("Sequence[tuple[str, str | bytes]]", exc.trailing_metadata() or ())
+        trailer = dict(pairs)
     except Exception:  # noqa: BLE001 - a call that failed before any metadata carries none
         return None
     if "gdp-status" not in trailer:
         return None
-    fields = {"gdp_stat": trailer["gdp-stat"]} if "gdp-stat" in trailer else {}
+    fields: dict[str, Any] = {"gdp_stat": trailer["gdp-stat"]} if "gdp-stat" in trailer else {}
     status = str(trailer["gdp-status"])
     if not status.isdigit():
         return None
-    return error_for(exc.details() or "log error", code=status, **fields)  # type: ignore[attr-defined]
+    return error_for(exc.details() or "log error", code=status, **fields)

@@ -77,7 +77,7 @@ def serve(node: Any, host: str = "127.0.0.1", port: int = 0, *, max_workers: int
     return server, bound
 
 
-class TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class TokenInterceptor(grpc.ServerInterceptor):
     """Refuses (UNAUTHENTICATED) every call without `authorization: Bearer <token>` metadata."""
 
     def __init__(self, token: str) -> None:

@@ -61,7 +61,13 @@ def _voucher(message: Any, note: str, present: bool) -> Any:
     return note
 
 
-class TransferServicer(services.TransferServiceServicer):
+if TYPE_CHECKING:  # the generated base, loaded at run time, only answers UNIMPLEMENTED
+    _Servicer = object
+else:
+    _Servicer = services.TransferServiceServicer
+
+
+class TransferServicer(_Servicer):
     """TransferService backed by a `hoard.Node` (`transfer_*` and `data_transfer`)."""
 
     def __init__(self, node: NodeBase) -> None:
@@ -182,8 +188,8 @@ class TransferClient:
     def _error(self, exc: grpc.RpcError) -> HoardError:
         from hoard.api.grpc.client import error_from_rpc
 
-        if exc.code() == grpc.StatusCode.ABORTED:  # type: ignore[attr-defined]
-            return TransferError(exc.details() or "transfer error")  # type: ignore[attr-defined]
+        if exc.code() == grpc.StatusCode.ABORTED:
+            return TransferError(exc.details() or "transfer error")
         return error_from_rpc(exc, self.address)
 
     def _call(self, method: Any, request: Any) -> Any:
@@ -225,7 +231,7 @@ class TransferClient:
         try:
             yield from responses
         except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:  # type: ignore[attr-defined]
+            if exc.code() != grpc.StatusCode.CANCELLED:
                 raise self._error(exc) from None
         finally:
             responses.cancel()

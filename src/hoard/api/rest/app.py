@@ -9,7 +9,7 @@ handlers validate, await the node's `AsyncNode` face and map hoard errors by `ht
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +28,10 @@ from hoard.api.rest.security import SecurityMiddleware
 from hoard.errors import HoardError, InvalidArgumentError
 from hoard.node.info import version
 
+if TYPE_CHECKING:
+    from hoard.node.async_node import AsyncNode
+    from hoard.node.node import NodeBase
+
 BASE = "/api/storage/v1"
 ALIASES = ("/api/codex/v1",)
 
@@ -43,9 +47,11 @@ on `GET /data/{cid}`, and the extra manifest fields `blockCount`, `chunker`, `di
 """
 
 
-def create_app(node: Any) -> FastAPI:
-    """The ASGI app serving `node` (a `hoard.Node` or `hoard.AsyncNode`, started or not)."""
-    bridge = None if node is None else node.as_async()  # handlers await the node's typed surface (None: docs only)
+def create_app(node: NodeBase | None) -> FastAPI:
+    """The ASGI app serving `node` (a `hoard.Node` or `hoard.AsyncNode`, started or not); with None,
+    an app for its OpenAPI document only."""
+    # handlers await the node's typed surface; with None (the document only) no handler runs
+    bridge = cast("AsyncNode", None) if node is None else node.as_async()
     app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
     install_docs(app)  # /docs: Swagger UI with its assets served locally (routes_ops.py)
     routers = [data_router(bridge), node_router(bridge), peers_router(bridge), ipfs_router(bridge)]
