@@ -104,7 +104,7 @@ def plan_multiread(start: int, numrecs: int, nrecs: int) -> Plan:
 class Subscription:
     """One active subscribe or multiread: a cursor over its plan, and where results go."""
 
-    __slots__ = ("rid", "name", "kind", "plan", "next", "sink", "cancelled")
+    __slots__ = ("cancelled", "kind", "name", "next", "plan", "rid", "sink")
 
     def __init__(self, rid: int, name: LogName, kind: str, plan: Plan, sink: Any) -> None:
         self.rid = rid
