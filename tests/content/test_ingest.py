@@ -426,8 +426,8 @@ def _check_invariants(content: ContentStore) -> None:
     space = content.space()
     stats = store.stats()
     assert space.total_blocks == stats.blocks - len(marks)
-    assert space.quota_used_bytes + space.quota_reserved_bytes == stats.bytes + content.ingest._reserved
-    assert space.quota_reserved_bytes - content.ingest._reserved == sum(s or 0 for s in sizes)
+    assert space.quota_used_bytes + space.quota_reserved_bytes == stats.bytes + content.ingest.reserved
+    assert space.quota_reserved_bytes - content.ingest.reserved == sum(s or 0 for s in sizes)
     for key, _ in store.meta_iter("refs"):
         assert store.has(CID(key))
 

@@ -143,6 +143,12 @@ class Ingest:
         self._sessions: dict[str, IngestSession] = {}  # open durable sessions by owner
         self.deletions = 0  # commits that deleted blocks (a verification older than one is redone)
 
+    @property
+    def reserved(self) -> int:
+        """Bytes promised to open sessions and not written yet (they count against the quota)."""
+        with self._lock:
+            return self._reserved
+
     def _commit(self, batch: Batch, durable: bool = False) -> None:
         """Commit `batch` (under the lock), counting commits that delete blocks."""
         self.store.commit(batch, durable=durable)
