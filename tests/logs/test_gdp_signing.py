@@ -328,7 +328,7 @@ def test_ec_records_verify_remotely(tmp_path):
         a.start()
         b.start()
         b.connect(a.peer_id(), list(a.debug().addrs))
-        log = a._c.logs.service.log_create({"SYN": "remote ec"}, key_type="ec")  # the node's own LogService
+        log = a.components.logs.service.log_create({"SYN": "remote ec"}, key_type="ec")  # the node's own LogService
         log.append(b"at a")
         key = Path(a.repo()) / "keys" / f"{log.name}.pem"
         remote = b.logs.open(str(log.name), "ra", signing_key=str(key))
