@@ -209,3 +209,16 @@ def test_a_put_over_quota_through_the_node_keeps_nothing_and_stops_reading(tmp_p
         space = node.space()
         assert space.quota_used_bytes == 0 and space.quota_reserved_bytes == 0
         assert len(produced) < 40  # the put stopped reading its source
+
+
+@pytest.mark.timeout(120)
+def test_a_blob_of_more_than_65536_chunks_lists_them_all(tmp_path):
+    # issue 18: such blobs used to answer an empty chunk list
+    data = os.urandom(1024) * 70_000  # 70,000 identical 1 KiB blocks: 70 MB, one distinct block
+    src = tmp_path / "many.bin"
+    src.write_bytes(data)
+    with hoard.Node({"data-dir": str(tmp_path / "node"), "dataset-format": "hoard"}) as node:
+        node.upload_file(node.upload_init(str(src), chunk_size=1024))
+        stat = node.blobs.stat(BlobDigest(blake3.blake3(data).digest()))
+    assert stat.chunks is not None and len(stat.chunks) == 70_000
+    assert {(bytes(c.digest), c.size) for c in stat.chunks} == {(blake3.blake3(data[:1024]).digest(), 1024)}

@@ -95,9 +95,11 @@ def test_single_chunk_blob_has_an_empty_chunk_list(blobs, stubs):
     assert read(blobs, stubs, digest) == data
 
 
-def test_stat_without_send_chunks_answers_presence_only(big_blob, blobs, stubs):
+def test_stat_lists_chunks_without_send_chunks_as_tvix_server_does(big_blob, blobs, stubs):
+    # DIGEST §4: tvix's gRPC wrapper ignores send_chunks and always returns the backend's chunks
     _, digest = big_blob
-    assert list(stat(blobs, stubs, digest).chunks) == []
+    listed = [(c.digest, c.size) for c in stat(blobs, stubs, digest).chunks]
+    assert len(listed) > 1 and listed == [(c.digest, c.size) for c in stat(blobs, stubs, digest, send_chunks=True).chunks]
 
 
 def test_send_bao_is_accepted_and_no_bao_is_sent(big_blob, blobs, stubs):

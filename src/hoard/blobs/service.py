@@ -19,7 +19,11 @@ from hoard.errors import NotFoundError
 from hoard.ids.cid import CID
 
 PIECE_BYTES = 1 << 20  # what `read` yields at most per piece (castore: "manageable" messages)
-MAX_STAT_CHUNKS = 65536  # longer chunk lists are left out of `stat` (≈16 GiB at 256 KiB chunks)
+#: The longest chunk list `stat` gives: castore's Stat answer is one unary message and the proto
+#: has no paging, so a list must fit the gRPC server's 32 MiB send limit (about 43 bytes an
+#: entry: 700,000 chunks is ~30 MB, a blob of ~170 GiB at 256 KiB chunks). A longer blob is
+#: answered `[]`, castore's "no finer chunking": its clients then read it whole.
+MAX_STAT_CHUNKS = 700_000
 
 
 @dataclass(frozen=True)

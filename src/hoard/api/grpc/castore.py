@@ -1,9 +1,9 @@
 """`tvix.castore.v1.BlobService` over a node: validate, call `blob_*`, map errors.
 
 As castore's own server: a digest that is not 32 bytes is INVALID_ARGUMENT, a missing blob
-NOT_FOUND; Put ignores how the client cut its stream. Choices where castore leaves room:
-Stat honours `send_chunks` (no list unless asked), never sets `bao` (`send_bao` is accepted
-and ignored), and Read sends pieces of up to 1 MiB (whole chunks joined) rather than 4 KiB.
+NOT_FOUND; Put ignores how the client cut its stream; Stat always lists the chunks, ignoring
+`send_chunks` and `send_bao` as tvix's server does, and never sets `bao`. Choice where castore
+leaves room: Read sends pieces of up to 1 MiB (whole chunks joined) rather than 4 KiB.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class BlobServicer(_Servicer):
 
     def Stat(self, request: Any, context: grpc.ServicerContext) -> Any:
         with status_on_error(context, "Stat"):
-            stat = self.node.blobs.stat(BlobDigest(request.digest), chunks=request.send_chunks)
+            stat = self.node.blobs.stat(BlobDigest(request.digest), chunks=True)  # as tvix: send_chunks ignored
             chunk = messages.StatBlobResponse.ChunkMeta
             return messages.StatBlobResponse(chunks=[chunk(digest=bytes(c.digest), size=c.size)
                                                      for c in stat.chunks or ()])
