@@ -26,8 +26,11 @@ MAX_INDEX_DEPTH: Final = 6
 MAX_DATASET_BLOCKS: Final = 1 << 26
 
 # -- dataset manifests (content/manifest.py) --------------------------------------------
-#: Largest data block anywhere (a block always fits one network or gRPC message).
+#: Largest data block anywhere (a block always fits one network or gRPC message), except hugo file blocks.
 MAX_BLOCK_BYTES: Final = 4 << 20
+#: Largest hugo file block (one `Write`/`StreamWrite` message: hugo's 32 MiB gRPC message size, DIGEST §2).
+#: Such blocks stay local: the block protocols serve blocks up to MAX_BLOCK_BYTES only.
+MAX_FILE_BLOCK_BYTES: Final = 32 << 20
 #: Largest encoded manifest node; a real one is under 1 KiB.
 MAX_MANIFEST_BYTES: Final = 4096
 #: Longest dataset filename, in UTF-8 bytes (Logos MaxFilenameSize).

@@ -149,9 +149,13 @@ def test_inode_numbers_are_unsigned_64_bit_integers(files, bad):
         files.write(bad, b"x")
 
 
-def test_blocks_over_the_max_block_size_are_refused(files):
-    with pytest.raises(InvalidArgumentError, match="maximum block size"):
-        files.write(13, b"\0" * ((4 << 20) + 1))
+def test_blocks_over_hugos_32_mib_are_refused(files):
+    with pytest.raises(InvalidArgumentError, match="maximum file block size"):
+        files.write(13, b"\0" * ((32 << 20) + 1))
+    with pytest.raises(InvalidArgumentError, match="maximum file block size"):
+        files.stream_write(13, iter([b"ok", b"\0" * ((32 << 20) + 1)]))
+    with pytest.raises(NotFoundError):
+        files.stat(13)  # nothing was written
 
 
 def test_node_file_api_round_trip(tmp_path):

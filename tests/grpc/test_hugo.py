@@ -182,11 +182,60 @@ def test_an_empty_stream_write_returns_no_indices_and_makes_no_version(storage, 
     assert rpc_error(lambda: read(storage, stubs, ino, version=2)).code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_block_larger_than_the_max_block_size_is_invalid_argument(storage, stubs, ino):
-    data = b"\0" * ((4 << 20) + 1)
+def test_a_block_larger_than_hugos_32_mib_message_is_refused_and_writes_nothing(storage, stubs, ino):
+    data = b"\0" * ((32 << 20) + 1)
     error = rpc_error(lambda: write(storage, stubs, ino, data))
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert write(storage, stubs, ino, data[:-1]) == 0  # the max block size itself fits one message
+    assert error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert rpc_error(lambda: read(storage, stubs, ino)).code() == grpc.StatusCode.NOT_FOUND
+
+
+def write_with_version(storage, stubs, ino: int, data: bytes, index: int | None = None) -> tuple[int, int]:
+    """Write, returning (block_idx, the version named by the `hugo-version` trailer)."""
+    request = stubs.hugo.WriteBlock.Request(ino=ino, block_data=data, crc32=crc(data))
+    if index is not None:
+        request.block_idx = index
+    response, call = storage.Write.with_call(request, timeout=RPC_TIMEOUT)
+    trailers = dict(call.trailing_metadata())
+    return response.block_idx, int(trailers["hugo-version"])
+
+
+@pytest.mark.parametrize("mib", [8, 32])
+def test_blocks_up_to_hugos_32_mib_message_size_are_written_and_read_back(storage, stubs, ino, mib):
+    """hugo's gRPC max message size is 32 MiB: a Write of an 8 MiB or a 32 MiB block, then a Read."""
+    data = os.urandom(mib << 20)
+    assert write(storage, stubs, ino, data) == 0
+    assert read(storage, stubs, ino) == [(0, data)]
+    assert stream_read(storage, stubs, ino) == [(0, data)]
+
+
+def test_a_32_mib_block_in_a_stream_write(storage, stubs, ino):
+    big, small = os.urandom(32 << 20), b"tail"
+    assert stream_write(storage, stubs, ino, [big, small]) == [0, 1]
+    assert stream_read(storage, stubs, ino) == [(0, big), (1, small)]
+
+
+def test_each_write_returns_the_version_it_made_in_the_hugo_version_trailer(storage, stubs, ino):
+    assert write_with_version(storage, stubs, ino, b"one") == (0, 1)
+    assert write_with_version(storage, stubs, ino, b"two") == (1, 2)
+    assert write_with_version(storage, stubs, ino, b"ONE", index=0) == (0, 3)
+    requests = [stubs.hugo.StreamWrite.Request(header=stubs.hugo.StreamWrite.Header(ino=ino)),
+                stubs.hugo.StreamWrite.Request(block=b"x"), stubs.hugo.StreamWrite.Request(block=b"y")]
+    response, call = storage.StreamWrite.with_call(iter(requests), timeout=RPC_TIMEOUT)
+    assert list(response.block_idx) == [2, 3]
+    assert dict(call.trailing_metadata())["hugo-version"] == "4"
+    # the trailer's version is the one history_version reads
+    assert read(storage, stubs, ino, version=3) == [(0, b"ONE"), (1, b"two")]
+    assert write_with_version(storage, stubs, ino + 20_000_000, b"other file") == (0, 1)  # per file
+
+
+def test_a_rejected_write_sends_no_version(storage, stubs, ino):
+    write(storage, stubs, ino, b"one")
+    request = stubs.hugo.WriteBlock.Request(ino=ino, block_data=b"two", crc32=crc(b"two") ^ 1)
+    with pytest.raises(grpc.RpcError) as info:
+        storage.Write.with_call(request, timeout=RPC_TIMEOUT)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "hugo-version" not in dict(info.value.trailing_metadata() or ())
+    assert write_with_version(storage, stubs, ino, b"three") == (1, 2)
 
 
 def test_a_block_shared_by_files_and_versions_reads_back_everywhere(storage, stubs, ino):

@@ -19,7 +19,6 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 from hoard.content import ContentStore, IngestSession
-from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from hoard.files.model import (
     BLOCKS,
@@ -44,6 +43,7 @@ from hoard.files.model import (
     window_key,
 )
 from hoard.ids.cid import CID
+from hoard.limits import MAX_FILE_BLOCK_BYTES
 from hoard.store.base import Batch
 
 BATCH_BYTES = 8 << 20  # stream writes store their blocks in batches of about this size
@@ -55,9 +55,9 @@ _Item = tuple[int | None, CID, int, int]  # (index or None to append, cid, len, 
 def _check_block(data: object) -> bytes:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidArgumentError(f"block data must be bytes, got {type(data).__name__}")
-    if len(data) > MAX_BLOCK_SIZE:
-        raise InvalidArgumentError(f"block of {len(data)} bytes exceeds the maximum block size {MAX_BLOCK_SIZE}",
-                                   size=len(data), max=MAX_BLOCK_SIZE)
+    if len(data) > MAX_FILE_BLOCK_BYTES:
+        raise InvalidArgumentError(f"block of {len(data)} bytes exceeds the maximum file block size "
+                                   f"{MAX_FILE_BLOCK_BYTES}", size=len(data), max=MAX_FILE_BLOCK_BYTES)
     return bytes(data)
 
 

@@ -5,6 +5,11 @@ and `end_block_idx` are both inclusive (Range.Type is declared but no field carr
 blocks absent at the version read (holes) are left out; a unary Read answers at most
 READ_LIMIT bytes of block data (hugo's 32 MiB message size), more is INVALID_ARGUMENT
 (use StreamRead or a range); StreamWrite is one version and must begin with its header.
+Blocks may be up to hugo's 32 MiB message size (MAX_FILE_BLOCK_BYTES).
+
+The version a write made travels in the trailing metadata `hugo-version` (decimal) of `Write`
+and `StreamWrite`, so the wire messages stay hugo's. A StreamWrite without blocks makes no
+version: its trailer names the file's current version ("0" for a file never written).
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ messages, services = load("hugo/v1/storage/storage.proto")
 
 SERVICE_NAME = "hugo.v1.storage.StorageService"
 READ_LIMIT = 32 << 20  # block bytes in one unary Read response (hugo: 32 MiB messages)
+VERSION_TRAILER = "hugo-version"  # trailing metadata of Write/StreamWrite: the version the write made
+
+
+def _send_version(context: grpc.ServicerContext, version: int | None) -> None:
+    if version is not None:
+        context.set_trailing_metadata(((VERSION_TRAILER, str(version)),))
 
 
 def _read_args(request: Any) -> tuple[int, int | None, int | None, int | None]:
@@ -84,6 +95,7 @@ class StorageServicer(_Servicer):
         with status_on_error(context, "Write"):
             index = request.block_idx if request.HasField("block_idx") else None
             written = self.node.files.write(request.ino, request.block_data, index, request.crc32)
+            _send_version(context, written.version)
             return messages.WriteBlock.Response(block_idx=written.index)
 
     def StreamWrite(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
@@ -92,6 +104,7 @@ class StorageServicer(_Servicer):
             if first is None or first.WhichOneof("mode") != "header":
                 raise InvalidArgumentError("StreamWrite must begin with a header naming the ino")
             written = self.node.files.stream_write(first.header.ino, _stream_blocks(request_iterator))
+            _send_version(context, written.version)
             return messages.StreamWrite.Response(block_idx=list(written.indices))
 
 

@@ -16,9 +16,8 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hoard.api.auth import HEADER, load_token, token_matches
 from hoard.api.grpc.streams import StreamLimit
-from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import StateError
-from hoard.limits import GRPC_MAX_STREAMS, GRPC_MAX_WORKERS
+from hoard.limits import GRPC_MAX_STREAMS, GRPC_MAX_WORKERS, MAX_FILE_BLOCK_BYTES
 
 SERVICE_MODULES: list[str] = [
     "hoard.api.grpc.castore",  # tvix.castore.v1.BlobService
@@ -29,7 +28,7 @@ SERVICE_MODULES: list[str] = [
 ]
 
 MESSAGE_OVERHEAD = 64 << 10  # room for framing and fields around a block's bytes
-MAX_RECEIVE_BYTES = MAX_BLOCK_SIZE + MESSAGE_OVERHEAD  # one block per incoming message
+MAX_RECEIVE_BYTES = MAX_FILE_BLOCK_BYTES + MESSAGE_OVERHEAD  # one hugo block (32 MiB, hugo's limit) per message
 MAX_SEND_BYTES = (32 << 20) + MESSAGE_OVERHEAD  # a unary hugo Read answers up to 32 MiB of blocks
 MAX_WORKERS = GRPC_MAX_WORKERS  # concurrent RPCs served; a stream holds one for its whole life
 
