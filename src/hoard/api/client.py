@@ -7,8 +7,9 @@ upload is sent while it is read, a download written while it arrives. An HTTP er
 the hoard error the node raised (`hoard.errors.error_for`: named by the `X-Hoard-Error`
 header; by status for other servers).
 
-The Logos operations are all here; the subsystems that REST does not carry (blobs, files,
-logs, transfers) are reached over gRPC (hoard.api.grpc.client) by the CLI.
+The Logos operations are here, and `client.logs` and `client.transfer` (client_logs.py,
+client_transfer.py) over hoard's REST additions for them, with the methods of `node.logs` and
+`node.transfer`; blobs and files are reached over gRPC (hoard.api.grpc.client) by the CLI.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any, Self
 import httpx
 
 from hoard.api import shapes
+from hoard.api.client_logs import ClientLogs
+from hoard.api.client_transfer import ClientTransfer
 from hoard.content import guess_mimetype
 from hoard.content.formats.logos_manifest import LogosManifest
 from hoard.content.manifest import Manifest
@@ -125,6 +128,8 @@ class NodeClient:
         self._ids = itertools.count()
         self._info: dict[str, Any] | None = None
         self.net = _NetClient(self)
+        self.logs = ClientLogs(self)
+        self.transfer = ClientTransfer(self)
 
     # -- plumbing ----------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -132,6 +137,19 @@ class NodeClient:
             response = self._client.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise error_from_response(response)
+        return response
+
+    def _send_stream(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A streamed response (the caller closes it), or the error it answered."""
+        request = self._client.build_request(method, path, **kwargs)
+        with self._reaching():
+            response = self._client.send(request, stream=True)
+            if response.status_code >= 400:
+                try:
+                    response.read()
+                finally:
+                    response.close()
+                raise error_from_response(response)
         return response
 
     def _reaching(self) -> AbstractContextManager[None]:
@@ -147,6 +165,7 @@ class NodeClient:
         return urllib.parse.quote(cid.strip(), safe="")
 
     def close(self) -> None:
+        self.logs.close()
         for upload in list(self._uploads.values()):
             self._stop_upload(upload)
         self._uploads.clear()

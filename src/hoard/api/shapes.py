@@ -9,14 +9,32 @@ else, so the three stay byte-compatible with each other and with the contract. T
 
 from __future__ import annotations
 
+import base64
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hoard.content.manifest import Manifest
-from hoard.errors import InvalidArgumentError
+from hoard.errors import InvalidArgumentError, LogError
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
-from hoard.logs import LogName
+from hoard.logs import (
+    EVENT_CREATED,
+    EVENT_DATA,
+    EVENT_EOS,
+    EVENT_FAILURE,
+    EVENT_MISSING,
+    EVENT_SHUTDOWN,
+    EVENT_SUCCESS,
+    Datum,
+    Event,
+    Log,
+    LogInfo,
+    LogName,
+    Metadata,
+    Tail,
+    parse_name,
+)
 from hoard.node.results import (
     CarImport,
     ConnectedPeer,
@@ -31,11 +49,12 @@ from hoard.node.results import (
     RoutingTable,
     Space,
     TableNode,
+    TransferEvent,
     VerifyReport,
 )
 from hoard.transfer.builtin import TransferPolicy
-from hoard.transfer.manager import channel_summary
-from hoard.transfer.types import ChannelState
+from hoard.transfer.manager import channel_summary, parse_channel_id
+from hoard.transfer.types import ChannelState, EventCode, Status
 
 if TYPE_CHECKING:  # google.protobuf loads only when a Logos manifest is coded
     from hoard.content.formats.logos_manifest import LogosManifest
@@ -288,3 +307,137 @@ def car_import_from_json(data: JSON) -> CarImport:
     """A CAR import's result from its JSON (`car_import_json`)."""
     return CarImport(_int(data, "version"), tuple(CID.parse(r) for r in data["roots"]), _int(data, "blocks"),
                      _int(data, "bytes"), tuple(ipfs_root_from_json(e) for e in data["entries"]))
+
+
+# -- logs and transfers over REST (routes_logs.py / routes_transfer.py, and back in the client) ---
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(data: JSON, key: str) -> bytes:
+    try:
+        return base64.b64decode(str(data.get(key) or ""), validate=True)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"the node answered a bad {key!r}: {exc}") from exc
+
+
+def log_summary_from_json(data: JSON) -> LogSummary:
+    """A hosted log from its JSON (`log_json`)."""
+    return LogSummary(parse_name(str(data["name"])), _int(data, "nrecs"))
+
+
+def log_info_json(log: Log, nrecs: int, writable: bool) -> JSON:
+    """An open log: `{name, nrecs, metadata: [{id, value (base64)}], publicKey (base64), mode, writable}`."""
+    return {"name": str(log.name), "nrecs": nrecs,
+            "metadata": [{"id": i, "value": _b64(v)} for i, v in log.metadata], "publicKey": _b64(log.public_key),
+            "mode": log.mode, "writable": writable}
+
+
+def log_info_from_json(data: JSON) -> tuple[LogInfo, str, bool]:
+    """An open log from its JSON (`log_info_json`): its info (the tail's hash and time unknown: zero), mode, writable."""
+    from hoard.logs.records import ZERO_HASH
+
+    try:
+        metadata = Metadata([(int(e["id"]), _unb64(e, "value")) for e in data["metadata"]])
+        info = LogInfo(parse_name(str(data["name"])), metadata, _unb64(data, "publicKey"),
+                       Tail(_int(data, "nrecs"), ZERO_HASH, 0))
+        return info, str(data["mode"]), bool(data.get("writable"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"the node answered a bad log: {exc}") from exc
+
+
+def datum_json(datum: Datum) -> JSON:
+    """A log record: `{recno, ts (ns), data, sig, prevhash}` (bytes as base64)."""
+    return {"recno": datum.recno, "ts": datum.ts, "data": _b64(datum.data), "sig": _b64(datum.sig),
+            "prevhash": _b64(datum.prevhash)}
+
+
+def datum_from_json(data: JSON) -> Datum:
+    """A log record from its JSON (`datum_json`)."""
+    return Datum(_int(data, "recno"), _int(data, "ts"), _unb64(data, "data"), _unb64(data, "sig"),
+                 _unb64(data, "prevhash"))
+
+
+def channel_state_json(state: ChannelState) -> JSON:
+    """A channel's whole state (REST): `channel_json` plus the CIDs behind its counts
+    (`receivedCids`, `sentCids`, `queuedCids`)."""
+    return {**channel_json(state), "receivedCids": [str(c) for c in state.received_cids],
+            "sentCids": [str(c) for c in state.sent_cids], "queuedCids": [str(c) for c in state.queued_cids]}
+
+
+def channel_from_json(data: JSON) -> ChannelState:
+    """A channel's state from its JSON (`channel_state_json`)."""
+    try:
+        return ChannelState.from_dict({
+            "transfer_id": data["transferId"], "initiator": data["initiator"], "responder": data["responder"],
+            "base_cid": data["baseCid"], "selector": data["selector"], "sender": data["sender"],
+            "recipient": data["recipient"], "self_peer": data["selfPeer"], "vouchers": data["vouchers"],
+            "voucher_results": data["voucherResults"], "total_size": data["totalSize"],
+            "status": data["statusCode"], "sent": data["sent"], "received": data["received"],
+            "queued": data["queued"], "message": data["message"], "received_cids": data["receivedCids"],
+            "sent_cids": data["sentCids"], "queued_cids": data["queuedCids"]})
+    except (KeyError, TypeError) as exc:
+        raise InvalidArgumentError(f"the node answered a bad channel: {exc!r}") from exc
+
+
+def policy_from_json(data: JSON) -> TransferPolicy:
+    """The transfer policy from its JSON (`policy_json`)."""
+    return TransferPolicy.from_json(data)
+
+
+def transfer_event_json(event: TransferEvent) -> JSON:
+    """A channel event (`node.transfer.wait`): `{channelId, event, code, status, statusCode, message, timestamp (ns)}`."""
+    return {"channelId": str(event.channel_id), "event": event.code.name, "code": int(event.code),
+            "status": event.status.name, "statusCode": int(event.status), "message": event.message,
+            "timestamp": int(event.timestamp.timestamp() * 1_000_000) * 1000}
+
+
+def transfer_event_from_json(data: JSON) -> TransferEvent:
+    """A channel event from its JSON (`transfer_event_json`)."""
+    try:
+        return TransferEvent(parse_channel_id(str(data["channelId"])), EventCode(_int(data, "code")),
+                             Status(_int(data, "statusCode")), str(data.get("message") or ""),
+                             datetime.fromtimestamp(_int(data, "timestamp") / 1e9, tz=UTC))
+    except (KeyError, ValueError) as exc:
+        raise InvalidArgumentError(f"the node answered a bad transfer event: {exc!r}") from exc
+
+
+_EVENT_NAMES = {EVENT_DATA: "data", EVENT_EOS: "eos", EVENT_SHUTDOWN: "shutdown", EVENT_CREATED: "created",
+                EVENT_SUCCESS: "success", EVENT_FAILURE: "failure", EVENT_MISSING: "missing"}
+_EVENT_TYPES = {name: kind for kind, name in _EVENT_NAMES.items()}
+
+
+def log_event_json(event: Event, with_data: bool = True) -> JSON:
+    """A log event: `{type, stat}`, plus `record` (`datum_json`; `data` left out without
+    `with_data`) and for failures `error`, `gdpStat`."""
+    out: JSON = {"type": _EVENT_NAMES.get(event.type, str(event.type)), "stat": event.stat}
+    if event.datum is not None:
+        out["record"] = datum_json(event.datum)
+        if not with_data:
+            del out["record"]["data"]
+    if event.error is not None:
+        out["error"] = event.error.message
+        gdp_stat = event.error.fields.get("gdp_stat")
+        if isinstance(gdp_stat, str):
+            out["gdpStat"] = gdp_stat
+    return out
+
+
+def log_event_from_json(data: JSON, log: Any, udata: Any = None, payload: bytes | None = None) -> Event:
+    """A log event from its JSON (`log_event_json`), for handle `log`; `payload` is the record's
+    data when the JSON left it out."""
+    kind = _EVENT_TYPES.get(str(data.get("type")))
+    if kind is None:
+        raise InvalidArgumentError(f"the node answered an unknown log event: {data.get('type')!r:.50}")
+    stat = _int(data, "stat")
+    datum = None
+    record = data.get("record")
+    if isinstance(record, dict):
+        if payload is not None and "data" not in record:
+            record = {**record, "data": _b64(payload)}
+        datum = datum_from_json(record)
+    error = None
+    if data.get("error") is not None:
+        fields = {"gdp_stat": data["gdpStat"]} if isinstance(data.get("gdpStat"), str) else {}
+        error = LogError(str(data["error"]), status=stat, **fields)
+    return Event(kind, log, datum, udata, stat, error)

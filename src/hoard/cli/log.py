@@ -6,54 +6,34 @@
     hoard log subscribe NAME [--start N] [--count M]         records as they arrive (GDP subscribe)
     hoard log list | hoard log info NAME
 
-They use a running node's gRPC API (`--grpc HOST:PORT`, or the node running on the data dir)
-when there is one, else an embedded node on the data dir (not started: the logs it hosts).
-Records print as their data, one per line; with --json, one JSON object per record
-(`recno`, `ts` in ns, `data` as text, or `dataBase64` when it is not UTF-8).
+They call `node.logs` on the node `open_node` picks (cli/session.py): a running node through
+its REST API (`--api URL`, or the node running on the data dir), else an embedded node on the
+data dir (not started: the logs it hosts). Records print as their data, one per line; with
+--json, one JSON object per record (`recno`, `ts` in ns, `data` as text, or `dataBase64` when
+it is not UTF-8).
 """
 
 from __future__ import annotations
 
 import base64
-import builtins
 import io
 import json
 import os
 import queue
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from hoard.cli.output import Ctx
-from hoard.cli.session import embedded_node, load_config
+from hoard.cli.session import open_node
 from hoard.errors import InvalidArgumentError, LogError
 from hoard.logs import EVENT_CREATED, EVENT_DATA, EVENT_EOS, EVENT_SHUTDOWN
 from hoard.logs.metadata import mdid
 
 pass_ctx = click.make_pass_decorator(Ctx)
-GRPC_HELP = "Use the gRPC API of a running node at HOST:PORT (default: the node running on the data dir, if any)."
 READ_BYTES = 256 << 10
-BATCH_BYTES = 512 << 10  # records per gRPC Append request, by size
-
-
-# -- where the logs are ----------------------------------------------------------------------
-
-def _running_grpc(ctx: Ctx) -> str | None:
-    from hoard.node.repo import read_runtime_info
-
-    info = read_runtime_info(load_config(ctx).data_dir)
-    if not info or not info.get("grpcAddr"):
-        return None
-    try:
-        os.kill(int(info["pid"]), 0)
-    except (KeyError, ValueError, ProcessLookupError):
-        return None  # a node that died without clearing its runtime file
-    except PermissionError:
-        pass
-    return str(info["grpcAddr"])
 
 
 def _record(recno: int, ts: int, data: bytes) -> dict[str, Any]:
@@ -65,7 +45,8 @@ def _record(recno: int, ts: int, data: bytes) -> dict[str, Any]:
     return out
 
 
-def _info(name: str, nrecs: int, metadata: list[tuple[int, bytes]], writable: bool | None) -> dict[str, Any]:
+def _info(log: Any, writable: bool) -> dict[str, Any]:
+    """An open log (a `Log`, or a running node's `RemoteLog`) as `log info` prints it."""
     def value(v: bytes) -> str:
         try:
             text = v.decode("utf-8")
@@ -73,8 +54,8 @@ def _info(name: str, nrecs: int, metadata: list[tuple[int, bytes]], writable: bo
         except UnicodeDecodeError:
             return v.hex()
 
-    return {"name": name, "nrecs": nrecs, "writable": writable,
-            "metadata": [{"id": _fourcc(i), "value": value(v)} for i, v in metadata]}
+    return {"name": str(log.name), "nrecs": log.nrecs, "writable": writable,
+            "metadata": [{"id": _fourcc(i), "value": value(v)} for i, v in log.metadata]}
 
 
 def _fourcc(value: int) -> str:
@@ -82,28 +63,10 @@ def _fourcc(value: int) -> str:
     return raw.decode("ascii") if raw and raw.isascii() and raw.decode("ascii").isalnum() else f"0x{value:08x}"
 
 
-class EmbeddedLogs:
-    """The log commands against an embedded `hoard.Node`."""
-
-    def __init__(self, node: Any) -> None:
-        self.node = node
-
-    def create(self, metadata: builtins.list[tuple[int, bytes]], name: str | None) -> dict[str, Any]:
-        log = self.node.logs.create(metadata, name)
-        return _info(str(log.name), log.nrecs, list(log.metadata), True)
-
-    def info(self, name: str) -> dict[str, Any]:
-        log = self.node.logs.open(name, "ro")
-        writable = self.node.logs.writable(log.name)
-        return _info(str(log.name), log.nrecs, list(log.metadata), writable)
-
-    def list(self) -> builtins.list[dict[str, Any]]:
-        from hoard.api import shapes
-
-        return [shapes.log_json(summary) for summary in self.node.logs.list()]
-
-    def append(self, name: str, batches: Iterator[builtins.list[bytes]]) -> builtins.list[tuple[int, int]]:
-        log = self.node.logs.open(name, "ao")
+def _append(node: Any, name: str, batches: Iterator[list[bytes]]) -> list[tuple[int, int]]:
+    """Append every record (pipelined); the committed (recno, ts) in order, or the first failure."""
+    log = node.logs.open(name, "ao")
+    try:
         results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         sent = 0
         for batch in batches:
@@ -121,93 +84,30 @@ class EmbeddedLogs:
         if failure is not None:
             raise failure
         return sorted(committed)
+    finally:
+        log.close(timeout=0)
 
-    def events(self, name: str, start: int, count: int, multiread: bool) -> Iterator[tuple[str, Any]]:
-        """("data", record dict), ("failure", message) ..., then ("end", EVENT_EOS or EVENT_SHUTDOWN)."""
-        log = self.node.logs.open(name, "ro")
-        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+def _events(node: Any, name: str, start: int, count: int, multiread: bool) -> Iterator[tuple[str, Any]]:
+    """("data", record dict), ("failure", message) ..., then ("end", EVENT_EOS or EVENT_SHUTDOWN)."""
+    log = node.logs.open(name, "ro")
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    try:
         (log.multiread if multiread else log.subscribe_by_recno)(start, count, events.put)
-        try:
-            while True:
-                try:
-                    event = events.get(timeout=0.5)  # a timeout, so Ctrl-C is seen promptly
-                except queue.Empty:
-                    continue
-                if event.type == EVENT_DATA:
-                    yield "data", _record(event.datum.recno, event.datum.ts, event.datum.data)
-                elif event.type in (EVENT_EOS, EVENT_SHUTDOWN):
-                    yield "end", event.type
-                    return
-                else:
-                    yield "failure", f"{event.error.message if event.error else 'failed'} (status {event.stat})"
-        finally:
-            log.close(timeout=0)
-
-
-class GrpcLogs:
-    """The log commands against a running node's hoard.v1.LogService."""
-
-    def __init__(self, address: str, token: str | None = None) -> None:
-        from hoard.api.grpc.logs import LogsClient
-
-        self.client = LogsClient(address, token=token)
-
-    def close(self) -> None:
-        self.client.close()
-
-    @staticmethod
-    def _info(message: Any) -> dict[str, Any]:
-        return _info(message.name, message.nrecs, [(e.id, e.value) for e in message.metadata], message.writable)
-
-    def create(self, metadata: builtins.list[tuple[int, bytes]], name: str | None) -> dict[str, Any]:
-        return self._info(self.client.create(metadata, name))
-
-    def info(self, name: str) -> dict[str, Any]:
-        return self._info(self.client.info(name))
-
-    def list(self) -> builtins.list[dict[str, Any]]:
-        return [{"name": m.name, "nrecs": m.nrecs} for m in self.client.list()]
-
-    def append(self, name: str, batches: Iterator[builtins.list[bytes]]) -> builtins.list[tuple[int, int]]:
-        committed = []
-        for batch in batches:
-            part: builtins.list[bytes] = []
-            size = 0
-            for data in batch + [None]:
-                if data is None or (part and size + len(data) > BATCH_BYTES):
-                    if part:
-                        committed += [(r.recno, r.ts) for r in self.client.append(name, part)]
-                    part, size = [], 0
-                if data is not None:
-                    part.append(data)
-                    size += len(data) + 16
-        return committed
-
-    def events(self, name: str, start: int, count: int, multiread: bool) -> Iterator[tuple[str, Any]]:
-        for event in self.client.subscribe(name, start, count, multiread=multiread):
+        while True:
+            try:
+                event = events.get(timeout=0.5)  # a timeout, so Ctrl-C is seen promptly
+            except queue.Empty:
+                continue
             if event.type == EVENT_DATA:
-                yield "data", _record(event.record.recno, event.record.ts, event.record.data)
+                yield "data", _record(event.datum.recno, event.datum.ts, event.datum.data)
             elif event.type in (EVENT_EOS, EVENT_SHUTDOWN):
                 yield "end", event.type
                 return
             else:
-                yield "failure", f"{event.error or 'failed'} (status {event.stat})"
-
-
-@contextmanager
-def log_backend(ctx: Ctx) -> Iterator[Any]:
-    address = click.get_current_context().meta.get("hoard.grpc") or _running_grpc(ctx)
-    if address:
-        from hoard.api.auth import load_token
-
-        backend = GrpcLogs(address, load_token(load_config(ctx)))
-        try:
-            yield backend
-        finally:
-            backend.close()
-    else:
-        with embedded_node(ctx) as node:
-            yield EmbeddedLogs(node)
+                yield "failure", f"{event.error.message if event.error else 'failed'} (status {event.stat})"
+    finally:
+        log.close(timeout=0)
 
 
 # -- input ------------------------------------------------------------------------------
@@ -253,11 +153,12 @@ def _metadata(entries: tuple[str, ...]) -> list[tuple[int, bytes]]:
 # -- commands ---------------------------------------------------------------------------
 
 @click.group(name="log")
-@click.option("--grpc", "grpc_addr", envvar="HOARD_GRPC", metavar="HOST:PORT", help=GRPC_HELP)
-@click.pass_context
-def log_(click_ctx: click.Context, grpc_addr: str | None) -> None:
+@click.option("--grpc", "grpc_addr", metavar="HOST:PORT", hidden=True)
+def log_(grpc_addr: str | None) -> None:
     """Signed append-only logs (GDP): create, append, read, subscribe."""
-    click_ctx.meta["hoard.grpc"] = grpc_addr
+    if grpc_addr is not None:
+        raise InvalidArgumentError("hoard log reaches a running node through its REST API: use --api URL "
+                                   "(or nothing, for the node running on the data dir)")
 
 
 @log_.command()
@@ -268,8 +169,8 @@ def log_(click_ctx: click.Context, grpc_addr: str | None) -> None:
 def create(ctx: Ctx, meta: tuple[str, ...], name: str | None) -> None:
     """Create a log hosted by the node; prints its name. The node keeps its writer key."""
     metadata = _metadata(meta)
-    with log_backend(ctx) as logs:
-        info = logs.create(metadata, name)
+    with open_node(ctx) as node:
+        info = _info(node.logs.create(metadata, name), True)
     ctx.emit(info, info["name"])
 
 
@@ -280,8 +181,8 @@ def create(ctx: Ctx, meta: tuple[str, ...], name: str | None) -> None:
 def append(ctx: Ctx, name: str, data: tuple[str, ...]) -> None:
     """Append records to log NAME: one per line of stdin (or per --data), durable when done."""
     batches: Iterator[list[bytes]] = iter([[d.encode("utf-8") for d in data]]) if data else stdin_lines()
-    with log_backend(ctx) as logs:
-        committed = logs.append(name, batches)
+    with open_node(ctx) as node:
+        committed = _append(node, name, batches)
     summary: dict[str, Any] = {"appended": len(committed)}
     if committed:
         summary.update(first=committed[0][0], last=committed[-1][0])
@@ -317,8 +218,8 @@ def _print_events(ctx: Ctx, events: Iterator[tuple[str, Any]]) -> None:
 @pass_ctx
 def read(ctx: Ctx, name: str, start: int, count: int) -> None:
     """Print the records of log NAME that exist now (GDP multiread)."""
-    with log_backend(ctx) as logs:
-        _print_events(ctx, logs.events(name, start, count, True))
+    with open_node(ctx) as node:
+        _print_events(ctx, _events(node, name, start, count, True))
 
 
 @log_.command()
@@ -330,16 +231,18 @@ def read(ctx: Ctx, name: str, start: int, count: int) -> None:
 @pass_ctx
 def subscribe(ctx: Ctx, name: str, start: int, count: int) -> None:
     """Print the records of log NAME from --start on, then new ones as they are appended."""
-    with log_backend(ctx) as logs:
-        _print_events(ctx, logs.events(name, start, count, False))
+    with open_node(ctx) as node:
+        _print_events(ctx, _events(node, name, start, count, False))
 
 
 @log_.command(name="list")
 @pass_ctx
 def list_(ctx: Ctx) -> None:
     """The logs the node hosts, with their record counts."""
-    with log_backend(ctx) as logs:
-        found = logs.list()
+    with open_node(ctx) as node:
+        from hoard.api import shapes
+
+        found = [shapes.log_json(summary) for summary in node.logs.list()]
     ctx.emit(found, "\n".join(f"{i['name']}  {i['nrecs']}" for i in found) if found else "no logs")
 
 
@@ -348,8 +251,12 @@ def list_(ctx: Ctx) -> None:
 @pass_ctx
 def info(ctx: Ctx, name: str) -> None:
     """A log's name, record count, metadata and whether the node holds its writer key."""
-    with log_backend(ctx) as logs:
-        found = logs.info(name)
+    with open_node(ctx) as node:
+        log = node.logs.open(name, "ro")
+        try:
+            found = _info(log, node.logs.writable(log.name))
+        finally:
+            log.close(timeout=0)
     lines = [f"name: {found['name']}", f"records: {found['nrecs']}", f"writable: {found['writable']}"]
     lines += [f"  {m['id']}: {m['value']}" for m in found["metadata"]]
     ctx.emit(found, "\n".join(lines))

@@ -37,6 +37,7 @@ from hoard.node.results import (
     PeerInfo,
     Space,
     StreamInfo,
+    TransferEvent,
     VerifyReport,
 )
 from hoard.node.streams import NodeStream
@@ -380,6 +381,12 @@ class AsyncTransferApi:
     async def send_voucher(self, chid: str | ChannelID, voucher: Any = None) -> ChannelState:
         """Send a further voucher on a channel we initiated; returns its state."""
         return await self._node._call(self._node._c.transfer.send_voucher, chid, voucher)
+
+    async def wait(self, chid: str | ChannelID, on_event: Callable[[TransferEvent], None] | None = None,
+             timeout: float | None = None) -> ChannelState:
+        """Wait until a channel is Completed, Failed or Cancelled (or `timeout` seconds passed);
+        its state then. `on_event(event)` for each of its events meanwhile (events thread)."""
+        return await self._node._call(self._node._c.transfer.wait, chid, on_event, timeout)
 
     async def policy(self, push: bool | None = None, pull: bool | None = None,
                         peers: builtins.list[str] | None = None, any_peer: bool = False) -> TransferPolicy:

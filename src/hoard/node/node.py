@@ -50,6 +50,7 @@ from hoard.node.results import (
     PeerInfo,
     Space,
     StreamInfo,
+    TransferEvent,
     VerifyReport,
 )
 from hoard.node.runtime import Worker
@@ -608,6 +609,12 @@ class TransferApi:
     def send_voucher(self, chid: str | ChannelID, voucher: Any = None) -> ChannelState:
         """Send a further voucher on a channel we initiated; returns its state."""
         return self._node._call(self._node._c.transfer.send_voucher, chid, voucher)
+
+    def wait(self, chid: str | ChannelID, on_event: Callable[[TransferEvent], None] | None = None,
+             timeout: float | None = None) -> ChannelState:
+        """Wait until a channel is Completed, Failed or Cancelled (or `timeout` seconds passed);
+        its state then. `on_event(event)` for each of its events meanwhile (events thread)."""
+        return self._node._call(self._node._c.transfer.wait, chid, on_event, timeout)
 
     def policy(self, push: bool | None = None, pull: bool | None = None,
                         peers: builtins.list[str] | None = None, any_peer: bool = False) -> TransferPolicy:

@@ -11,12 +11,14 @@ channels are `hoard.transfer.ChannelState`; the transfer policy is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hoard.content.manifest import Manifest
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.logs import LogName
+from hoard.transfer.types import ChannelID, EventCode, Status
 
 if TYPE_CHECKING:  # google.protobuf loads only when a Logos manifest is coded
     from hoard.content.formats.logos_manifest import LogosManifest
@@ -172,6 +174,18 @@ class LogSummary:
 
     name: LogName
     nrecs: int
+
+
+@dataclass(frozen=True)
+class TransferEvent:
+    """One event of a channel `node.transfer.wait` follows: what happened, the status it left
+    the channel in, the channel's message then, and when."""
+
+    channel_id: ChannelID
+    code: EventCode
+    status: Status
+    message: str
+    timestamp: datetime
 
 
 @dataclass(frozen=True)

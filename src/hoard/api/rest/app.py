@@ -22,8 +22,10 @@ from hoard.api.rest.bridge import error_response
 from hoard.api.rest.page import page_router
 from hoard.api.rest.routes_data import data_router
 from hoard.api.rest.routes_ipfs import gateway_router, ipfs_router
+from hoard.api.rest.routes_logs import logs_router
 from hoard.api.rest.routes_node import node_router
 from hoard.api.rest.routes_ops import install_docs, ops_router, peers_router
+from hoard.api.rest.routes_transfer import transfer_router
 from hoard.api.rest.security import SecurityMiddleware
 from hoard.errors import HoardError, InvalidArgumentError
 from hoard.node.info import version
@@ -54,7 +56,8 @@ def create_app(node: NodeBase | None) -> FastAPI:
     bridge = cast("AsyncNode", None) if node is None else node.as_async()
     app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
     install_docs(app)  # /docs: Swagger UI with its assets served locally (routes_ops.py)
-    routers = [data_router(bridge), node_router(bridge), peers_router(bridge), ipfs_router(bridge)]
+    routers = [data_router(bridge), node_router(bridge), peers_router(bridge), ipfs_router(bridge),
+               logs_router(bridge), transfer_router(bridge)]
     for router in routers:
         app.include_router(router, prefix=BASE)
     for alias in ALIASES:

@@ -24,14 +24,16 @@ from hoard.ids.peer import PeerId
 from hoard.node.component import StreamHandler
 from hoard.node.components.net import NetComponent
 from hoard.node.context import NodeContext
+from hoard.node.results import TransferEvent
 from hoard.transfer.builtin import DefaultVoucher, DefaultVoucherResult, PolicyValidator, TransferPolicy
 from hoard.transfer.manager import Manager, parse_channel_id
 from hoard.transfer.storage import ContentStorage
-from hoard.transfer.types import ChannelID, ChannelState, Event
+from hoard.transfer.types import ChannelID, ChannelState, Event, Status
 from hoard.transfer.vouchers import EncodedVoucher
 from hoard.transfer.wire import PROTOCOL
 
 POLICY_KEY = "policy"
+FINAL = (Status.Completed, Status.Failed, Status.Cancelled)
 
 
 class NodeTransport:
@@ -158,6 +160,39 @@ class TransferComponent:
         """Send a further voucher on a channel we initiated; returns its state."""
         await self.manager.send_voucher(parse_channel_id(chid), _voucher(voucher))
         return self.manager.channel_state(chid)
+
+    async def wait(self, chid: str | ChannelID, on_event: Callable[[TransferEvent], None] | None = None,
+                   timeout: float | None = None) -> ChannelState:
+        """Wait until the channel is Completed, Failed or Cancelled, or `timeout` seconds passed;
+        returns its state then. `on_event(event)` is called for each of its events meanwhile, on
+        the transfer events thread (it must not call the node and wait)."""
+        wanted = parse_channel_id(chid)
+        self.manager.channel_state(wanted)  # ErrChannelNotFound for an unknown channel
+        token = trio.lowlevel.current_trio_token()
+        finished = trio.Event()
+
+        def wake() -> None:
+            try:
+                token.run_sync_soon(finished.set)
+            except trio.RunFinishedError:  # the node closed meanwhile
+                pass
+
+        def subscriber(event: Event, state: ChannelState) -> None:
+            if state.channel_id != wanted:
+                return
+            if on_event is not None:
+                on_event(TransferEvent(wanted, event.code, state.status, state.message, event.timestamp))
+            if state.status in FINAL:
+                wake()
+
+        unsubscribe = self.manager.subscribe_to_events(subscriber)
+        try:
+            if self.manager.channel_state(wanted).status not in FINAL:
+                with trio.move_on_after(float("inf") if timeout is None else max(0.0, timeout)):
+                    await finished.wait()
+            return self.manager.channel_state(wanted)
+        finally:
+            unsubscribe()
 
     async def policy(self, push: bool | None = None, pull: bool | None = None,
                peers: list[str] | None = None, any_peer: bool = False) -> TransferPolicy:
