@@ -11,6 +11,9 @@ plain threads. A `Conn` joins the two without ever blocking the trio loop:
   into writes of up to `WRITE_BYTES`. Putting a frame never blocks: it wakes the writer
   through the loop's `TrioToken` only when the writer is waiting.
 
+The read loop, the outbox and the writer are hoard.framing's framed-stream helper, shared with
+`/hoard/transfer/1`; what is the log protocol's own is the conn thread and the pending bounds.
+
 Memory stays bounded by the protocol's flow control (wire.py): a peer that queues more than
 `max_pending` bytes or `max_pending_frames` frames of unhandled messages is breaking it, and
 the stream is reset. The outbox counts the bytes put and not yet written (`queued_bytes`); a
@@ -23,23 +26,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import cast
 
 import trio
 
-from hoard.errors import PeerError
-from hoard.framing import Readable
+from hoard.framing import WRITE_BYTES, Outbox, Readable, Writable, read_frames, write_frames
 from hoard.limits import LOG_MAX_PENDING_FRAMES
-from hoard.logs.wire import FrameReader, ProtocolError
+from hoard.logs.wire import MAX_FRAME, ProtocolError
 from hoard.ratelog import violation
 
-__all__ = ["Conn", "Outbox"]
+__all__ = ["WRITE_BYTES", "Conn", "Outbox"]
 
 _log = logging.getLogger(__name__)
-
-WRITE_BYTES = 1 << 20
 
 
 def _protocol_error(exc: BaseException) -> ProtocolError | None:
@@ -51,119 +50,6 @@ def _protocol_error(exc: BaseException) -> ProtocolError | None:
         if found is not None:
             return found
     return None
-
-
-class Outbox:
-    """Frames to write to one stream, in order. `put` from any thread; `take` on the trio loop.
-
-    Frames put with `append=True` count as in flight from when they are taken until
-    `answered(size)`; with limits set, the writer holds further appends (and what follows
-    them) while `max_inflight` frames or `max_inflight_bytes` bytes are in flight.
-    """
-
-    def __init__(self, token: trio.lowlevel.TrioToken, trio_thread: int, *, max_inflight: int = 0,
-                 max_inflight_bytes: int = 0) -> None:
-        self._token = token
-        self._trio_thread = trio_thread
-        self._lock = threading.Lock()
-        self._frames: deque[tuple[bytes, bool]] = deque()
-        self._event: trio.Event | None = None  # set while the writer waits
-        self._blocked = False  # the writer waits for in-flight room
-        self._closed = False
-        self._max_inflight = max_inflight
-        self._max_bytes = max_inflight_bytes
-        self._room = threading.Condition(self._lock)
-        self.inflight = 0
-        self.inflight_bytes = 0
-        self.queued_bytes = 0  # put and not yet written to the stream
-
-    def put(self, frame: bytes, *, append: bool = False) -> bool:
-        """Queue a frame; False (and nothing queued) once the outbox is closed."""
-        with self._lock:
-            if self._closed:
-                return False
-            self._frames.append((frame, append))
-            self.queued_bytes += len(frame)
-            event, self._event = (self._event, None) if not self._blocked else (None, self._event)
-        if event is not None:
-            self._wake(event)
-        return True
-
-    def answered(self, size: int) -> None:
-        """An append taken earlier was answered: its room is free again."""
-        with self._lock:
-            self.inflight -= 1
-            self.inflight_bytes -= size
-            event = None
-            if self._blocked:
-                self._blocked = False
-                event, self._event = self._event, None
-        if event is not None:
-            self._wake(event)
-
-    def written(self, nbytes: int) -> None:
-        """The writer wrote `nbytes` of taken frames to the stream."""
-        with self._lock:
-            self.queued_bytes -= nbytes
-            self._room.notify_all()
-
-    def wait_room(self, limit: int, timeout: float) -> bool:
-        """Wait (on a plain thread, never the trio one) until fewer than `limit` bytes are
-        unwritten or the outbox closed; False if `timeout` seconds passed first."""
-        with self._room:
-            return self._room.wait_for(lambda: self._closed or self.queued_bytes < limit, timeout)
-
-    def _wake(self, event: trio.Event) -> None:
-        if threading.get_ident() == self._trio_thread:
-            event.set()
-            return
-        try:
-            self._token.run_sync_soon(event.set)
-        except trio.RunFinishedError:
-            pass
-
-    def _full(self) -> bool:
-        return bool(self._max_inflight) and (self.inflight >= self._max_inflight or self.inflight_bytes >= self._max_bytes)
-
-    async def take(self, max_bytes: int = WRITE_BYTES) -> list[bytes]:
-        """Wait for frames; return the next ones (up to about `max_bytes`); [] once closed."""
-        while True:
-            with self._lock:
-                out: list[bytes] = []
-                size = 0
-                blocked = False
-                while self._frames and size < max_bytes:
-                    frame, is_append = self._frames[0]
-                    if is_append:
-                        if self._full():
-                            blocked = True
-                            break
-                        self.inflight += 1
-                        self.inflight_bytes += len(frame)
-                    self._frames.popleft()
-                    out.append(frame)
-                    size += len(frame)
-                if out:
-                    return out
-                if self._closed:
-                    return []
-                self._blocked = blocked
-                event = self._event = trio.Event()
-            await event.wait()
-
-    def close(self) -> None:
-        """Refuse further frames and wake the writer (it returns what is left, then [])."""
-        with self._lock:
-            self._closed = True
-            event, self._event = self._event, None
-            self._blocked = False
-            self._room.notify_all()
-        if event is not None:
-            self._wake(event)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 class Conn:
@@ -224,34 +110,22 @@ class Conn:
                     pass
 
     async def _read_loop(self) -> None:
-        reader = FrameReader(cast(Readable, self.stream))
-        while True:
-            body = await reader.next_body()
-            if body is None:
-                return
-            if self._inline is not None and self._inline(body):
-                continue
-            with self._lock:
-                self._pending += len(body)
-                self._pending_frames += 1
-                over = self._pending > self._max_pending or self._pending_frames > self._max_pending_frames
-            if over:
-                raise ProtocolError(f"more than {self._max_pending} bytes or {self._max_pending_frames} messages "
-                                    "sent without flow control")
-            self._inbox.put(body)
+        await read_frames(cast(Readable, self.stream), MAX_FRAME, self._received)
+
+    async def _received(self, body: bytes) -> None:
+        if self._inline is not None and self._inline(body):
+            return
+        with self._lock:
+            self._pending += len(body)
+            self._pending_frames += 1
+            over = self._pending > self._max_pending or self._pending_frames > self._max_pending_frames
+        if over:
+            raise ProtocolError(f"more than {self._max_pending} bytes or {self._max_pending_frames} messages "
+                                "sent without flow control")
+        self._inbox.put(body)
 
     async def _write_loop(self) -> None:
-        while True:
-            frames = await self.outbox.take()
-            if not frames:
-                return
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
-            del frames
-            try:
-                await self.stream.write(data)  # type: ignore[attr-defined]
-            except Exception as exc:
-                raise PeerError(f"{self.name}: write failed: {exc or type(exc).__name__}") from exc
-            self.outbox.written(len(data))
+        await write_frames(cast(Writable, self.stream), self.outbox, name=self.name)
 
     def _thread_main(self) -> None:
         broken = False

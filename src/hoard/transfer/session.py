@@ -13,13 +13,14 @@ has closed its side too (or `linger` seconds later). `abort()` resets the stream
 manager learns of the end through `SessionHandler.session_ended`.
 
 The stream and transport are protocols, so the manager runs over libp2p (the node's adapter)
-or any pair of byte streams (tests).
+or any pair of byte streams (tests). The read loop, the queue and the coalescing writer are
+hoard.framing's framed-stream helper (`read_frames`, `Outbox`, `write_frames`), shared with
+`/hoard/logs/1`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,15 +28,14 @@ from typing import Any, Protocol
 import trio
 
 from hoard.errors import HoardError, PeerError
-from hoard.framing import FrameReader
+from hoard.framing import WRITE_BYTES, Outbox, read_frames, write_frames
 from hoard.ids.cid import CID
 from hoard.transfer.wire import MAX_FRAME, encode_message_frame
 
-__all__ = ["Session", "SessionHandler", "Stream", "Transport"]
+__all__ = ["WRITE_BYTES", "Session", "SessionHandler", "Stream", "Transport"]
 
 log = logging.getLogger("hoard.transfer")
 
-WRITE_BYTES = 1 << 20
 LINGER = 10.0
 
 
@@ -72,12 +72,10 @@ class SessionHandler(Protocol):
 
 @dataclass
 class _Data:
-    parts: tuple[bytes, ...]
+    """The note of a data frame: its bytes counted in flight and the blocks it carries."""
+
     nbytes: int
     blocks: list[tuple[CID, int]]
-
-
-_CLOSE = object()
 
 
 class Session:
@@ -94,7 +92,7 @@ class Session:
         self.stopped = False  # ended because the node stopped (cancelled from outside)
         self.max_in_flight = max_in_flight
         self.linger = linger
-        self._out_send, self._out_recv = trio.open_memory_channel[Any](math.inf)
+        self._outbox = Outbox()  # filled and drained on the trio thread only
         self._in_flight = 0
         self._room = trio.Event()
         self._drained = trio.Event()
@@ -132,6 +130,7 @@ class Session:
         finally:
             self._nursery = None
             self._finishing = True
+            self._outbox.close()  # what is still queued is dropped with the stream
             with trio.CancelScope(shield=True):
                 if self.error is not None or self.stopped:
                     await _reset(self.stream)
@@ -141,54 +140,29 @@ class Session:
                     self._ended.set()
 
     async def _read_loop(self) -> None:
-        reader = FrameReader(self.stream, MAX_FRAME)  # type: ignore[arg-type]
-        while True:
-            body = await reader.next_body()
-            if body is None:
-                return
-            await self.handler.frame_received(self, body[0], body)
+        await read_frames(self.stream, MAX_FRAME, self._frame)  # type: ignore[arg-type]
+
+    async def _frame(self, body: bytes) -> None:
+        await self.handler.frame_received(self, body[0], body)
 
     async def _writer(self) -> None:
         try:
-            async for item in self._out_recv:
-                parts: list[bytes] = []
-                size = 0
-                data: list[_Data] = []
-                close = False
-                while True:
-                    if item is _CLOSE:
-                        close = True
-                        break
-                    if isinstance(item, _Data):
-                        parts.extend(item.parts)
-                        size += sum(len(p) for p in item.parts)
-                        data.append(item)
-                    else:
-                        parts.append(item)
-                        size += len(item)
-                    if size >= WRITE_BYTES:
-                        break
-                    try:
-                        item = self._out_recv.receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                if parts:
-                    await self.stream.write(b"".join(parts) if len(parts) > 1 else parts[0])
-                if data:
-                    written = [b for d in data for b in d.blocks]
-                    self._in_flight -= sum(d.nbytes for d in data)
-                    self._room.set()
-                    self._room = trio.Event()
-                    if self._in_flight == 0:
-                        self._drained.set()
-                    self.handler.data_written(self, written)
-                if close:
-                    await self.stream.close()
-                    return
+            await write_frames(self.stream, self._outbox, name=f"transfer stream to {self.peer}",
+                               written=self._written)
+            await self.stream.close()  # the outbox ends only when `finish` closed it
         except Exception as exc:  # noqa: BLE001 - any failure of the stream fails the session
             self._fail(exc)
         finally:
             self._writer_done.set()
+
+    def _written(self, notes: list[object]) -> None:
+        data = [note for note in notes if isinstance(note, _Data)]
+        self._in_flight -= sum(d.nbytes for d in data)
+        self._room.set()
+        self._room = trio.Event()
+        if self._in_flight == 0:
+            self._drained.set()
+        self.handler.data_written(self, [b for d in data for b in d.blocks])
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -209,7 +183,7 @@ class Session:
     def send(self, frame: bytes) -> None:
         """Queue a control frame (never waits). Dropped once the session is finishing."""
         if self.open_for_sending:
-            self._out_send.send_nowait(frame)
+            self._outbox.put(frame)
 
     def send_message(self, message: Any) -> None:
         """Queue a transfer message (`Request`/`Response`)."""
@@ -225,7 +199,7 @@ class Session:
             raise PeerError("the transfer stream is closing")
         self._in_flight += nbytes
         self._drained = trio.Event() if self._drained.is_set() else self._drained
-        self._out_send.send_nowait(_Data(parts, nbytes, blocks))
+        self._outbox.put(parts, note=_Data(nbytes, blocks))
 
     async def wait_written(self) -> None:
         """Wait until every queued data frame was written."""
@@ -249,7 +223,7 @@ class Session:
         if self._finishing or self._ended.is_set():
             return
         self._finishing = True
-        self._out_send.send_nowait(_CLOSE)
+        self._outbox.close()
         if self._nursery is not None:
             self._nursery.start_soon(self._linger)
 
