@@ -95,8 +95,9 @@ def test_cid_bytes(data: bytes) -> None:
 
 
 # -- dag-cbor, hoard manifests and block-index nodes ---------------------------------------------
-_cbor_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=40),
-                       st.binary(max_size=40), st.floats(allow_nan=False), st.just(INDEX_CID))
+_cbor_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**64), 2**64 - 1), st.text(max_size=40),  # dag-cbor's
+                       st.binary(max_size=40), st.floats(allow_nan=False, allow_infinity=False),  # values
+                       st.just(INDEX_CID))
 _cbor = st.recursive(_cbor_leaf, lambda inner: st.one_of(st.lists(inner, max_size=5),
                                                          st.dictionaries(st.text(max_size=12), inner, max_size=5)),
                      max_leaves=20)
