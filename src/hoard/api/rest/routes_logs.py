@@ -38,7 +38,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hoard.api import shapes
 from hoard.api.rest.responses import TEXT
@@ -66,11 +66,15 @@ LogNamePath = Annotated[str, Path(description="A log name (43-character form), o
 
 
 class MetadataEntry(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as typed: 0 is not false
+
     id: int | str = Field(description="A metadata id: a number or a FourCC such as SYN")
     value: str = Field(description="The value, base64")
 
 
 class CreateLog(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as typed: 0 is not false
+
     metadata: list[MetadataEntry] = Field(default_factory=list)
     name: str | None = Field(default=None, description="Create the log under this name (else named by its metadata)")
 

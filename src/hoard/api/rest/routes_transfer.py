@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hoard.api import shapes
 from hoard.api.rest.responses import errors
@@ -51,6 +51,8 @@ ChannelPath = Annotated[str, Path(description='A channel id: "<initiator>-<respo
 
 
 class OpenChannel(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as typed: 0 is not false
+
     peer: str = Field(description="The other peer's ID")
     cid: str = Field(description="A dataset's manifest CID, or a block CID")
     direction: str = Field(default="pull", pattern="^(pull|push)$")
@@ -61,10 +63,14 @@ class OpenChannel(BaseModel):
 
 
 class SendVoucher(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as typed: 0 is not false
+
     voucher: str | dict[str, Any] | None = None
 
 
 class Policy(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as typed: 0 is not false
+
     push: bool | None = None
     pull: bool | None = None
     peers: list[str] | None = None
