@@ -11,3 +11,9 @@ def spawn(tmp_path):
     yield start
     for node in nodes:
         node.close()
+
+
+@pytest.fixture(params=["one-store", "split"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Both shapes of a node's storage (harness/stores.py): one local store, or split stores."""
+    return str(request.param)

@@ -114,7 +114,7 @@ def test_a_put_over_quota_keeps_nothing():
     content = ContentStore(MemoryBlockStore(), quota=1_000_000, block_ttl=3600)
     with pytest.raises(QuotaExceededError):
         BlobService(content).put([os.urandom(20_000_000)])
-    assert content.space().total_blocks == 0 and content.store.stats().bytes == 0
+    assert content.space().total_blocks == 0 and content.ingest.stored().bytes == 0
 
 
 @pytest.fixture

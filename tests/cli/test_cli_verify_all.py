@@ -33,7 +33,7 @@ def test_verify_all_names_the_damaged_dataset_and_fails(hoard_cli, tmp_path):
     assert report.blocks >= 2
     repo = Repo(Config.from_dict({"data-dir": data_dir}))
     try:
-        store = repo.content.store
+        store = repo.store
         victim = next(k for k in set(dict(store.meta_iter("refs"))) - before  # a data block of `bad` only
                       if len(store.get(_cid(k)) or b"") == 65536)
         store.commit(Batch().delete(_cid(victim)))  # the store never overwrites a block: replace it
@@ -60,7 +60,7 @@ def test_verify_wants_a_cid_or_all(hoard_cli, tmp_path):
 def _refs(data_dir: str) -> set[bytes]:
     repo = Repo(Config.from_dict({"data-dir": data_dir}))
     try:
-        return set(dict(repo.content.store.meta_iter("refs")))
+        return set(dict(repo.store.meta_iter("refs")))
     finally:
         repo.close()
 

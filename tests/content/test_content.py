@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from harness.stores import make_content
 
 from hoard.content import CdcChunker, ContentStore, FixedChunker, LocalReader, Manifest, Upload, dag
 from hoard.content.manifest import FANOUT, build_index, iter_index
@@ -12,8 +13,8 @@ from hoard.store import MemoryBlockStore
 
 
 @pytest.fixture
-def content():
-    return ContentStore(MemoryBlockStore(), quota=1 << 30, block_ttl=60)
+def content(store_kind: str) -> ContentStore:
+    return make_content(store_kind, quota=1 << 30, block_ttl=60)
 
 
 def upload(content, data, chunker=None, piece=100_000, **kw):
@@ -124,7 +125,7 @@ def test_deleting_a_dataset_block_deletes_it_and_the_dataset_reads_incomplete(co
     block, _size = next(content.iter_blocks(content.manifest(cid)))
     before = content.space()
     assert content.delete(block) == "block"  # as Logos: a single block goes even if a dataset uses it
-    assert not content.store.has(block)
+    assert not content.blobs.has(block)
     assert content.space().total_blocks == before.total_blocks - 1
     with pytest.raises(NotFoundError, match=str(block)):
         LocalReader(content, cid).read(1 << 20)

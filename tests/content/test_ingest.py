@@ -15,6 +15,7 @@ from pathlib import Path
 import blake3
 import nacl.signing
 import pytest
+from harness.stores import make_content, reopen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,12 +51,12 @@ def blocks(n: int, size: int = 65536) -> list[tuple[CID, bytes]]:
 
 def snapshot(content: ContentStore) -> tuple[object, object]:
     """What a test compares before and after: the space figures and the raw store totals."""
-    return content.space(), content.store.stats()
+    return content.space(), content.ingest.stored()
 
 
 @pytest.fixture
-def content() -> ContentStore:
-    return ContentStore(MemoryBlockStore(), quota=4 * MB, block_ttl=60)
+def content(store_kind: str) -> ContentStore:
+    return make_content(store_kind, quota=4 * MB, block_ttl=60)
 
 
 # -- the quota, checked before anything is stored, on every entry path -----------------------
@@ -89,7 +90,7 @@ def test_a_size_learnt_later_is_reserved_on_the_open_upload(content):
     up.reserve(1 * MB)
     assert content.space().quota_reserved_bytes == 1 * MB
     up.cancel()
-    assert content.space().quota_reserved_bytes == 0 and content.store.stats().blocks == 0
+    assert content.space().quota_reserved_bytes == 0 and content.ingest.stored().blocks == 0
 
 
 def test_an_upload_over_the_quota_stores_nothing_of_the_refused_batch(content):
@@ -123,7 +124,7 @@ def test_a_session_write_over_the_quota_stores_nothing_not_even_its_extra_rows(c
     with pytest.raises(QuotaExceededError):
         session.write(blocks(80), extra=extra)
     assert snapshot(content) == before
-    assert content.store.meta_get("test-table", b"k") is None
+    assert content.catalog.get("test-table", b"k") is None
     assert not content.ingest.has_owner("test/a")
 
 
@@ -140,7 +141,7 @@ def test_a_dataset_lacking_a_block_is_not_committed(content):
         session.commit_dataset(manifest, nodes)
     assert list(content.datasets()) == []
     session.abandon()
-    assert content.space().quota_reserved_bytes == 0 and content.store.stats().blocks == 0
+    assert content.space().quota_reserved_bytes == 0 and content.ingest.stored().blocks == 0
 
 
 def test_a_dataset_whose_blocks_another_dataset_held_and_lost_is_not_committed(content):
@@ -149,14 +150,14 @@ def test_a_dataset_whose_blocks_another_dataset_held_and_lost_is_not_committed(c
     first.write(data)
     cid = first.finish()
     manifest = content.manifest(cid)
-    nodes = [(manifest.index, content.store.get(manifest.index))]
+    nodes = [(manifest.index, content.blobs.get(manifest.index))]
     session = content.ingest.session(owner="transfer/late")  # finds the blocks stored: holds none
-    session.write([(c, content.store.get(c)) for c, _ in content.iter_blocks(manifest)])
+    session.write([(c, content.blobs.get(c)) for c, _ in content.iter_blocks(manifest)])
     content.delete(cid)
     with pytest.raises(NotFoundError, match="lacks"):
         session.commit_dataset(manifest, nodes, cid=cid)
     session.abandon()
-    assert list(content.datasets()) == [] and content.store.stats().blocks == 0
+    assert list(content.datasets()) == [] and content.ingest.stored().blocks == 0
 
 
 def test_an_ended_session_refuses_writes(content):
@@ -187,9 +188,9 @@ def test_abandoning_keeps_blocks_another_session_still_holds(content):
     a.write(shared)
     b.write(shared[:1])
     a.abandon()
-    assert content.store.has(shared[0][0]) and not content.store.has(shared[1][0])
+    assert content.blobs.has(shared[0][0]) and not content.blobs.has(shared[1][0])
     b.abandon()
-    assert content.store.stats().blocks == 0 and content.space().quota_reserved_bytes == 0
+    assert content.ingest.stored().blocks == 0 and content.space().quota_reserved_bytes == 0
 
 
 def test_a_durable_owner_keeps_its_blocks_across_a_reopen_and_loses_them_when_released():
@@ -217,7 +218,7 @@ def test_a_block_a_durable_owner_holds_cannot_be_deleted_alone(content):
     content.ingest.session(owner="transfer/d").write([(cid, data)])
     with pytest.raises(InvalidArgumentError, match="in use"):
         content.delete(cid)
-    assert content.store.has(cid)
+    assert content.blobs.has(cid)
 
 
 def test_keeping_makes_plain_blocks_and_clears_the_pending_figures(content):
@@ -228,10 +229,10 @@ def test_keeping_makes_plain_blocks_and_clears_the_pending_figures(content):
     space = content.space()
     assert space.quota_reserved_bytes == 0 and space.total_blocks == 3 and space.quota_used_bytes == 3 * 65536
     assert content.ingest.owners() == {}
-    ContentStore(content.store, quota=4 * MB, block_ttl=60)  # a kept block is no pending one: it survives
-    assert all(content.store.has(c) for c, _ in kept)
+    reopen(content, quota=4 * MB, block_ttl=60)  # a kept block is no pending one: it survives
+    assert all(content.blobs.has(c) for c, _ in kept)
     assert content.delete(kept[0][0]) == "block"  # and is deleted alone, on request
-    assert not content.store.has(kept[0][0]) and content.space().total_blocks == 2
+    assert not content.blobs.has(kept[0][0]) and content.space().total_blocks == 2
 
 
 def test_a_kept_block_outlives_a_dataset_that_also_uses_it(content):
@@ -239,7 +240,7 @@ def test_a_kept_block_outlives_a_dataset_that_also_uses_it(content):
     up.write(os.urandom(200_000))
     cid = up.finish()
     block, _size = next(content.iter_blocks(content.manifest(cid)))
-    data = content.store.get(block)
+    data = content.blobs.get(block)
     content.delete(cid)
     session = content.ingest.session()
     session.write([(block, data)])
@@ -248,8 +249,8 @@ def test_a_kept_block_outlives_a_dataset_that_also_uses_it(content):
     up.write(data)
     again = up.finish()
     content.delete(again)
-    assert content.store.get(block) == data  # kept: outlives the dataset
-    assert content.delete(block) == "block" and content.store.stats().blocks == 0
+    assert content.blobs.get(block) == data  # kept: outlives the dataset
+    assert content.delete(block) == "block" and content.ingest.stored().blocks == 0
 
 
 def test_deleting_a_kept_block_a_dataset_uses_drops_both_holds_in_turn(content):
@@ -262,9 +263,9 @@ def test_deleting_a_kept_block_a_dataset_uses_drops_both_holds_in_turn(content):
     again = up.finish()
     block, _size = next(content.iter_blocks(content.manifest(again)))
     assert content.delete(block) == "block"  # deleted although a dataset uses it (as Logos deletes a block)
-    assert not content.store.has(block)
+    assert not content.blobs.has(block)
     content.delete(again)
-    assert content.store.stats().blocks == 0 and content.space().quota_used_bytes == 0
+    assert content.ingest.stored().blocks == 0 and content.space().quota_used_bytes == 0
 
 
 def test_an_owner_idle_past_abandon_after_is_reclaimed_by_expiry():
@@ -273,13 +274,13 @@ def test_an_owner_idle_past_abandon_after_is_reclaimed_by_expiry():
     session.write(blocks(2))
     touched = content.ingest.owners()["transfer/z"]
     content.expire(now=touched + 99)
-    assert content.store.stats().blocks == 2
+    assert content.ingest.stored().blocks == 2
     content.expire(now=touched + 101)
-    assert content.store.stats().blocks == 0 and content.space().quota_reserved_bytes == 0
+    assert content.ingest.stored().blocks == 0 and content.space().quota_reserved_bytes == 0
     with pytest.raises(StateError):
         session.write(blocks(1))  # abandoned: the owner starts again with a new session
     content.ingest.session(owner="transfer/z").write(blocks(1))
-    assert content.store.stats().blocks == 1
+    assert content.ingest.stored().blocks == 1
 
 
 def test_a_dataset_commit_settles_a_durable_owner():
@@ -294,8 +295,8 @@ def test_a_dataset_commit_settles_a_durable_owner():
     received = [(c, store.get(c)) for c in store.iter_cids()]
     session = other.ingest.session(owner="transfer/q")
     session.write(received)
-    ContentStore(other.store, quota=16 * MB, block_ttl=60)  # a restart in between keeps them
-    other = ContentStore(other.store, quota=16 * MB, block_ttl=60)
+    ContentStore(other.single, quota=16 * MB, block_ttl=60)  # a restart in between keeps them
+    other = ContentStore(other.single, quota=16 * MB, block_ttl=60)
     assert other.ingest.session(owner="transfer/q").commit_dataset(manifest, cid=source) == source
     space = other.space()
     assert space.quota_reserved_bytes == 0 and space.total_blocks == len(received)
@@ -314,7 +315,7 @@ CRASH_CHILD = textwrap.dedent("""
     channel = content.ingest.session(owner="transfer/resumable")
     data = [os.urandom(65536) for _ in range(8)]
     channel.write([(CID.of(d), d) for d in data])
-    content.store.sync()
+    content.sync()
     print("written", flush=True)
     sys.stdin.read()
 """)
@@ -327,7 +328,7 @@ def test_a_killed_process_leaves_only_what_a_resumable_owner_holds(tmp_path: Pat
     up.write(os.urandom(200_000))
     keep = up.finish()
     before = content.space()
-    content.store.close()
+    content.single.close()
     child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, path], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
@@ -355,7 +356,7 @@ NAME = parse_name("ingest-quota-log")
 
 
 def _log_store(content: ContentStore, key: nacl.signing.SigningKey) -> LogStore:
-    logs = LogStore(content.store, quota=content.ingest)
+    logs = LogStore(content.catalog, quota=content.ingest)
     logs.create(NAME, Metadata({CREATOR: "t@h", PUB: encode_pub(bytes(key.verify_key))}))
     return logs
 
@@ -369,8 +370,8 @@ def test_log_records_count_against_the_storage_quota(content):
     logs.append(NAME, datum)
     assert content.space().quota_used_bytes - before > 100_000
     # a reopened store counts what is there
-    reopened = ContentStore(content.store, quota=4 * MB, block_ttl=60)
-    LogStore(reopened.store, quota=reopened.ingest)
+    reopened = reopen(content, quota=4 * MB, block_ttl=60)
+    LogStore(reopened.catalog, quota=reopened.ingest)
     assert reopened.space() == content.space()
 
 
@@ -398,7 +399,7 @@ def test_log_appends_on_a_full_quota_are_refused_and_write_nothing(content):
 
 def test_a_log_service_with_the_quota_refuses_appends_once_full(tmp_path: Path):
     content = ContentStore(MemoryBlockStore(), quota=1 * MB, block_ttl=60)
-    with LogService(content.store, tmp_path / "keys", quota=content.ingest) as service:
+    with LogService(content.single, tmp_path / "keys", quota=content.ingest) as service:
         log = service.log_create(name="full")
         refused = None
         for _ in range(20):
@@ -419,7 +420,7 @@ def test_a_log_service_with_the_quota_refuses_appends_once_full(tmp_path: Path):
 def _check_invariants(content: ContentStore) -> None:
     """The pending counters match the markers, every marker's block is there, and `space()`
     adds up to what the store holds."""
-    store = content.store
+    store = content.single
     marks = [(CID(key), value) for key, value in store.meta_iter("pending")]
     assert all(store.has(cid) for cid, _ in marks)
     sizes = [store.size_of(cid) for cid, _ in marks]

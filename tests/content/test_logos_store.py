@@ -4,6 +4,7 @@ reads of datasetSize bytes, verification, deletes (whole datasets and single blo
 import os
 
 import pytest
+from harness.stores import make_content
 
 from hoard.content import ContentStore, LocalReader
 from hoard.content.formats.logos import block_cid, pad
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def content():
-    return ContentStore(MemoryBlockStore(), quota=64 << 20, block_ttl=60)
+def content(store_kind: str) -> ContentStore:
+    return make_content(store_kind, quota=64 << 20, block_ttl=60)
 
 
 def upload(content, data, block_size=65536, piece=100_000, filename=None, mimetype=None):
@@ -49,7 +50,7 @@ def test_blocks_are_padded_and_reads_stop_at_dataset_size(content):
     blocks = content.logos_blocks(cid)
     assert manifest.blocks_count == len(blocks) == 4 and manifest.dataset_size == len(data)
     assert blocks[-1] == block_cid(pad(data[3 * 65536:]))
-    assert content.store.get(blocks[-1]) == pad(data[3 * 65536:])
+    assert content.blobs.get(blocks[-1]) == pad(data[3 * 65536:])
     assert read_all(content, cid) == data
     assert read_all(content, cid, 65530, 20) == data[65530:65550]
     assert read_all(content, cid, len(data) - 5) == data[-5:]
@@ -113,14 +114,14 @@ def test_a_single_block_deletes_and_the_dataset_reads_incomplete(content):
     cid = upload(content, data)
     block = content.logos_blocks(cid)[1]
     assert content.delete(block) == "block"
-    assert not content.store.has(block)
+    assert not content.blobs.has(block)
     with pytest.raises(NotFoundError, match=str(block)):
         read_all(content, cid)
     with pytest.raises(NotFoundError, match=str(block)):
         content.verify_logos(cid)
     session = content.ingest.session()  # what a fetch does: the block stored again fills the dataset
     session.write([(block, data[65536:131072])])
-    content.commit_logos(session, cid, content.store.get(cid), content.logos_manifest(cid),
+    content.commit_logos(session, cid, content.blobs.get(cid), content.logos_manifest(cid),
                          leaf_parts([b.digest for b in content.logos_blocks(cid)]), pinned=False)
     assert read_all(content, cid) == data and content.verify_logos(cid) == (3, len(data))
     content.delete(cid)
@@ -147,7 +148,7 @@ def test_a_deleted_leaf_list_part_is_stored_again_by_a_refill(content):
     with pytest.raises(NotFoundError, match="block list"):
         read_all(content, cid)
     session = content.ingest.session()  # a fetch learnt the leaves from a peer
-    content.commit_logos(session, cid, content.store.get(cid), manifest, parts, pinned=False)
+    content.commit_logos(session, cid, content.blobs.get(cid), manifest, parts, pinned=False)
     assert content.is_complete(cid) and read_all(content, cid) == data
     content.delete(cid)
     assert content.space().total_blocks == 0 and content.space().quota_used_bytes == 0

@@ -4,6 +4,7 @@ import os
 import zlib
 
 import pytest
+from harness.stores import make_content
 
 import hoard
 from hoard.content import ContentStore
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def content():
-    return ContentStore(MemoryBlockStore(), quota=1 << 30, block_ttl=3600)
+def content(store_kind: str) -> ContentStore:
+    return make_content(store_kind, quota=1 << 30, block_ttl=3600)
 
 
 @pytest.fixture
@@ -52,11 +53,11 @@ def test_stat_describes_each_version(files):
 
 def test_crc_mismatch_writes_nothing(files, content):
     files.write(3, b"keep")
-    before = content.store.stats()
+    before = content.ingest.stored()
     with pytest.raises(CrcMismatchError, match="crc32 mismatch, expected 7, actual") as info:
         files.write(3, b"other", index=0, crc32=7)
     assert info.value.grpc_status == "FAILED_PRECONDITION"
-    assert content.store.stats() == before
+    assert content.ingest.stored() == before
     assert blocks(files, 3) == [(0, b"keep")] and files.stat(3).latest == 1
 
 
@@ -67,11 +68,11 @@ def test_a_matching_crc_is_accepted(files):
 def test_blocks_shared_by_files_and_versions_are_stored_once(files, content):
     block = os.urandom(100_000)
     files.write(5, block)
-    stored = content.store.stats()
+    stored = content.ingest.stored()
     files.write(5, block, index=0)
     files.stream_write(6, [block, block])
-    assert content.store.stats().blocks == stored.blocks
-    assert content.store.stats().bytes == stored.bytes
+    assert content.ingest.stored().blocks == stored.blocks
+    assert content.ingest.stored().bytes == stored.bytes
     assert blocks(files, 6) == [(0, block), (1, block)]
 
 
@@ -114,7 +115,7 @@ def test_missing_files_and_versions_are_not_found(files):
 
 def test_a_stream_write_that_fails_midway_changes_nothing(files, content):
     files.write(11, b"before")
-    before = content.store.stats()
+    before = content.ingest.stored()
 
     def failing():
         for _ in range(3):
@@ -123,7 +124,7 @@ def test_a_stream_write_that_fails_midway_changes_nothing(files, content):
 
     with pytest.raises(RuntimeError):
         files.stream_write(11, failing())
-    assert content.store.stats() == before
+    assert content.ingest.stored() == before
     assert blocks(files, 11) == [(0, b"before")] and files.stat(11).latest == 1
 
 
@@ -140,7 +141,7 @@ def test_a_write_over_quota_changes_nothing():
         files.write(1, os.urandom(200_000))
     with pytest.raises(NotFoundError):
         files.read(1)
-    assert content.store.stats().bytes == 0
+    assert content.ingest.stored().bytes == 0
 
 
 @pytest.mark.parametrize("bad", [-1, 2**64, "1", 1.0, True])

@@ -227,8 +227,8 @@ def _corrupt(node, cid_text):
     else:
         blocks = list(content.iter_blocks(content.manifest(cid)))
     for block, size in blocks:
-        context.store.delete(block)
-        context.store.put(block, os.urandom(size))
+        content.blobs.delete(block)
+        content.blobs.put(block, os.urandom(size))
     return True
 
 

@@ -29,7 +29,7 @@ def plant_bad_manifest(data_dir: str, tmp_path) -> tuple[str, str]:
         good = node.upload_file(node.upload_init(str(tmp_path / "good.txt")))
     repo = Repo(Config.from_dict({"data-dir": data_dir}))
     try:
-        store = repo.content.store
+        store = repo.store
         fields = cbor2.loads(store.get(good))
         key = next(k for k, v in fields.items() if v == "good.txt") if isinstance(fields, dict) else None
         assert key is not None, fields

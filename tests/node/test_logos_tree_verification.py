@@ -32,7 +32,8 @@ def test_a_wrong_leaf_list_is_refused_and_a_right_one_from_another_provider_used
     bad, good, reader = nodes
     data = os.urandom(5 * 65536 + 7)
     cid = upload(bad, data)
-    content, store = bad.components.context.content, bad.components.context.store
+    content = bad.components.context.content
+    store = content.single
     [part] = content.dataset_info(cid).parts
     leaves = bytearray(store.get(part))
     leaves[40] ^= 1  # the second block's leaf: the list no longer gives the treeCid

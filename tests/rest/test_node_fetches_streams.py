@@ -77,11 +77,11 @@ def partly_stored(node, data, blocks_present):
     upload.write(data)
     cid = upload.finish()
     manifest = side.manifest(cid)
-    store = node.components.context.store
-    for block in [cid, *iter_index_nodes(manifest.index, side.store.get)]:
-        store.put(block, side.store.get(block))
+    store = node.components.context.content.blobs
+    for block in [cid, *iter_index_nodes(manifest.index, side.blobs.get)]:
+        store.put(block, side.blobs.get(block))
     for block, _size in list(side.iter_blocks(manifest))[:blocks_present]:
-        store.put(block, side.store.get(block))
+        store.put(block, side.blobs.get(block))
     return str(cid)
 
 
@@ -206,8 +206,8 @@ def test_locate_in_a_multi_level_index():
     cid = upload.finish()
     manifest = content.manifest(cid)
     for offset in (0, 1023, 1024, 1024 * 1024, 1024 * 2049 + 5, 1024 * 2500 + 16):
-        assert locate(manifest.index, offset, content.store.get) == (offset // 1024, offset % 1024)
+        assert locate(manifest.index, offset, content.blobs.get) == (offset // 1024, offset % 1024)
     assert RangeReader(content, cid, 1024 * 2049 + 5, 4).read(10) == data[1024 * 2049 + 5:1024 * 2049 + 9]
     single = CID.of(b"block")
-    content.store.put(single, b"block")
+    content.blobs.put(single, b"block")
     assert RangeReader(content, single, 1, 3).read(10) == b"loc"

@@ -170,7 +170,7 @@ class MemoryNet:
         the content store is opened again on the same blocks, so its crash recovery runs."""
         del self.peers[peer.peer_id]
         old = peer.content
-        content = ContentStore(old.store, old.quota, old.block_ttl)
+        content = ContentStore(old.single, old.quota, old.block_ttl)
         return await self.add(peer.name, content, peer.peer_id)
 
 

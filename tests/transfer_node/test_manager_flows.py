@@ -49,7 +49,7 @@ async def test_pull_moves_a_dataset_and_both_sides_follow_the_go_flow():
         assert b.codes(chid) == [E.Open, E.NewVoucherResult, E.Accept, E.Complete, E.CleanupComplete]
         assert done_a.received == done_a.total_size == done_b.sent == done_b.queued > len(data)
         assert a.content.dataset_info(cid).pinned
-        assert b"".join(a.content.store.get(c) for c, _ in a.content.iter_blocks(a.content.manifest(cid))) == data
+        assert b"".join(a.content.blobs.get(c) for c, _ in a.content.iter_blocks(a.content.manifest(cid))) == data
         assert a.manager.decode_voucher_result(done_a.last_voucher_result).note == "deal deal-1 accepted"
 
 
@@ -94,11 +94,11 @@ async def test_a_single_block_moves_alone():
         a, b = await net.add("a"), await net.add("b")
         setup_deals(a, b)
         block = CID.of(b"just one block")
-        b.content.store.put(block, b"just one block")
+        b.content.blobs.put(block, b"just one block")
         chid = await a.manager.open_pull_data_channel(b.peer_id, DealVoucher("deal-1"), block)
         done = await a.wait_status(chid, *DONE)
         assert done.status is S.Completed and list(done.received_cids) == [block]
-        assert a.content.store.get(block) == b"just one block"
+        assert a.content.blobs.get(block) == b"just one block"
 
 
 @trio_test()
@@ -112,7 +112,7 @@ async def test_a_block_the_dataset_repeats_moves_once():
         done = await a.wait_status(chid, *DONE)
         assert done.status is S.Completed and len(done.received_cids) == 2 + 2
         content = a.content
-        assert b"".join(content.store.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
+        assert b"".join(content.blobs.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
 
 
 @trio_test()
@@ -281,8 +281,8 @@ async def test_a_range_moves_exactly_the_chosen_blocks():
         assert done.status is S.Completed
         received = set(done.received_cids)
         assert received == {cid, manifest.index, *blocks[10:25]}
-        assert all(a.content.store.has(c) for c in blocks[10:25])
-        assert not any(a.content.store.has(c) for c in blocks[:10] + blocks[25:])
+        assert all(a.content.blobs.has(c) for c in blocks[10:25])
+        assert not any(a.content.blobs.has(c) for c in blocks[:10] + blocks[25:])
         assert a.content.dataset_info(cid) is None  # a range is kept as blocks, not as a dataset
 
 
@@ -394,7 +394,7 @@ async def test_restart_after_a_crash_completes_without_receiving_a_block_twice(p
         assert after[E.DataReceived] == after[E.DataReceivedProgress] == len(done.received_cids) - before > 0
         assert E.Restart in peers["initiator"].codes(chid) and E.Restart in peers["responder"].codes(chid)
         content = recipient.content
-        assert b"".join(content.store.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
+        assert b"".join(content.blobs.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
 
 
 @trio_test()

@@ -27,7 +27,7 @@ MB = 1 << 20
 
 
 def figures(content: ContentStore) -> tuple[object, object]:
-    return content.space(), content.store.stats()
+    return content.space(), content.ingest.stored()
 
 
 @pytest.mark.parametrize("pull", [True, False])
@@ -69,7 +69,7 @@ async def test_a_transfer_over_the_recipients_quota_fails_and_leaves_nothing(pul
         assert done.status is S.Failed and "quota" in done.message
         await sender.wait_status(chid, *DONE)  # the sender may have sent everything before it heard
         assert figures(recipient.content) == before
-        assert recipient.content.store.stats().blocks == 0
+        assert recipient.content.ingest.stored().blocks == 0
         # refused on the announced size, before any block was stored
         assert EventCode.DataReceived not in recipient.codes(chid, progress=True)
 
@@ -139,7 +139,7 @@ async def test_an_interrupted_pull_keeps_its_blocks_across_a_crash_and_resumes()
         a = await net.restart(a)  # the content store is opened again: its recovery runs
         setup_deals(a)
         received = a.manager.channel_state(chid).received_cids
-        assert len(received) > 0 and all(a.content.store.has(c) for c in received)
+        assert len(received) > 0 and all(a.content.blobs.has(c) for c in received)
         space = a.content.space()
         assert space.quota_reserved_bytes >= a.manager.channel_state(chid).received > 0
         assert list(a.content.datasets()) == []  # nothing partial is listed
@@ -149,7 +149,7 @@ async def test_an_interrupted_pull_keeps_its_blocks_across_a_crash_and_resumes()
         assert space.quota_reserved_bytes == 0 and a.content.ingest.owners() == {}
         assert [d.cid for d in a.content.datasets()] == [cid]
         content = a.content
-        assert b"".join(content.store.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
+        assert b"".join(content.blobs.get(c) for c, _ in content.iter_blocks(content.manifest(cid))) == data
 
 
 @trio_test()

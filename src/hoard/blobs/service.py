@@ -95,7 +95,7 @@ class BlobService:
                 listing = () if not 1 < manifest.block_count <= MAX_STAT_CHUNKS else tuple(
                     ChunkMeta(BlobDigest.from_cid(cid), size) for cid, size in self.content.iter_blocks(manifest))
             return BlobStat(digest, manifest.dataset_size, manifest_cid, listing)
-        size = self.content.store.size_of(digest.cid)
+        size = self.content.ingest.size(digest.cid)
         if size is not None:
             return BlobStat(digest, size, None, () if chunks else None)
         if digest == EMPTY_BLOB:
@@ -111,7 +111,7 @@ class BlobService:
         cid = self._dataset(digest)
         if cid is None:
             cid = digest.cid
-            if not self.content.store.has(cid):
+            if not self.content.ingest.present(cid):
                 if digest == EMPTY_BLOB:
                     return iter(())
                 raise NotFoundError(f"blob {digest} not found", digest=str(digest))

@@ -33,7 +33,7 @@ class LocalReader:
         self.manifest: Manifest | LogosManifest | None = None
         self.filename: str | None = None
         self.mimetype: str | None = None
-        store = content.store
+        store = content.blobs
         if is_logos_manifest(cid) and content.dataset_info(cid) is not None:
             # a Logos dataset: its blocks are padded; `remaining` stops at the unpadded datasetSize
             self.manifest = logos = content.logos_manifest(cid)
@@ -74,7 +74,7 @@ class LocalReader:
             yield from self._get(batch)
 
     def _get(self, cids: list[CID]) -> list[bytes]:
-        blocks = self.content.store.get_many(cids)
+        blocks = self.content.blobs.get_many(cids)
         for cid, data in zip(cids, blocks):
             if data is None:
                 raise NotFoundError(f"Block not found in local store: {cid}", cid=str(cid))

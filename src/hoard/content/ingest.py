@@ -59,6 +59,17 @@ from typing import TYPE_CHECKING, Self
 
 import cbor2
 
+from hoard.content.commit import (
+    COUNTERS,
+    SIZES,
+    as_batch,
+    claim_blocks,
+    commit_split,
+    record_blocks,
+    stored_counter,
+    sweep_orphans,
+    write_blocks,
+)
 from hoard.content.index import load_index
 from hoard.content.manifest import Manifest
 from hoard.errors import (
@@ -68,7 +79,8 @@ from hoard.errors import (
     StateError,
 )
 from hoard.ids.cid import CID
-from hoard.store.base import Batch
+from hoard.store.base import Batch, StoreStats
+from hoard.store.catalog import CatalogBatch
 
 if TYPE_CHECKING:
     from hoard.content.repo import ContentStore
@@ -78,7 +90,6 @@ __all__ = ["Admission", "Ingest", "IngestSession", "Space"]
 PENDING = "pending"
 HOLDS = "holds"
 OWNERS = "owners"
-COUNTERS = "counters"
 KEPT = "kept"
 LOGS_ACCOUNT = b"logs"
 ACCOUNTS = (LOGS_ACCOUNT,)
@@ -134,11 +145,14 @@ class Ingest:
 
     def __init__(self, content: ContentStore, quota: int, abandon_after: float) -> None:
         self.content = content
-        self.store = content.store
+        self.blobs = content.blobs
+        self.catalog = content.catalog
         self.quota = quota
         self.abandon_after = abandon_after
+        self._single = content.single  # blobs and catalog in one store: atomic commits
         self._lock: threading.RLock = content._lock  # one lock with dataset commits and deletes
         self._live: Counter[CID] = Counter()  # in-memory holds of open sessions
+        self._inflight: Counter[CID] = Counter()  # split stores: written, not yet recorded
         self._reserved = 0  # bytes promised to open sessions, not written yet
         self._sessions: dict[str, IngestSession] = {}  # open durable sessions by owner
         self.deletions = 0  # commits that deleted blocks (a verification older than one is redone)
@@ -149,16 +163,44 @@ class Ingest:
         with self._lock:
             return self._reserved
 
-    def _commit(self, batch: Batch, durable: bool = False) -> None:
-        """Commit `batch` (under the lock), counting commits that delete blocks."""
-        self.store.commit(batch, durable=durable)
+    def _commit(self, batch: Batch | CatalogBatch, durable: bool = False, *, written: Iterable[CID] = ()) -> None:
+        """Apply one unit of work (under the lock), counting commits that delete blocks.
+
+        One store (the local repo): one atomic transaction. Split stores: blocks first (held,
+        written, confirmed), then the catalog commit, then the blocks it dropped are released
+        (`commit.py`). `written`: blocks of `batch.puts` stored already by `write_blocks`.
+        """
+        batch = as_batch(batch)
+        if self._single is not None:
+            self._single.commit(batch, durable=durable)
+        else:
+            commit_split(self.blobs, self.catalog, batch, durable, set(written))
         if batch.deletes:
             self.deletions += 1
+
+    def present(self, cid: CID) -> bool:
+        """Whether this node stores block `cid` (split stores: its catalog records it)."""
+        if self._single is not None:
+            return self._single.has(cid)
+        return self.catalog.get(SIZES, cid.binary) is not None
+
+    def size(self, cid: CID) -> int | None:
+        """The size of a block this node stores, or None."""
+        if self._single is not None:
+            return self._single.size_of(cid)
+        raw = self.catalog.get(SIZES, cid.binary)
+        return None if raw is None else _U32.unpack(raw)[0]
+
+    def stored(self) -> StoreStats:
+        """Blocks and bytes this node stores (committed and pending). O(1)."""
+        if self._single is not None:
+            return self._single.stats()
+        return stored_counter(self.catalog)
 
     # -- the quota: the one check --------------------------------------------------------
     def _room(self) -> int:
         """Bytes that may still be stored (negative when over). Call under the lock."""
-        used = self.store.stats().bytes + sum(self._account(a) for a in ACCOUNTS)
+        used = self.stored().bytes + sum(self._account(a) for a in ACCOUNTS)
         return self.quota - used - self._reserved
 
     def _admit(self, needed: int, room: int | None = None) -> None:
@@ -186,16 +228,16 @@ class Ingest:
             return self._room()
 
     def _account(self, name: bytes) -> int:
-        raw = self.store.meta_get(COUNTERS, name)
+        raw = self.catalog.get(COUNTERS, name)
         return _U64.unpack(raw)[0] if raw else 0
 
     def _pending_counters(self) -> tuple[int, int]:
-        raw = self.store.meta_get(COUNTERS, b"pending")
+        raw = self.catalog.get(COUNTERS, b"pending")
         return _PAIR.unpack(raw) if raw else (0, 0)
 
     def space(self) -> Space:
         with self._lock:
-            stats = self.store.stats()
+            stats = self.stored()
             p_blocks, p_bytes = self._pending_counters()
             accounted = sum(self._account(a) for a in ACCOUNTS)
             return Space(stats.blocks - p_blocks, self.quota, stats.bytes - p_bytes + accounted,
@@ -217,8 +259,8 @@ class Ingest:
     def ensure_account(self, account: bytes, measure: Callable[[], int]) -> None:
         """Start counting `account` (once per store): its counter is set to `measure()`."""
         with self._lock:
-            if self.store.meta_get(COUNTERS, account) is None:
-                self.store.commit(Batch().meta_put(COUNTERS, account, _U64.pack(measure())), durable=True)
+            if self.catalog.get(COUNTERS, account) is None:
+                self._commit(CatalogBatch().put(COUNTERS, account, _U64.pack(measure())), durable=True)
 
     # -- sessions -------------------------------------------------------------------------
     def session(self, owner: str | None = None, reserve: int = 0) -> IngestSession:
@@ -243,11 +285,11 @@ class Ingest:
             return session
 
     def has_owner(self, owner: str) -> bool:
-        return self.store.meta_get(OWNERS, _owner_key(owner)) is not None
+        return self.catalog.get(OWNERS, _owner_key(owner)) is not None
 
     def owners(self) -> dict[str, float]:
         """Every durable owner with the time of its last write."""
-        return {k.decode(): float(cbor2.loads(v)["touched"]) for k, v in self.store.meta_iter(OWNERS)}
+        return {k.decode(): float(cbor2.loads(v)["touched"]) for k, v in self.catalog.scan(OWNERS)}
 
     def release_owner(self, owner: str, *, keep: bool) -> int:
         """End an owner's holds (an open session of it is closed): its pending blocks are kept as
@@ -279,27 +321,27 @@ class Ingest:
         with self._lock:
             batch = Batch()
             removed = kept_blocks = kept_bytes = 0
-            for key, raw in self.store.meta_iter(PENDING):
+            for key, raw in self.catalog.scan(PENDING):
                 size, durable = _unmark(raw)
                 cid = CID(key)
-                if durable > 0 and self.store.has(cid):
+                if durable > 0 and self.present(cid):
                     kept_blocks += 1
                     kept_bytes += size
                     continue
                 batch.meta_delete(PENDING, key)
-                if self.content._refs(cid) == 0 and self.store.has(cid):
+                if self.content._refs(cid) == 0 and self.present(cid):
                     batch.delete(cid)
                     removed += 1
             batch.meta_put(COUNTERS, b"pending", _PAIR.pack(kept_blocks, kept_bytes))
             self._commit(batch, durable=True)
-            return removed
+            return removed + self.sweep_orphans()
 
     # -- primitives (under the lock) ------------------------------------------------------
     def _meta(self, batch: Batch, table: str, key: bytes) -> bytes | None:
         """A metadata value as `batch` will leave it."""
         if (table, key) in batch.meta:
             return batch.meta[(table, key)]
-        return self.store.meta_get(table, key)
+        return self.catalog.get(table, key)
 
     def _mark(self, batch: Batch, cid: CID) -> tuple[int, int] | None:
         raw = self._meta(batch, PENDING, cid.binary)
@@ -315,16 +357,91 @@ class Ingest:
     def _set_counters(self, batch: Batch, blocks: int, nbytes: int) -> None:
         batch.meta_put(COUNTERS, b"pending", _PAIR.pack(max(blocks, 0), max(nbytes, 0)))
 
-    def _write(self, blocks: Blocks, session: IngestSession, extra: Batch | None) -> int:
+    def _write(self, blocks: Blocks, session: IngestSession, extra: Batch | CatalogBatch | None) -> int:
+        written: list[CID] = []
+        if self._single is None:  # split stores: the slow part (the bucket) runs outside the lock
+            with self._lock:
+                session._check_open()
+                fresh = [(cid, data) for cid, data in blocks if not self.present(cid)]
+                self._admit(sum(len(d) for _, d in fresh) - session.reserved)  # early: before uploading
+            self._inflight.update(cid for cid, _ in fresh)
+            try:
+                written = write_blocks(self.blobs, fresh)
+            except BaseException:
+                self._inflight.subtract(cid for cid, _ in fresh)
+                raise
+        try:
+            return self._write_locked(blocks, session, extra, written)
+        except BaseException:
+            if written:
+                with self._lock:  # the catalog never recorded them: give them up
+                    orphans = [c for c in written if not self.present(c)]
+                self.blobs.release(orphans)
+            raise
+        finally:
+            if written:
+                with self._lock:
+                    self._inflight.subtract(written)
+                    self._inflight += Counter()  # drop the zeros
+
+    def _claim(self, session: IngestSession, sizes: dict[CID, int]) -> None:
+        """Split stores: blocks another node wrote to the shared store become this session's
+        pending blocks (held in the store and recorded, not written again)."""
+        if self._single is not None or session.owner_key is not None:
+            raise StateError("only an in-memory session on a shared store claims blocks")
         with self._lock:
             session._check_open()
-            batch = extra if extra is not None else Batch()
+            fresh = {cid: size for cid, size in sizes.items() if not self.present(cid)}
+            self._admit(sum(fresh.values()) - session.reserved)
+            claimed = list(fresh)
+            self._inflight.update(claimed)
+        try:
+            lost = claim_blocks(self.blobs, claimed)
+            if lost:
+                raise NotFoundError(f"{len(lost)} block(s) are not in the store, e.g. {lost[0]}", cid=str(lost[0]))
+            with self._lock:
+                session._check_open()
+                fresh = {cid: size for cid, size in fresh.items() if not self.present(cid)}
+                new_bytes = sum(fresh.values())
+                from_reserve = min(new_bytes, session.reserved)
+                self._admit(new_bytes - from_reserve)
+                batch = Batch()
+                for cid, size in fresh.items():
+                    self._put_mark(batch, cid, size, 0)
+                p_blocks, p_bytes = self._counters(batch)
+                self._set_counters(batch, p_blocks + len(fresh), p_bytes + new_bytes)
+                rows = dict(batch.meta)
+                record_blocks(self.catalog, rows, fresh, ())
+                self.catalog.commit(CatalogBatch(rows))
+                session.reserved -= from_reserve
+                self._reserved -= from_reserve
+                self._live.update(list(sizes))
+                session.held.extend(sizes)
+        finally:
+            with self._lock:
+                self._inflight.subtract(claimed)
+                self._inflight += Counter()
+
+    def sweep_orphans(self) -> int:
+        """Split stores: release the blocks this node holds that its catalog does not record (a
+        crash between writing blocks and committing their records). Returns how many."""
+        if self._single is not None:
+            return 0
+        with self._lock:
+            inflight = set(self._inflight)
+            return len(sweep_orphans(self.blobs, self.catalog, skip=inflight))
+
+    def _write_locked(self, blocks: Blocks, session: IngestSession, extra: Batch | CatalogBatch | None,
+                      written: list[CID]) -> int:
+        with self._lock:
+            session._check_open()
+            batch = as_batch(extra) if extra is not None else Batch()
             durable = session.owner_key is not None
             new_bytes = new_blocks = 0
             holds: list[CID] = []
             marks: dict[CID, tuple[int, int]] = {}
             for cid, data in blocks:
-                if cid in batch.puts or self.store.has(cid):
+                if cid in batch.puts or self.present(cid):
                     mark = marks.get(cid) or self._mark(batch, cid)
                     if mark is None or not durable:
                         continue  # committed already, or pending: held in memory below
@@ -347,7 +464,7 @@ class Ingest:
             if holds:
                 session._record(batch, holds)
             if batch:
-                self._commit(batch)
+                self._commit(batch, written=written)
             session.reserved -= from_reserve
             self._reserved -= from_reserve
             if not durable:  # an owner's holds are on disk: no per-block memory for long transfers
@@ -384,7 +501,7 @@ class Ingest:
         (that session's end decides whether they stay)."""
         p_blocks, p_bytes = counters = self._counters(batch)
         for cid in cids:
-            size = self.store.size_of(cid)
+            size = self.size(cid)
             if size is not None and self._mark(batch, cid) is None:
                 self._put_mark(batch, cid, size, 0)
                 p_blocks += 1
@@ -419,10 +536,10 @@ class Ingest:
         """Remove an owner and its hold records in `batch`; returns what it held (with counts)."""
         holds: Counter[CID] = Counter()
         rows = []
-        for row, chunk in self.store.meta_iter(HOLDS, key + b"\x00"):
+        for row, chunk in self.catalog.scan(HOLDS, key + b"\x00"):
             rows.append(row)
             holds.update(_unpack_cids(chunk))
-        if rows or self.store.meta_get(OWNERS, key) is not None:  # else nothing to write
+        if rows or self.catalog.get(OWNERS, key) is not None:  # else nothing to write
             for row in rows:
                 batch.meta_delete(HOLDS, row)
             batch.meta_delete(OWNERS, key)
@@ -452,11 +569,12 @@ class Admission:
         self._ingest._admit(nbytes, self._room - self.taken)
         self.taken += nbytes
 
-    def commit(self, batch: Batch, durable: bool = True) -> None:
+    def commit(self, batch: Batch | CatalogBatch, durable: bool = True) -> None:
         """Commit `batch` with the account's counter grown by what was taken."""
         ingest = self._ingest
+        batch = as_batch(batch)
         batch.meta_put(COUNTERS, self._account, _U64.pack(ingest._account(self._account) + self.taken))
-        ingest.store.commit(batch, durable=durable)
+        ingest._commit(batch, durable=durable)
 
 
 class IngestSession:
@@ -489,7 +607,7 @@ class IngestSession:
         key = self.owner_key
         assert key is not None
         if self._seq is None:
-            rows = [row for row, _ in self.ingest.store.meta_iter(HOLDS, key + b"\x00")]
+            rows = [row for row, _ in self.ingest.catalog.scan(HOLDS, key + b"\x00")]
             self._seq = _U32.unpack(rows[-1][-4:])[0] + 1 if rows else 0
         batch.meta_put(HOLDS, key + b"\x00" + _U32.pack(self._seq), _pack_cids(cids))
         batch.meta_put(OWNERS, key, cbor2.dumps({"touched": time.time()}))
@@ -518,7 +636,7 @@ class IngestSession:
             ingest._reserved += nbytes - self.reserved
             self.reserved = nbytes
 
-    def write(self, blocks: Blocks, extra: Batch | None = None) -> int:
+    def write(self, blocks: Blocks, extra: Batch | CatalogBatch | None = None) -> int:
         """Store verified blocks as pending, held by this session; returns the bytes newly stored.
 
         The caller has checked each block against its CID. Blocks already stored are not
@@ -530,6 +648,12 @@ class IngestSession:
         if not blocks and extra is None:
             return 0
         return self.ingest._write(blocks, self, extra)
+
+    def claim(self, sizes: dict[CID, int]) -> None:
+        """Shared stores: take blocks already in the store (another node's; CID -> size) as
+        this session's pending blocks without writing them. NotFoundError if any is missing."""
+        self._check_open()
+        self.ingest._claim(self, sizes)
 
     # -- endings --------------------------------------------------------------------------
     def commit_dataset(self, manifest: Manifest, index_nodes: Iterable[tuple[CID, bytes]] | None = None, *,
@@ -546,11 +670,11 @@ class IngestSession:
         if cid is not None and cid != manifest_cid:
             raise InvalidArgumentError(f"manifest {cid} is not in hoard's canonical form", cid=str(cid))
         nodes = dict(index_nodes or ())
-        store = self.ingest.store
+        ingest = self.ingest
 
         def get_many(cids: Sequence[CID]) -> list[bytes | None]:
             local = [c for c in cids if c not in nodes]
-            found = dict(zip(local, store.get_many(local))) if local else {}
+            found = dict(zip(local, ingest.blobs.get_many(local))) if local else {}
             return [nodes[c] if c in nodes else found[c] for c in cids]
 
         tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, get_many)
@@ -561,7 +685,7 @@ class IngestSession:
         held = set(self.held)  # held blocks cannot go; the others are looked up
 
         def lacking() -> list[CID]:
-            return [c for c in [*wanted, *blocks] if c not in held and not store.has(c)]
+            return [c for c in [*wanted, *blocks] if c not in held and not ingest.present(c)]
 
         seen = self.ingest.deletions
         missing = lacking()  # outside the lock: a big dataset does not stall other writers
@@ -572,7 +696,7 @@ class IngestSession:
             if missing:
                 raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
                                     cid=str(manifest_cid))
-            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *nodes.items()] if not store.has(c)]
+            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *nodes.items()] if not ingest.present(c)]
             new_bytes = sum(len(d) for _, d in writes)
             from_reserve = min(new_bytes, self.reserved)
             self.ingest._admit(new_bytes - from_reserve)
@@ -583,13 +707,14 @@ class IngestSession:
             self._finish(batch)
             return manifest_cid
 
-    def commit_refs(self, batch: Batch, blocks: Iterable[CID]) -> None:
+    def commit_refs(self, batch: Batch | CatalogBatch, blocks: Iterable[CID]) -> None:
         """Commit `batch` with one more reference to each of `blocks` (repeats count); ends the
         session. For holders other than datasets (hugo file versions). Durable."""
         with self.ingest._lock:
             self._check_open()
-            self.ingest.content._add_refs(batch, Counter(blocks))
-            self._finish(batch)
+            unit = as_batch(batch)
+            self.ingest.content._add_refs(unit, Counter(blocks))
+            self._finish(unit)
 
     def keep(self) -> None:
         """End the session keeping its pending blocks as plain blocks (each holds a reference,

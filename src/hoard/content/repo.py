@@ -27,12 +27,15 @@ from typing import TYPE_CHECKING
 import cbor2
 
 from hoard.content.formats.logos_dataset import is_logos_manifest, join_parts, verified_block_cids
-from hoard.content.index import IndexTree
+from hoard.content.index import IndexTree, load_index
 from hoard.content.ingest import KEPT, Ingest, IngestSession, Space
 from hoard.content.manifest import Manifest, is_dag, iter_index
 from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID, CODEX_BLOCK, DIGEST_LEN, SHA2_256
+from hoard.store import local_views
 from hoard.store.base import Batch, BlockStore
+from hoard.store.blobs import BlobStore
+from hoard.store.catalog import Catalog
 
 if TYPE_CHECKING:  # google.protobuf loads only when a Logos manifest is coded
     from hoard.content.formats.logos_manifest import LogosManifest
@@ -70,16 +73,37 @@ def _info_bytes(info: DatasetInfo, pinned: bool, expires: float | None) -> bytes
 
 
 class ContentStore:
-    """Datasets on top of a BlockStore. Thread-safe: metadata changes are serialised."""
+    """Datasets over a blob store and a catalog. Thread-safe: metadata changes are serialised."""
 
-    def __init__(self, store: BlockStore, quota: int, block_ttl: float, abandon_after: float | None = None) -> None:
-        """`abandon_after`: seconds after which a durable ingest owner that stopped writing (an
+    def __init__(self, blobs: BlobStore | BlockStore, quota: int, block_ttl: float,
+                 abandon_after: float | None = None, *, catalog: Catalog | None = None) -> None:
+        """Blocks in `blobs` and records in `catalog`; or, without `catalog`, both in the one
+        local store `blobs` (memory or a repo's LMDB: its changes commit atomically).
+
+        `abandon_after`: seconds after which a durable ingest owner that stopped writing (an
         interrupted transfer) loses its pending blocks; `block_ttl` by default."""
-        self.store = store
+        self.single: BlockStore | None = None
+        if catalog is None:
+            if not isinstance(blobs, BlockStore):
+                raise TypeError("a BlobStore needs its Catalog")
+            self.single = blobs
+            blobs, catalog = local_views(blobs)
+        elif isinstance(blobs, BlockStore):
+            raise TypeError("pass a BlobStore with a Catalog, or one BlockStore alone")
+        self.blobs: BlobStore = blobs
+        self.catalog: Catalog = catalog
         self.block_ttl = block_ttl
         self._lock = threading.RLock()
         self.ingest = Ingest(self, quota, block_ttl if abandon_after is None else abandon_after)
         self.ingest.recover()
+
+    def sync(self) -> None:
+        """Make every write so far durable (blocks, then records)."""
+        if self.single is not None:
+            self.single.sync()
+        else:
+            self.blobs.sync()
+            self.catalog.sync()
 
     @property
     def quota(self) -> int:
@@ -97,7 +121,7 @@ class ContentStore:
         return self.ingest.free()
 
     def _refs(self, cid: CID) -> int:
-        raw = self.store.meta_get("refs", cid.binary)
+        raw = self.catalog.get("refs", cid.binary)
         return _U32.unpack(raw)[0] if raw else 0
 
     # -- datasets ----------------------------------------------------------------
@@ -142,18 +166,18 @@ class ContentStore:
         ingest = session.ingest
         held = set(session.held)
         seen = ingest.deletions
-        missing = [c for c in blocks if c not in held and not self.store.has(c)]
+        missing = [c for c in blocks if c not in held and not self.ingest.present(c)]
         with ingest._lock:
             session._check_open()
             if not missing and ingest.deletions != seen:
-                missing = [c for c in blocks if c not in held and not self.store.has(c)]
+                missing = [c for c in blocks if c not in held and not self.ingest.present(c)]
             if missing:
                 raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
                                     cid=str(manifest_cid))
             batch = Batch()
             existing = self.dataset_info(manifest_cid)
             # the manifest and parts not stored: new, or deleted singly from a stored dataset (refilled)
-            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *parts] if not self.store.has(c)]
+            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *parts] if not self.ingest.present(c)]
             new_bytes = sum(len(d) for _, d in writes)
             from_reserve = min(new_bytes, session.reserved)
             ingest._admit(new_bytes - from_reserve)
@@ -171,7 +195,67 @@ class ContentStore:
             elif pinned and not existing.pinned:
                 batch.meta_put("datasets", manifest_cid.binary, _info_bytes(existing, True, None))
             session._finish(batch)
+            if existing is None and self.blobs.shared:  # for the nodes that adopt it from the store
+                self.blobs.publish(manifest_cid, cbor2.dumps({"parts": [c.binary for c, _ in parts]}))
             return manifest_cid
+
+    def adopt(self, cid: CID, pinned: bool = False) -> bool:
+        """Shared stores: record dataset `cid`, which another node stored in the shared store, as
+        stored here too, reading its manifest and block list from the store and holding its
+        blocks there (nothing is copied). True if the dataset is stored here now; False if it
+        is not in the store (or this store is private). IntegrityError for a damaged dataset.
+        """
+        if self.dataset_info(cid) is not None:
+            return True
+        if not self.blobs.shared or not (is_dag(cid) or is_logos_manifest(cid)):
+            return False
+        data = self.blobs.get(cid)
+        if data is None:
+            return False
+        with self.ingest.session() as session:
+            if is_logos_manifest(cid):
+                return self._adopt_logos(session, cid, data, pinned)
+            manifest = Manifest.decode(data, cid)
+            tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, self.blobs.get_many)
+            nodes = tree.node_cids()
+            sizes = {cid: len(data), **tree.unique_blocks()}
+            for node, raw in zip(nodes, self.blobs.get_many(nodes), strict=True):
+                if raw is None:
+                    return False
+                sizes[node] = len(raw)
+            try:
+                session.claim(sizes)
+            except NotFoundError:
+                return False
+            session.commit_dataset(manifest, pinned=pinned, cid=cid)
+        return True
+
+    def _adopt_logos(self, session: IngestSession, cid: CID, data: bytes, pinned: bool) -> bool:
+        from hoard.content.formats.logos_manifest import LogosManifest
+
+        manifest = LogosManifest.decode(data, cid)
+        record = self.blobs.published(cid)
+        if record is None:
+            return False
+        try:
+            names = cbor2.loads(record)["parts"]
+            part_cids = [CID(bytes(name)) for name in names]
+        except Exception as exc:
+            raise IntegrityError(f"the store's record of dataset {cid} is damaged: {exc}", cid=str(cid)) from exc
+        parts = self.blobs.get_many(part_cids)
+        if any(p is None for p in parts):
+            return False
+        found = [(c, p) for c, p in zip(part_cids, parts, strict=True) if p is not None]
+        for part_cid, part in found:
+            part_cid.verify(part)
+        blocks = verified_block_cids(manifest, join_parts([p for _, p in found]))
+        sizes = {cid: len(data), **{c: len(p) for c, p in found}, **dict.fromkeys(blocks, manifest.block_size)}
+        try:
+            session.claim(sizes)
+        except NotFoundError:
+            return False
+        self.commit_logos(session, cid, data, manifest, found, pinned=pinned)
+        return True
 
     def _add_refs(self, batch: Batch, counts: Counter[CID]) -> None:
         """One more reference per occurrence in `counts` (hugo file versions), in `batch`."""
@@ -179,7 +263,7 @@ class ContentStore:
             batch.meta_put("refs", cid.binary, _U32.pack(self._refs(cid) + n))
 
     def dataset_info(self, cid: CID) -> DatasetInfo | None:
-        raw = self.store.meta_get("datasets", cid.binary)
+        raw = self.catalog.get("datasets", cid.binary)
         return None if raw is None else _info(cid, raw)
 
     def keep(self, cid: CID) -> None:
@@ -194,14 +278,14 @@ class ContentStore:
                 self.ingest._commit(batch, durable=True)
 
     def datasets(self) -> Iterator[DatasetInfo]:
-        for key, raw in self.store.meta_iter("datasets"):
+        for key, raw in self.catalog.scan("datasets"):
             yield _info(CID(key), raw)
 
     def manifest(self, cid: CID) -> Manifest:
         """The manifest stored under `cid` (NotFoundError if absent, IntegrityError if not one)."""
         if not is_dag(cid):
             raise InvalidArgumentError(f"{cid} is a raw block, not a manifest", cid=str(cid))
-        data = self.store.get(cid)
+        data = self.blobs.get(cid)
         if data is None:
             raise NotFoundError(f"manifest {cid} not found in local store", cid=str(cid))
         return Manifest.decode(data, cid)
@@ -212,7 +296,7 @@ class ContentStore:
 
         if not is_logos_manifest(cid):
             raise InvalidArgumentError(f"{cid} is not a Logos manifest CID", cid=str(cid))
-        data = self.store.get(cid)
+        data = self.blobs.get(cid)
         if data is None:
             raise NotFoundError(f"manifest {cid} not found in local store", cid=str(cid))
         return LogosManifest.decode(data, cid)
@@ -226,7 +310,7 @@ class ContentStore:
         info = self.dataset_info(cid)
         if info is None or info.format != LOGOS:
             return None
-        parts = self.store.get_many(list(info.parts))
+        parts = self.blobs.get_many(list(info.parts))
         if any(p is None for p in parts):
             return None
         return join_parts([p for p in parts if p is not None])
@@ -246,7 +330,7 @@ class ContentStore:
         manifest = self.logos_manifest(cid)  # checked against its CID
         blocks = self.logos_blocks(cid, manifest)  # checked against the treeCid
         for block in dict.fromkeys(blocks):
-            data = self.store.get(block)
+            data = self.blobs.get(block)
             if data is None:
                 raise NotFoundError(f"block {block} of {cid} is missing", cid=str(block))
             if len(data) != manifest.block_size:
@@ -270,17 +354,17 @@ class ContentStore:
         else:
             manifest = self.manifest(cid)
             tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
-            if tree.load_available(self.store.get_many):
+            if tree.load_available(self.blobs.get_many):
                 return False
             blocks = set(tree.loaded_blocks())
-        return all(self.store.has(block) for block in blocks)
+        return all(self.ingest.present(block) for block in blocks)
 
     def manifest_by_digest(self, digest: bytes) -> CID | None:
-        raw = self.store.meta_get("digests", digest)
+        raw = self.catalog.get("digests", digest)
         return None if raw is None else CID(raw)
 
     def iter_blocks(self, manifest: Manifest, start_block: int = 0) -> Iterator[tuple[CID, int]]:
-        return iter_index(manifest.index, self.store.get, start_block)
+        return iter_index(manifest.index, self.blobs.get, start_block)
 
     def delete(self, cid: CID) -> str:
         """Delete a dataset (by manifest CID) or a single block.
@@ -296,9 +380,9 @@ class ContentStore:
             if info is not None:
                 self._delete_dataset(cid)
                 return "dataset"
-            if not self.store.has(cid):
+            if not self.ingest.present(cid):
                 raise NotFoundError(f"{cid} not found in local store", cid=str(cid))
-            kept = self.store.meta_get(KEPT, cid.binary) is not None
+            kept = self.catalog.get(KEPT, cid.binary) is not None
             batch = Batch()
             mark = self.ingest._mark(batch, cid)
             if cid in self.ingest._live or (mark is not None and mark[1] > 0):
@@ -319,7 +403,7 @@ class ContentStore:
     def _logos_holds(self, info: DatasetInfo) -> set[CID]:
         """What a Logos dataset holds references to: its manifest, leaf-list parts and blocks."""
         holds = {info.cid, *info.parts}
-        for part in self.store.get_many(list(info.parts)):
+        for part in self.blobs.get_many(list(info.parts)):
             if part is not None:  # a missing part: its blocks' references stay (as hoard's lacking index nodes)
                 holds.update(CID.from_digest(CODEX_BLOCK, part[i:i + DIGEST_LEN], SHA2_256)
                              for i in range(0, len(part) - len(part) % DIGEST_LEN, DIGEST_LEN))
@@ -340,7 +424,7 @@ class ContentStore:
             else:
                 digest = manifest.digest
                 tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
-                lacking = set(tree.load_available(self.store.get_many))  # incomplete: release what is found
+                lacking = set(tree.load_available(self.blobs.get_many))  # incomplete: release what is found
                 holds = {cid, *(c for c in tree.node_cids() if c not in lacking), *tree.loaded_blocks()}
         batch = Batch()
         gone, held = [], []
@@ -352,7 +436,7 @@ class ContentStore:
                 batch.meta_delete("refs", block.binary)
                 if block in self.ingest._live:
                     held.append(block)
-                elif self.store.has(block):  # a single block deleted earlier is gone already
+                elif self.ingest.present(block):  # a single block deleted earlier is gone already
                     batch.delete(block)
                     gone.append(block)
         self.ingest._settle(batch, gone)  # a pending marker of a block that goes goes with it

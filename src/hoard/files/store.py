@@ -44,7 +44,7 @@ from hoard.files.model import (
 )
 from hoard.ids.cid import CID
 from hoard.limits import MAX_FILE_BLOCK_BYTES
-from hoard.store.base import Batch
+from hoard.store.catalog import CatalogBatch
 
 BATCH_BYTES = 8 << 20  # stream writes store their blocks in batches of about this size
 READ_BATCH_BYTES = 4 << 20  # reads fetch about this much per store transaction
@@ -66,7 +66,8 @@ class FileStore:
 
     def __init__(self, content: ContentStore) -> None:
         self.content = content
-        self.store = content.store
+        self.catalog = content.catalog
+        self.blobs = content.blobs
         self._lock = threading.Lock()
 
     # -- writes --------------------------------------------------------------------
@@ -120,7 +121,7 @@ class FileStore:
             head = self._head(ino) or Head()
             version = head.version + 1
             next_index, blocks, size = head.next_index, head.blocks, head.bytes
-            batch = Batch()
+            batch = CatalogBatch()
             indices: list[int] = []
             windows: set[bytes] = set()
             for index, cid, length, crc in items:
@@ -138,25 +139,25 @@ class FileStore:
                         size -= previous.len
                 size += length
                 next_index = max(next_index, index + 1)
-                batch.meta_put(BLOCKS, block_key(ino, index, version), encode_entry(cid, length, crc))
+                batch.put(BLOCKS, block_key(ino, index, version), encode_entry(cid, length, crc))
                 windows.add(window_key(ino, index))
                 indices.append(index)
             for key in windows:
-                batch.meta_put(WINDOWS, key, b"")
+                batch.put(WINDOWS, key, b"")
             key = U64.pack(ino)
-            batch.meta_put(HEADS, key, HEAD.pack(version, next_index, blocks, size, head.entries + len(items)))
-            batch.meta_put(VERSIONS, key + U64.pack(version),
+            batch.put(HEADS, key, HEAD.pack(version, next_index, blocks, size, head.entries + len(items)))
+            batch.put(VERSIONS, key + U64.pack(version),
                            VERSION.pack(time.time(), len(items), next_index, blocks, size))
             session.commit_refs(batch, [cid for _, cid, _, _ in items])
             return FileWrite(ino, tuple(indices), version)
 
     # -- reads ---------------------------------------------------------------------
     def _head(self, ino: int) -> Head | None:
-        raw = self.store.meta_get(HEADS, U64.pack(ino))
+        raw = self.catalog.get(HEADS, U64.pack(ino))
         return None if raw is None else Head(*HEAD.unpack(raw))
 
     def _latest(self, ino: int, index: int) -> BlockRef | None:
-        rows = list(self.store.meta_iter(BLOCKS, U64.pack(ino) + U64.pack(index)))
+        rows = list(self.catalog.scan(BLOCKS, U64.pack(ino) + U64.pack(index)))
         return decode_entry(*rows[-1]) if rows else None
 
     def _version(self, ino: int, version: int | None) -> tuple[Head, int]:
@@ -175,7 +176,7 @@ class FileStore:
     def stat(self, ino: int, version: int | None = None) -> FileInfo:
         """The file at `version` (default: the latest). NotFoundError for a missing file or version."""
         head, version = self._version(ino, version)
-        raw = self.store.meta_get(VERSIONS, U64.pack(ino) + U64.pack(version))
+        raw = self.catalog.get(VERSIONS, U64.pack(ino) + U64.pack(version))
         if raw is None:
             raise IntegrityError(f"file {ino}: the record of version {version} is missing", ino=ino)
         when, _written, next_index, blocks, size = VERSION.unpack(raw)
@@ -197,7 +198,7 @@ class FileStore:
 
     def _walk(self, ino: int, lo: int, hi: int, version: int) -> Iterator[BlockRef]:
         span = 1 << WINDOW_BITS
-        for wkey, _ in self.store.meta_iter(WINDOWS, U64.pack(ino)):
+        for wkey, _ in self.catalog.scan(WINDOWS, U64.pack(ino)):
             first = int.from_bytes(wkey[8:], "big") << WINDOW_BITS
             if first + span - 1 < lo:
                 continue
@@ -205,7 +206,7 @@ class FileStore:
                 return
             best: tuple[bytes, bytes] | None = None
             best_index = -1
-            for key, value in self.store.meta_iter(BLOCKS, wkey):
+            for key, value in self.catalog.scan(BLOCKS, wkey):
                 index = U64.unpack_from(key, 8)[0]
                 if index > hi:
                     break
@@ -235,7 +236,7 @@ class FileStore:
             yield from self._fetch(ino, batch)
 
     def _fetch(self, ino: int, refs: list[BlockRef]) -> Iterator[FileBlock]:
-        for ref, data in zip(refs, self.store.get_many([r.cid for r in refs])):
+        for ref, data in zip(refs, self.blobs.get_many([r.cid for r in refs])):
             if data is None:
                 raise IntegrityError(f"block {ref.cid} (index {ref.index} of file {ino}) is missing from the store",
                                      cid=str(ref.cid), ino=ino, index=ref.index)

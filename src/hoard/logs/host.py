@@ -53,6 +53,7 @@ from hoard.logs.subscriptions import (
     plan_subscribe_at,
 )
 from hoard.store.base import BlockStore
+from hoard.store.catalog import Catalog
 
 __all__ = ["AppendDone", "LogBackend", "LogHost", "RecordSink"]
 
@@ -126,7 +127,7 @@ class _RecentRecords:
 class LogHost:
     """Hosts the logs of one BlockStore: implements `LogBackend` in-process. Thread-safe."""
 
-    def __init__(self, store: BlockStore | LogStore, *, clock: Callable[[], int] = time.time_ns,
+    def __init__(self, store: Catalog | BlockStore | LogStore, *, clock: Callable[[], int] = time.time_ns,
                  max_skew_ns: int = DEFAULT_MAX_SKEW_NS, max_batch: int = 4096, chunk: int = 256,
                  cache_bytes: int = 32 << 20, quota: Ingest | None = None) -> None:
         self.logs = store if isinstance(store, LogStore) else LogStore(store, clock=clock, max_skew_ns=max_skew_ns,

@@ -66,6 +66,7 @@ from hoard.logs.names import LogName, parse_name
 from hoard.logs.records import Signer
 from hoard.logs.store import LogInfo
 from hoard.store.base import BlockStore
+from hoard.store.catalog import Catalog
 
 __all__ = ["LogService", "OpenInfo", "SignkeyCallback"]
 
@@ -113,7 +114,7 @@ class LogService:
     when `OpenInfo` gives none. `cache_ttl`: seconds an unused `keep_in_cache` writer is kept.
     """
 
-    def __init__(self, store: BlockStore, keydir: str | Path, clock: Callable[[], int] = time.time_ns, *,
+    def __init__(self, store: Catalog | BlockStore, keydir: str | Path, clock: Callable[[], int] = time.time_ns, *,
                  creator: str | None = None, remote: Callable[[LogName], LogBackend | None] | None = None,
                  key_path: str | Sequence[str | os.PathLike[str]] | None = None,
                  passphrase: keys.Passphrase | None = None, cache_ttl: float = 600.0,

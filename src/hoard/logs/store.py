@@ -1,6 +1,6 @@
-"""`LogStore`: logs persisted in a BlockStore's metadata tables, and the hosting-side checks.
+"""`LogStore`: logs persisted in a node's catalog tables, and the hosting-side checks.
 
-Tables (keys and values are bytes; one BlockStore commit per call, so each is all-or-nothing):
+Tables (keys and values are bytes; one catalog commit per call, so each is all-or-nothing):
 
     logs      name (32)                 -> serialized metadata (GDP format)
     logtails  name (32)                 -> nrecs u64 BE || last record hash (32) || last ts i64 BE
@@ -42,7 +42,9 @@ from hoard.errors import HoardError, LogError, QuotaExceededError
 from hoard.logs.metadata import PUB, Metadata, decode_pub
 from hoard.logs.names import LogName
 from hoard.logs.records import ZERO_HASH, Datum, Verifier, record_ts
-from hoard.store.base import Batch, BlockStore
+from hoard.store import local_views
+from hoard.store.base import BlockStore
+from hoard.store.catalog import Catalog, CatalogBatch
 
 __all__ = ["DEFAULT_MAX_SKEW_NS", "LogInfo", "LogStore", "Tail"]
 
@@ -106,13 +108,14 @@ def _no_room(name: LogName, datum: Datum, reason: str) -> LogError:
 
 
 class LogStore:
-    """Logs in a BlockStore. Thread-safe: reads run concurrently, appends are serialised."""
+    """Logs in a node's catalog. Thread-safe: reads run concurrently, appends are serialised."""
 
-    def __init__(self, store: BlockStore, *, clock: Callable[[], int] = time.time_ns,
+    def __init__(self, store: Catalog | BlockStore, *, clock: Callable[[], int] = time.time_ns,
                  max_skew_ns: int = DEFAULT_MAX_SKEW_NS, quota: Ingest | None = None) -> None:
-        """`quota`: the content store's ingest (same BlockStore), whose storage quota the records
-        count against; None: logs are not accounted (a store used for logs alone)."""
-        self._store = store
+        """`quota`: the content store's ingest (same catalog), whose storage quota the records
+        count against; None: logs are not accounted (a store used for logs alone). A
+        `BlockStore` (memory, a bare LMDB dir) is used through its tables."""
+        self._store: Catalog = local_views(store)[1] if isinstance(store, BlockStore) else store
         self._clock = clock
         self._max_skew_ns = max_skew_ns
         self._entries: dict[LogName, _Entry] = {}
@@ -123,7 +126,7 @@ class LogStore:
 
     def _measure(self) -> int:
         """Bytes of every stored record, as `append_many` counts them (once per store)."""
-        return sum(len(key) + len(value) for key, value in self._store.meta_iter(TABLE_RECORDS))
+        return sum(len(key) + len(value) for key, value in self._store.scan(TABLE_RECORDS))
 
     # -- logs ---------------------------------------------------------------------
     def create(self, name: LogName, metadata: Metadata) -> LogInfo:
@@ -134,11 +137,11 @@ class LogStore:
             raise LogError("a log needs PUB metadata (the writer's public key)", status=400, gdp_stat="SKEY_REQUIRED")
         verifier = Verifier(decode_pub(pub), metadata)
         with self._lock:
-            if self._entries.get(name) is not None or self._store.meta_get(TABLE_LOGS, name.raw) is not None:
+            if self._entries.get(name) is not None or self._store.get(TABLE_LOGS, name.raw) is not None:
                 raise LogError(f"log {name} already exists", status=409, log=str(name))
             tail = Tail(0)
-            batch = Batch().meta_put(TABLE_LOGS, name.raw, metadata.serialize())
-            batch.meta_put(TABLE_TAILS, name.raw, tail.pack())
+            batch = CatalogBatch().put(TABLE_LOGS, name.raw, metadata.serialize())
+            batch.put(TABLE_TAILS, name.raw, tail.pack())
             self._store.commit(batch, durable=True)
             self._entries[name] = _Entry(metadata, verifier, tail)
         return LogInfo(name, metadata, verifier.public_key, tail)
@@ -147,11 +150,11 @@ class LogStore:
         entry = self._entries.get(name)
         if entry is not None:
             return entry
-        raw_md = self._store.meta_get(TABLE_LOGS, name.raw)
+        raw_md = self._store.get(TABLE_LOGS, name.raw)
         if raw_md is None:
             raise _not_found(name)
         metadata = Metadata.parse(raw_md)
-        raw_tail = self._store.meta_get(TABLE_TAILS, name.raw)
+        raw_tail = self._store.get(TABLE_TAILS, name.raw)
         tail = Tail.unpack(raw_tail) if raw_tail is not None else Tail(0)
         entry = _Entry(metadata, Verifier(decode_pub(metadata.get(PUB) or b""), metadata), tail)
         with self._lock:
@@ -170,12 +173,12 @@ class LogStore:
 
     def names(self) -> list[LogName]:
         """Every log in the store, in name order."""
-        return [LogName(key) for key, _ in self._store.meta_iter(TABLE_LOGS)]
+        return [LogName(key) for key, _ in self._store.scan(TABLE_LOGS)]
 
     # -- reads --------------------------------------------------------------------
     def get(self, name: LogName, recno: int) -> Datum | None:
         """Record `recno` (absolute) as stored, unverified; None if absent."""
-        raw = self._store.meta_get(TABLE_RECORDS, _record_key(name, recno))
+        raw = self._store.get(TABLE_RECORDS, _record_key(name, recno))
         return None if raw is None else Datum.decode(raw)
 
     def resolve(self, name: LogName, recno: int) -> int:
@@ -207,7 +210,7 @@ class LogStore:
         found = None
         while lo <= hi:
             mid = (lo + hi) // 2
-            raw = self._store.meta_get(TABLE_RECORDS, _record_key(name, mid))
+            raw = self._store.get(TABLE_RECORDS, _record_key(name, mid))
             if raw is None:
                 raise LogError(f"record {mid} of log {name} is missing", status=404,
                                gdp_stat="RECORD_MISSING", recno=mid)
@@ -285,7 +288,7 @@ class LogStore:
             sig_errors = self.verify_many(items)
         results: list[Datum | LogError] = []
         with self._lock, self._admission() as room:
-            batch = Batch()
+            batch = CatalogBatch()
             tails: dict[LogName, Tail] = {}
             full: str | None = None  # why the quota refused a record: every later one is refused too
             for (name, datum), sig_error in zip(items, sig_errors):
@@ -310,13 +313,13 @@ class LogStore:
                         full = exc.message
                         results.append(_no_room(name, datum, full))
                         continue
-                batch.meta_put(TABLE_RECORDS, key, encoded)
+                batch.put(TABLE_RECORDS, key, encoded)
                 tails[name] = Tail(datum.recno, hashlib.sha256(encoded).digest(), datum.ts)
                 results.append(datum)
             if not tails:
                 return results
             for name, tail in tails.items():
-                batch.meta_put(TABLE_TAILS, name.raw, tail.pack())
+                batch.put(TABLE_TAILS, name.raw, tail.pack())
             try:
                 if room is not None:
                     room.commit(batch, durable=True)  # the records and the quota's count together

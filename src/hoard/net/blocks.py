@@ -20,6 +20,7 @@ from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.ratelog import violation
 from hoard.store.base import BlockStore
+from hoard.store.blobs import BlobStore
 
 from .exchange import BlockSource as ExchangeSource
 from .fetch import BlockFetcher, BlockStream
@@ -38,7 +39,7 @@ __all__ = ["BlockServer", "BlockSource", "HoardBlocks", "ServerStats"]
 
 logger = logging.getLogger(__name__)
 
-BlockSource = BlockStore | Callable[[CID], "bytes | None"] | Callable[[CID], Awaitable["bytes | None"]]
+BlockSource = BlockStore | BlobStore | Callable[[CID], "bytes | None"] | Callable[[CID], Awaitable["bytes | None"]]
 FLUSH_BYTES = 1 << 20
 _MAX_WANT_FRAME = 1 + 4 + 2 + MAX_WANT * 65
 
@@ -56,7 +57,7 @@ class ServerStats:
 
 
 def _getter(source: BlockSource) -> Callable[[CID], Awaitable[bytes | None]]:
-    get = source.get if isinstance(source, BlockStore) else source
+    get = source.get if isinstance(source, (BlockStore, BlobStore)) else source
     if inspect.iscoroutinefunction(get):
         return get
 

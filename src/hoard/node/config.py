@@ -91,7 +91,7 @@ def _log_level(key: str, value: Any) -> str:
 
 
 # Logos's repo backends, all served by hoard's LMDB store ("memory" is hoard's own).
-REPO_KINDS = {"lmdb": "lmdb", "memory": "memory", "fs": "lmdb", "sqlite": "lmdb", "leveldb": "lmdb"}
+REPO_KINDS = {"lmdb": "lmdb", "memory": "memory", "s3": "s3", "fs": "lmdb", "sqlite": "lmdb", "leveldb": "lmdb"}
 LOG_FORMATS = ("auto", "colors", "nocolors", "json", "none", "text")
 # How the Logos operations (upload_*, POST /data, the C ABI) address new datasets (docs/storage.md).
 DATASET_FORMATS = ("logos", "hoard")
@@ -146,7 +146,9 @@ class Config:
     api_bindaddr: str = "127.0.0.1"
     api_port: int = 8080
     grpc_port: int = 8090
-    repo_kind: str = "lmdb"
+    repo_kind: str = "lmdb"  # "s3": blocks in the bucket of `storage_url`, the catalog in data-dir (docs/storage.md)
+    storage_url: str | None = None  # s3://bucket/prefix?endpoint=...&region=... (repo-kind s3)
+    storage_cache: int = 256 * 1024**2  # bytes of the on-disk read cache in front of the bucket (0: none)
     agent_string: str = "hoard"
     # Logos options (docs/capi.md, "Configuration", says which have full and which reduced effect)
     log_format: str | None = None  # None: hoard's default logging (no handler of its own)
@@ -185,6 +187,8 @@ class Config:
         "api-port": ("api_port", _port),
         "grpc-port": ("grpc_port", _port),
         "repo-kind": ("repo_kind", _repo_kind),
+        "storage-url": ("storage_url", _text),
+        "storage-cache": ("storage_cache", parse_size),
         "agent-string": ("agent_string", _text),
         "log-format": ("log_format", lambda k, v: _choice(k, v, LOG_FORMATS)),
         "log-file": ("log_file", _text),

@@ -18,7 +18,6 @@ from hoard.node.config import Config
 from hoard.node.metrics import NodeCounters
 from hoard.node.repo import Repo
 from hoard.node.runtime import Worker
-from hoard.store import BlockStore
 
 log = logging.getLogger("hoard.node")
 
@@ -59,11 +58,6 @@ class NodeContext:
     def content(self) -> ContentStore:
         """The content store (datasets, sessions, quota) on the repo's block store."""
         return self.repo.content
-
-    @property
-    def store(self) -> BlockStore:
-        """The repo's block store."""
-        return self.repo.store
 
     @property
     def identity(self) -> Identity:

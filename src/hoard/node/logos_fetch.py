@@ -108,7 +108,7 @@ async def _ask_tree(fetch: FetchComponent, peer: PeerId, cid: CID, manifest: Log
 async def manifest(fetch: FetchComponent, cid: CID) -> LogosManifest:
     """A Logos dataset's manifest: local if stored (or the node is stopped), else from providers."""
     content = fetch._context.content
-    if fetch._context.store.has(cid) or fetch._net.network is None:
+    if fetch._context.content.ingest.present(cid) or fetch._net.network is None:
         return await trio.to_thread.run_sync(content.logos_manifest, cid)
     providers = await fetch._providers(cid)
     return LogosManifest.decode(await fetch._fetch_one(cid, providers), cid)
@@ -164,7 +164,8 @@ async def open_reader(fetch: FetchComponent, cid: CID, reader_type: Any) -> Capp
 async def fetch_dataset(fetch: FetchComponent, cid: CID, record: Fetch, batch_bytes: int) -> None:
     """Pull a whole Logos dataset into the local store (cached) through one ingest session."""
     context = fetch._context
-    content, store = context.content, context.store
+    content = context.content
+    store = content.blobs
     providers = await fetch._providers(cid)
     manifest_bytes = store.get(cid) or await fetch._fetch_one(cid, providers)
     known = LogosManifest.decode(manifest_bytes, cid)

@@ -14,7 +14,7 @@ def verify_dataset(content: ContentStore, cid: CID) -> dict[str, Any]:
     """Check every block of a dataset (or one block) against its CID. Raises IntegrityError."""
     info = content.dataset_info(cid)
     if info is None:
-        data = content.store.get(cid)
+        data = content.blobs.get(cid)
         if data is None:
             raise NotFoundError(f"{cid} not found in local store", cid=str(cid))
         cid.verify(data)
@@ -23,12 +23,12 @@ def verify_dataset(content: ContentStore, cid: CID) -> dict[str, Any]:
         blocks, nbytes = content.verify_logos(cid)
         return {"cid": str(cid), "blocks": blocks, "bytes": nbytes}
     manifest = content.manifest(cid)
-    cid.verify(content.store.get(cid) or b"")
-    tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, content.store.get_many)
+    cid.verify(content.blobs.get(cid) or b"")
+    tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, content.blobs.get_many)
     for node in tree.node_cids():
-        node.verify(content.store.get(node) or b"")
+        node.verify(content.blobs.get(node) or b"")
     for block, size in tree.unique_blocks().items():  # each distinct block once, however often it repeats
-        data = content.store.get(block)
+        data = content.blobs.get(block)
         if data is None:
             raise NotFoundError(f"block {block} of {cid} is missing", cid=str(block))
         if len(data) != size:

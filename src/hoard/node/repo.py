@@ -1,7 +1,8 @@
 """The repo: a node's data dir, its lock, its store and its identity.
 
 Layout of `data-dir`:
-  repo/        the LMDB environment (blocks and all metadata)
+  repo/        the LMDB environment: blocks and catalog (with `repo-kind: s3`, the catalog only)
+  cache/       repo-kind s3: the on-disk read cache in front of the bucket (`storage-cache` bytes)
   key          the libp2p private key (`net-privkey`, mode 0600)
   keys/        log writer keys
   LOCK         held (flock) by the process that has the repo open
@@ -20,7 +21,7 @@ from hoard.content.repo import ContentStore
 from hoard.errors import InvalidArgumentError, RepoLockedError
 from hoard.ids.peer import Identity
 from hoard.node.config import Config
-from hoard.store import BlockStore, LmdbBlockStore, MemoryBlockStore
+from hoard.store import BlobStore, BlockStore, Catalog, LmdbBlockStore, MemoryBlockStore, local_views, open_blobstore
 
 RUNTIME_FILE = "node.json"
 
@@ -47,10 +48,22 @@ class Repo:
             info = read_runtime_info(self.path)
             who = f" (pid {info['pid']})" if info and "pid" in info else ""
             raise RepoLockedError(f"data-dir {self.path} is in use by another hoard process{who}", path=str(self.path)) from exc
-        self.identity = Identity.load_or_create(config.key_path)
-        self.store: BlockStore = (MemoryBlockStore() if config.repo_kind == "memory"
-                                  else LmdbBlockStore(self.path / "repo"))
-        self.content = ContentStore(self.store, config.storage_quota, config.block_ttl)
+        try:
+            self.identity = Identity.load_or_create(config.key_path)
+            self.store, self.blobs, self.catalog = _open_stores(config, self.path, str(self.identity.peer_id))
+            try:
+                if self.blobs is None:
+                    self.content = ContentStore(self.store, config.storage_quota, config.block_ttl)
+                else:
+                    self.content = ContentStore(self.blobs, config.storage_quota, config.block_ttl,
+                                                catalog=self.catalog)
+            except BaseException:
+                self._close_stores()
+                raise
+        except BaseException:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            raise
         self.keys_dir = self.path / "keys"
 
     def write_runtime_info(self, info: dict[str, Any]) -> None:
@@ -67,15 +80,45 @@ class Repo:
         except FileNotFoundError:
             pass
 
+    def _close_stores(self) -> None:
+        try:
+            if self.blobs is not None:
+                self.blobs.close()
+        finally:
+            self.store.close()
+
     def close(self) -> None:
         if self._lock_fh.closed:
             return
         try:
             self.clear_runtime_info()
-            self.store.close()
+            self._close_stores()
         finally:
             fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
             self._lock_fh.close()
+
+
+def _open_stores(config: Config, path: Path, holder: str) -> tuple[BlockStore, BlobStore | None, Catalog]:
+    """The repo's local store, and, with `repo-kind: s3`, the bucket's blob store (with its read
+    cache) beside the catalog in the local store. `storage-url` goes only with repo-kind s3."""
+    if config.repo_kind != "s3":
+        if config.storage_url is not None:
+            raise InvalidArgumentError("storage-url needs repo-kind s3", key="storage-url")
+        store: BlockStore = MemoryBlockStore() if config.repo_kind == "memory" else LmdbBlockStore(path / "repo")
+        return store, None, local_views(store)[1]
+    if not config.storage_url:
+        raise InvalidArgumentError("repo-kind s3 needs storage-url (s3://bucket/prefix?endpoint=...)",
+                                   key="storage-url")
+    if not config.storage_url.startswith("s3://"):
+        raise InvalidArgumentError(f"storage-url must be an s3:// URL, not {config.storage_url!r}", key="storage-url")
+    cache_dir = path / "cache" if config.storage_cache else None
+    blobs = open_blobstore(config.storage_url, holder=holder, cache_bytes=config.storage_cache, cache_dir=cache_dir)
+    try:
+        store = LmdbBlockStore(path / "repo")
+    except BaseException:
+        blobs.close()
+        raise
+    return store, blobs, local_views(store)[1]
 
 
 def read_runtime_info(data_dir: Path) -> dict[str, Any] | None:

@@ -179,6 +179,12 @@ class CachedBlobStore(BlobStore):
     def held(self) -> Iterator[CID]:
         return self.remote.held()
 
+    def publish(self, cid: CID, record: bytes) -> None:
+        self.remote.publish(cid, record)
+
+    def published(self, cid: CID) -> bytes | None:
+        return self.remote.published(cid)
+
     def sync(self) -> None:
         self.remote.sync()
 

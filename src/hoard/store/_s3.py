@@ -12,6 +12,8 @@ Layout under the prefix (keys are the CID's binary in multibase base32, `bafk...
   blocks/<cid>             the block's bytes (manifests and index nodes too)
   refs/<cid>/<holder>      empty marker: node <holder> refers to the block
   deleting/<holder>        lease: node <holder> is deleting blocks now (see below)
+  datasets/<cid>           a dataset's record for nodes that adopt it (`publish`); deleted
+                           with the block <cid>
 
 **Several nodes on one bucket.** Each node is a holder (its peer ID). A block is deleted only
 by the last holder to release it, and never while another holder's catalog refers to it.
@@ -75,7 +77,8 @@ __all__ = ["HoldTiming", "S3BlobStore", "S3Settings", "block_key", "parse_s3_url
 
 log = logging.getLogger("hoard.store.s3")
 
-BLOCKS, HOLDS, LEASES = "blocks", "refs", "deleting"
+BLOCKS, HOLDS, LEASES, RECORDS = "blocks", "refs", "deleting", "datasets"
+_MAX_RECORD = 1 << 20  # a published record read back is at most this big
 QUERY_KEYS = frozenset({"endpoint", "region", "addressing", "concurrency"})
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9!_.*'()=+,;@-]{1,255}")
@@ -462,6 +465,7 @@ class S3BlobStore(BlobStore):
                 continue
             try:
                 self._delete_keys([f"{BLOCKS}/{block_key(c)}" for c in free], client=self._guarded)
+                self._delete_keys([f"{RECORDS}/{block_key(c)}" for c in free])
             except StateError:
                 log.warning("guarded delete of %d blocks failed; left for sweep", len(free), exc_info=True)
                 continue
@@ -481,6 +485,24 @@ class S3BlobStore(BlobStore):
         finally:
             with self._lease_lock:
                 self._delete_keys([path])
+
+    # -- dataset records ----------------------------------------------------------------
+    def publish(self, cid: CID, record: bytes) -> None:
+        """PUT datasets/<cid>."""
+        self._check_open()
+        self._put(f"{RECORDS}/{block_key(cid)}", record)
+
+    def published(self, cid: CID) -> bytes | None:
+        """GET datasets/<cid> (None if absent or over 1 MiB)."""
+        self._check_open()
+        path = f"{RECORDS}/{block_key(cid)}"
+        try:
+            data = obstore.get(self._obj, path).bytes().to_bytes()
+        except _NOT_FOUND:
+            return None
+        except _FAILED as exc:
+            raise self._fail("GET", path, exc) from exc
+        return data if len(data) <= _MAX_RECORD else None
 
     # -- maintenance -------------------------------------------------------------------
     def held(self) -> Iterator[CID]:

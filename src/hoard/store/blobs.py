@@ -128,6 +128,15 @@ class BlobStore(abc.ABC):
         self.delete_many(present)
         return present
 
+    def publish(self, cid: CID, record: bytes) -> None:
+        """Shared stores: leave a small record about dataset `cid` in the store, for other nodes
+        that adopt the dataset from it (a Logos dataset's leaf-list parts). It goes when the
+        block `cid` is deleted. Private stores: nothing to do (the catalog has it)."""
+
+    def published(self, cid: CID) -> bytes | None:
+        """The record `publish` left for `cid`, or None (always None on a private store)."""
+        return None
+
     def held(self) -> Iterator[CID]:
         """The blocks this node holds, for maintenance to compare with its catalog (a held
         block the catalog has no record of is this node's orphan: `release` it). Default

@@ -48,7 +48,7 @@ from hoard.content.ingest import IngestSession
 from hoard.content.repo import ContentStore
 from hoard.errors import StateError
 from hoard.ids.cid import CID
-from hoard.store.base import Batch
+from hoard.store.catalog import CatalogBatch
 from hoard.transfer.cidset import CidSet
 from hoard.transfer.types import ChannelID, ChannelState, Status
 
@@ -148,7 +148,7 @@ class ContentStorage:
 
     def __init__(self, content: ContentStore) -> None:
         self.content = content
-        self.store = content.store
+        self.catalog = content.catalog
         self._lock = threading.Lock()
         self._next_seq: dict[tuple[bytes, str], int] = defaultdict(int)
         self._unsynced = 0
@@ -157,10 +157,10 @@ class ContentStorage:
 
     # -- blocks ------------------------------------------------------------------------
     def get_many(self, cids: Sequence[CID]) -> list[bytes | None]:
-        return self.store.get_many(cids)
+        return self.content.blobs.get_many(cids)
 
     def has_many(self, cids: Sequence[CID]) -> list[bool]:
-        return [self.store.has(c) for c in cids]
+        return [self.content.ingest.present(c) for c in cids]
 
     def _session(self, chid: ChannelID) -> IngestSession:
         """The channel's ingest session (taking over its durable holds after a restart). Under _lock."""
@@ -176,7 +176,7 @@ class ContentStorage:
             return
         with self._lock:
             session = self._session(chid)
-            batch = Batch()
+            batch = CatalogBatch()
             self._append(batch, chid, "r", [c for c, _ in blocks])
             try:
                 new_bytes = session.write(blocks, extra=batch)  # the quota is checked here
@@ -190,7 +190,7 @@ class ContentStorage:
         if sync:
             # Flush to disk as the data arrives (on the storer's thread, while the network
             # goes on), so the dataset's durable commit at the end has little left to write.
-            self.store.sync()
+            self.content.sync()
 
     def commit_dataset(self, chid: ChannelID, manifest_cid: CID) -> None:
         manifest = self.content.manifest(manifest_cid)
@@ -216,43 +216,43 @@ class ContentStorage:
         self.content.ingest.release_owner(owner(chid), keep=keep)
 
     # -- channels ----------------------------------------------------------------------
-    def _append(self, batch: Batch, chid: ChannelID, kind: str, cids: list[CID]) -> None:
+    def _append(self, batch: CatalogBatch, chid: ChannelID, kind: str, cids: list[CID]) -> None:
         if not cids:
             return
         key = _chid_key(chid)
         seq = self._next_seq[(key, kind)]
         self._next_seq[(key, kind)] = seq + 1
-        batch.meta_put(CIDS_TABLE, key + b"\x00" + kind.encode() + _SEQ.pack(seq), _pack_cids(cids))
+        batch.put(CIDS_TABLE, key + b"\x00" + kind.encode() + _SEQ.pack(seq), _pack_cids(cids))
 
     def save_channel(self, state: ChannelState, appends: dict[str, list[CID]]) -> None:
-        batch = Batch()
+        batch = CatalogBatch()
         with self._lock:
             for kind, cids in appends.items():
                 self._append(batch, state.channel_id, kind, cids)
             key = _chid_key(state.channel_id)
-            batch.meta_put(CHANNELS_TABLE, key, json.dumps(header(state)).encode())
-            if state.status in _FINAL and self.store.meta_get(FINISHED_TABLE, key) is None:
-                batch.meta_put(FINISHED_TABLE, key, _FINISHED.pack(time.time_ns()))
-            self.store.commit(batch)
+            batch.put(CHANNELS_TABLE, key, json.dumps(header(state)).encode())
+            if state.status in _FINAL and self.catalog.get(FINISHED_TABLE, key) is None:
+                batch.put(FINISHED_TABLE, key, _FINISHED.pack(time.time_ns()))
+            self.catalog.commit(batch)
 
     def forget_channel(self, chid: ChannelID) -> None:
         key = _chid_key(chid)
-        batch = Batch().meta_delete(CHANNELS_TABLE, key).meta_delete(FINISHED_TABLE, key)
+        batch = CatalogBatch().delete(CHANNELS_TABLE, key).delete(FINISHED_TABLE, key)
         with self._lock:
-            for cid_key, _chunk in self.store.meta_iter(CIDS_TABLE, key + b"\x00"):
-                batch.meta_delete(CIDS_TABLE, cid_key)
+            for cid_key, _chunk in self.catalog.scan(CIDS_TABLE, key + b"\x00"):
+                batch.delete(CIDS_TABLE, cid_key)
             for kind in KINDS:
                 self._next_seq.pop((key, kind), None)
-            self.store.commit(batch)
+            self.catalog.commit(batch)
             self._ended.discard(chid)
 
     def load_channels(self) -> list[ChannelState]:
         states = []
-        for key, raw in self.store.meta_iter(CHANNELS_TABLE):
+        for key, raw in self.catalog.scan(CHANNELS_TABLE):
             data = json.loads(raw)
             lists: dict[str, list[CID]] = {kind: [] for kind in KINDS}
             seqs: dict[str, int] = {kind: 0 for kind in KINDS}
-            for cid_key, chunk in self.store.meta_iter(CIDS_TABLE, key + b"\x00"):
+            for cid_key, chunk in self.catalog.scan(CIDS_TABLE, key + b"\x00"):
                 kind = cid_key[len(key) + 1:len(key) + 2].decode()
                 if kind in lists:
                     lists[kind].extend(_unpack_cids(chunk))
@@ -261,7 +261,7 @@ class ContentStorage:
             state = state.evolve(**{KINDS[kind]: CidSet(cids) for kind, cids in lists.items()})
             if state.recipient == state.self_peer:
                 # The header may be newer than the last stored batch: count what is stored.
-                sizes = [self.store.size_of(c) for c in state.received_cids]
+                sizes = [self.content.ingest.size(c) for c in state.received_cids]
                 state = state.evolve(received=sum(s for s in sizes if s is not None))
             with self._lock:
                 for kind, seq in seqs.items():
@@ -270,7 +270,7 @@ class ContentStorage:
         self._settle_ended(states)
 
         def finished_at(state: ChannelState) -> int:
-            raw = self.store.meta_get(FINISHED_TABLE, _chid_key(state.channel_id))
+            raw = self.catalog.get(FINISHED_TABLE, _chid_key(state.channel_id))
             return _FINISHED.unpack(raw)[0] if raw is not None and len(raw) == _FINISHED.size else 0
 
         live = [s for s in states if s.status not in _FINAL]
@@ -295,8 +295,8 @@ class ContentStorage:
 
     # -- config ------------------------------------------------------------------------
     def get_config(self, key: str) -> Any:
-        raw = self.store.meta_get(CONFIG_TABLE, key.encode())
+        raw = self.catalog.get(CONFIG_TABLE, key.encode())
         return None if raw is None else json.loads(raw)
 
     def put_config(self, key: str, value: Any) -> None:
-        self.store.commit(Batch().meta_put(CONFIG_TABLE, key.encode(), json.dumps(value).encode()))
+        self.catalog.commit(CatalogBatch().put(CONFIG_TABLE, key.encode(), json.dumps(value).encode()))

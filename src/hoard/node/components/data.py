@@ -137,12 +137,25 @@ class DataComponent:
 
     async def open_reader(self, cid: CID, local: bool) -> Reader:
         """A reader of `cid`: from the local store, else (unless `local`) from the network."""
+        await self.adopt(cid)
         try:
             return LocalStreamReader(await trio.to_thread.run_sync(LocalReader, self._context.content, cid))
         except Exception:
             if local:
                 raise
         return await self._fetch.open_network_reader(cid)
+
+    async def adopt(self, cid: CID) -> bool:
+        """Shared store (repo-kind s3): take a dataset another node stored in the bucket as
+        stored here too before reading it (`ContentStore.adopt`), so that its blocks are held
+        while this node reads them. False where there is none to adopt."""
+        content = self._context.content
+        if not content.blobs.shared or await trio.to_thread.run_sync(content.dataset_info, cid) is not None:
+            return False
+        adopted = await trio.to_thread.run_sync(content.adopt, cid)
+        if adopted:
+            await self._context.events.dataset_stored(cid)
+        return adopted
 
     # -- uploads -----------------------------------------------------------------------
     async def upload_init(self, filepath: str, chunk_size: int = 0) -> str:
@@ -281,7 +294,7 @@ class DataComponent:
 
     async def exists(self, cid: str | CID) -> bool:
         """Whether the block (or manifest) is in the local store."""
-        return self._context.store.has(parse_cid(cid, "check existence"))
+        return self._context.content.ingest.present(parse_cid(cid, "check existence"))
 
     async def verify(self, cid: str | CID) -> VerifyReport:
         """Re-read a dataset (or block) from disk and check every block against its CID."""
@@ -304,6 +317,7 @@ class DataComponent:
         if not is_int(offset) or offset < 0 or (length is not None and (not is_int(length) or length < 0)):
             raise InvalidArgumentError(f"Failed to download: bad range offset={offset!r} length={length!r}")
         stream: _Stream
+        await self.adopt(parsed)
         try:
             stream = LocalStreamReader(
                 await trio.to_thread.run_sync(LocalReader, self._context.content, parsed, offset, length))

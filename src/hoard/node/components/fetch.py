@@ -262,7 +262,7 @@ class FetchComponent:
     async def manifest(self, cid: CID) -> Manifest:
         """A dataset's manifest: local if stored (or the node is stopped), else from providers."""
         content = self._context.content
-        if not is_dag(cid) or self._context.store.has(cid) or self._net.network is None:
+        if not is_dag(cid) or self._context.content.ingest.present(cid) or self._net.network is None:
             return await trio.to_thread.run_sync(content.manifest, cid)
         providers = await self._providers(cid)
         return Manifest.decode(await self._fetch_one(cid, providers), cid)
@@ -313,7 +313,7 @@ class FetchComponent:
         from hoard.net.exchange import fetch_dag  # the network stack loads with the network
 
         async for item in fetch_dag(self._net.exchange_for(root), root, peers, self._nursery,
-                                    have=self._context.store.get):
+                                    have=self._context.content.blobs.get):
             yield item
 
     async def _fetch_one(self, cid: CID, providers: list[PeerId]) -> bytes:
@@ -334,7 +334,7 @@ class FetchComponent:
         tree = IndexTree(manifest.index, manifest.block_count, manifest.dataset_size)
         nodes: list[tuple[CID, bytes]] = []
         while level := tree.frontier():
-            local = await trio.to_thread.run_sync(self._context.store.get_many, level)
+            local = await trio.to_thread.run_sync(self._context.content.blobs.get_many, level)
             missing = [c for c, d in zip(level, local, strict=True) if d is None]
             fetched = dict(zip(missing, await self._fetch_many(missing, providers), strict=True)) if missing else {}
             for cid, data in zip(level, local, strict=True):
@@ -367,7 +367,8 @@ class FetchComponent:
         then verified and committed; anything else (an error, a cancel) abandons the session."""
         if is_logos_manifest(cid):
             return await logos_fetch.fetch_dataset(self, cid, record, FETCH_BATCH_BYTES)
-        content, store = self._context.content, self._context.store
+        content = self._context.content
+        store = content.blobs
         providers = await self._providers(cid)
         manifest_bytes = store.get(cid) or await self._fetch_one(cid, providers)
         manifest = Manifest.decode(manifest_bytes, cid)
@@ -379,7 +380,7 @@ class FetchComponent:
         wanted: list[CID] = []
         missing_bytes = len(manifest_bytes) + sum(len(d) for _, d in nodes)
         for i, (block, size) in enumerate(entries):
-            have = present[i] is not None if present is not None else store.has(block)
+            have = present[i] is not None if present is not None else content.ingest.present(block)
             if have:
                 record.advance(1, size)
             else:
@@ -429,6 +430,10 @@ class FetchComponent:
         A dataset already stored completes at once.
         """
         parsed = parse_cid(cid, "fetch")
+        content = self._context.content
+        if content.blobs.shared and await trio.to_thread.run_sync(content.dataset_info, parsed) is None \
+                and await trio.to_thread.run_sync(content.adopt, parsed):  # in the bucket: another node's
+            await self._context.events.dataset_stored(parsed)
         manifest = await self.any_manifest(parsed)
         # stored whole; a dataset missing a block (a single block deleted) is fetched to fill it
         stored = await trio.to_thread.run_sync(self._context.content.is_complete, parsed)

@@ -119,7 +119,7 @@ class IpfsComponent:
         now = time.time() if now is None else now
         ttl = self._context.config.block_ttl
         gone: builtins.list[CID] = []
-        for key, raw in builtins.list(self._context.store.meta_iter(ROOTS)):
+        for key, raw in builtins.list(self._context.content.catalog.scan(ROOTS)):
             entry = _decode_entry(CID(key), raw)
             if not entry.pinned and entry.added + ttl <= now:
                 try:
@@ -134,12 +134,12 @@ class IpfsComponent:
 
     # -- the catalog -------------------------------------------------------------------
     def _entry(self, cid: CID) -> IpfsRoot | None:
-        raw = self._context.store.meta_get(ROOTS, cid.binary)
+        raw = self._context.content.catalog.get(ROOTS, cid.binary)
         return None if raw is None else _decode_entry(cid, raw)
 
     def _get(self, cid: CID) -> bytes:
         """A stored block (NotFoundError if absent); callers verify it."""
-        data = self._context.store.get(cid)
+        data = self._context.content.blobs.get(cid)
         if data is None:
             raise NotFoundError(f"block {cid} is not in the local store", cid=str(cid))
         return bytes(data)
@@ -221,7 +221,7 @@ class IpfsComponent:
 
     async def has(self, cid: str | CID) -> bool:
         """Whether the block is stored locally."""
-        return self._context.store.has(parse_cid(cid, "check existence"))
+        return self._context.content.ingest.present(parse_cid(cid, "check existence"))
 
     async def stat(self, cid: str | CID) -> IpfsRoot:
         """The catalog entry of a stored root (NotFoundError if it is not one)."""
@@ -233,7 +233,7 @@ class IpfsComponent:
 
     async def list(self) -> builtins.list[IpfsRoot]:
         """Every stored IPFS root (UnixFS files and directories, CAR roots)."""
-        return [_decode_entry(CID(key), raw) for key, raw in self._context.store.meta_iter(ROOTS)]
+        return [_decode_entry(CID(key), raw) for key, raw in self._context.content.catalog.scan(ROOTS)]
 
     async def download(self, cid: str | CID, path: str | os.PathLike[str], network: bool = False) -> int:
         """Write the UnixFS file or directory tree under `cid` to `path` (which must not exist);

@@ -175,7 +175,7 @@ class LogsComponent:
     def __init__(self, context: NodeContext, net: NetComponent) -> None:
         self._net = net
         self.keydir = context.repo.keys_dir
-        self.service = LogService(context.store, context.repo.keys_dir, remote=self._locate,
+        self.service = LogService(context.content.catalog, context.repo.keys_dir, remote=self._locate,
                                   quota=context.content.ingest)  # records count against storage-quota
         self.remote = RemoteLogs(net, self.service.host.logs.names)
         self.server = LogServer(self.service.host)

@@ -80,15 +80,15 @@ class NetComponent:
         announce_ip = config.nat.removeprefix("extip:") if config.nat.startswith("extip:") else None
         network = Network(
             context.identity, config.listen_addrs, config.bootstrap_node, config.max_peers,
-            block_source=context.store.get, provided=lambda: [d.cid for d in content.datasets()],
+            block_source=context.content.blobs.get, provided=lambda: [d.cid for d in content.datasets()],
             config=NetworkConfig(agent_string=config.agent_string, announce_ip=announce_ip,
                                  announce_addrs=tuple(config.announce_addrs)),
         )
         for protocol, handler in self._handlers.items():
             network.host.set_handler(protocol, handler)
-        bulk = BulkServer(network.host, context.identity, context.store.get, port=config.bulk_port) \
+        bulk = BulkServer(network.host, context.identity, context.content.blobs.get, port=config.bulk_port) \
             if config.bulk else None
-        async with network.run(), Bitswap(network.host, context.store.get).run() as bitswap, \
+        async with network.run(), Bitswap(network.host, context.content.blobs.get).run() as bitswap, \
                 self._bulk(network, bulk):
             self.network = network
             self.blocks = HoardBlocks(network.fetcher, network.server, network.find_providers)
