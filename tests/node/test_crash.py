@@ -35,7 +35,7 @@ def test_sigkill_mid_upload_leaves_consistent_repo(tmp_path):
     with hoard.Node({"data-dir": data_dir}) as node:
         assert [e.cid for e in node.list()] == [keep]
         assert node.space() == before
-        assert node.components.context.store.stats().blocks == before.total_blocks
+        assert node.components.context.content.blobs.stats().blocks == before.total_blocks
         assert node.verify(keep).bytes == 500_000
 
 
