@@ -6,8 +6,10 @@
    process that wrote it is alive;
 3. otherwise an embedded node opened on the data dir (and closed afterwards).
 
-Both kinds offer the same methods with the same typed results (`hoard.Node` /
-`hoard.api.client.NodeClient`), so commands do not care which they got.
+Both kinds offer the same methods, namespaces (`logs`, `transfer`, `net`) and typed results
+(`hoard.Node` / `hoard.api.client.NodeClient`), so commands do not care which they got: this is
+the CLI's one choice between a running node and an embedded one. (Blob and file commands reach a
+running node over gRPC, cli/blob.py.)
 """
 
 from __future__ import annotations

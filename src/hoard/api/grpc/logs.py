@@ -4,7 +4,7 @@ Thin, as the other servicers: validate, call the node's log API (`log_create`, `
 `log_list`), map errors (`LogError` carries its gRPC status). The node signs appends with the
 writer key it holds and verifies what it reads; handles are kept open in a small cache, so
 repeated calls on a log (local or remote) do not reopen it. `LogsClient` is the matching
-client (the CLI uses it against a running node).
+client (the CLI uses the REST routes, through `NodeClient.logs`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Thin, as the other servicers: validate, call the node's `transfer_*` operations (or
 `node.data_transfer` for the event stream), map errors. `TransferClient` is the matching
-client (the CLI uses it against a running node). proto/hoard/v1/transfer.proto has the contract.
+client (the CLI uses the REST routes, through `NodeClient.transfer`). proto/hoard/v1/transfer.proto
+has the contract.
 """
 
 from __future__ import annotations
