@@ -18,6 +18,7 @@ import base64
 import builtins
 import collections
 import json
+import logging
 import struct
 import threading
 import urllib.parse
@@ -43,6 +44,8 @@ from hoard.node.results import LogSummary
 
 if TYPE_CHECKING:
     from hoard.api.client import NodeClient
+
+_log = logging.getLogger("hoard.client")
 
 Callback = Callable[[Event], Any]
 BATCH_BYTES = 4 << 20  # records per append request, by size (the node takes up to 16 MiB) ...
@@ -88,8 +91,8 @@ class _Request:
                 if event.type in (EVENT_EOS, EVENT_SHUTDOWN):
                     ended = True
                     return
-        except (httpx.HTTPError, ValueError, HoardError):
-            pass  # the connection dropped or the node answered nonsense: ended below
+        except Exception as exc:  # noqa: BLE001 - dropped, closed under it, or nonsense: ended below as lost
+            _log.debug("log stream of %s ended: %r", self.log.name, exc)
         finally:
             response.close()
             if not ended and not self.cancelled:
