@@ -1,4 +1,5 @@
-"""`hoard capi build OUTDIR`: write libstorage.h and libstorage.so (the Logos Storage C ABI)."""
+"""`hoard capi build OUTDIR`: write libstorage.h and libstorage.so (the Logos Storage C ABI), and gdp.h and
+libgdp.so (the GDP programmatic API)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 @click.group()
 def capi() -> None:
-    """The C ABI: libstorage.h and a shared library C, Go or Rust programs link against."""
+    """The C ABIs: libstorage.h and gdp.h, and the shared libraries C, Go or Rust programs link against."""
 
 
 @capi.command()
@@ -22,16 +23,20 @@ def capi() -> None:
                    "logos-storage-nim: char *storage_version(void *), int storage_destroy(void *), ...).")
 @pass_ctx
 def build(ctx: Ctx, outdir: str, verbose: bool, abi: str) -> None:
-    """Build OUTDIR/libstorage.h and OUTDIR/libstorage.so for the Python hoard is installed in.
+    """Build OUTDIR/libstorage.h and OUTDIR/libstorage.so, and the GDP library OUTDIR/gdp.h and
+    OUTDIR/libgdp.so, for the Python hoard is installed in.
 
-    Compile against it with `cc app.c -IOUTDIR -LOUTDIR -lstorage` and run with
-    LD_LIBRARY_PATH=OUTDIR (or -Wl,-rpath,OUTDIR). See docs/capi.md.
+    Compile against them with `cc app.c -IOUTDIR -LOUTDIR -lstorage` (or `-lgdp`) and run with
+    LD_LIBRARY_PATH=OUTDIR (or -Wl,-rpath,OUTDIR). See docs/capi.md and docs/gdp-capi.md.
     """
     from hoard.capi import build as build_library
+    from hoard.capi.gdp_build import build as build_gdp
 
     built = build_library(outdir, verbose=verbose, abi=abi)
-    ctx.emit({"header": str(built.header), "library": str(built.library)},
-             f"{built.header}\n{built.library}")
+    gdp = build_gdp(outdir, verbose=verbose)
+    ctx.emit({"header": str(built.header), "library": str(built.library),
+              "gdpHeader": str(gdp.header), "gdpLibrary": str(gdp.library)},
+             f"{built.header}\n{built.library}\n{gdp.header}\n{gdp.library}")
 
 
 def register(cli: click.Group) -> None:
