@@ -11,6 +11,9 @@ Prints one JSON object. In the same run, against the same local SeaweedFS (start
   raw_get_ranges      ranged GETs of the multipart object, part size, same concurrency
   raw_get_objects     GETs of the separate objects
   hoard_download      manifest -> block index -> get_many (each block verified), prefetching
+  node_upload         `Node.upload_file` on a node with `repo-kind: s3` (a fresh data dir per
+                      run: its catalog knows no block, so every block is written)
+  node_download       `Node.stream_open`/`stream_read` of that dataset through the node
   hot_reads_*         repeated reads of a hot set: bucket only, memory cache, LMDB (disk) cache
 
 Every phase runs in its own child process, so its CPU time and peak RSS are its own; the
@@ -280,6 +283,35 @@ def phase_hot_reads_disk_cache(args: argparse.Namespace) -> dict[str, Any]:
         return _hot_reads(args, open_store(args, cache_bytes=(args.hot_mib + 16) << 20, cache_dir=tmp))
 
 
+def _node(args: argparse.Namespace, data_dir: str) -> Any:
+    import hoard
+
+    return hoard.Node({"data-dir": data_dir, "repo-kind": "s3", "storage-url": args.url, "storage-cache": 0,
+                       "dataset-format": args.node_format, "listen-addrs": ["/ip4/127.0.0.1/tcp/0"],
+                       "api-port": 0, "grpc-port": 0})
+
+
+def phase_node_upload(args: argparse.Namespace) -> dict[str, Any]:
+    with _node(args, args.node_dir) as node:
+        start = time.perf_counter()
+        cid = node.upload_file(node.upload_init(str(args.file), args.block))
+        took = time.perf_counter() - start
+    return {"manifest": str(cid), "transfer_seconds": took}
+
+
+def phase_node_download(args: argparse.Namespace) -> dict[str, Any]:
+    got = 0
+    with _node(args, args.node_dir) as node:
+        start = time.perf_counter()
+        stream = node.stream_open(args.manifest)
+        while data := node.stream_read(stream.id, 8 << 20):
+            got += len(data)
+        node.stream_close(stream.id)
+        took = time.perf_counter() - start
+    assert got == args.size, (got, args.size)
+    return {"transfer_seconds": took}
+
+
 PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "raw_put_multipart": phase_raw_put_multipart,
     "raw_put_objects": phase_raw_put_objects,
@@ -287,6 +319,8 @@ PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "raw_get_ranges": phase_raw_get_ranges,
     "raw_get_objects": phase_raw_get_objects,
     "hoard_download": phase_hoard_download,
+    "node_upload": phase_node_upload,
+    "node_download": phase_node_download,
     "hot_reads_bucket": phase_hot_reads_bucket,
     "hot_reads_memory_cache": phase_hot_reads_memory_cache,
     "hot_reads_disk_cache": phase_hot_reads_disk_cache,
@@ -309,6 +343,7 @@ def run_phase(name: str, args: argparse.Namespace, env: dict[str, str], server_p
            "--hot-rounds", str(args.hot_rounds)]
     if args.no_hold:
         cmd.append("--no-hold")
+    cmd += ["--node-format", args.node_format]
     for key, value in more.items():
         cmd += [f"--{key}", value]
     server_cpu = proc_cpu(server_pid) if server_pid else None
@@ -318,10 +353,12 @@ def run_phase(name: str, args: argparse.Namespace, env: dict[str, str], server_p
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     if server_pid and server_cpu is not None:
         result["server_cpu_s"] = round(proc_cpu(server_pid) - server_cpu, 2)
-    if name.startswith(("raw_", "hoard_")):
-        result["MBps"] = round(args.size / result["seconds"] / 1e6, 1)
-    for key in ("seconds", "cpu_s", "peak_rss_mb"):
-        result[key] = round(result[key], 2)
+    if name.startswith(("raw_", "hoard_", "node_")):
+        # node phases: the transfer alone (not the node's start and stop, reported in `seconds`)
+        result["MBps"] = round(args.size / result.get("transfer_seconds", result["seconds"]) / 1e6, 1)
+    for key in ("seconds", "transfer_seconds", "cpu_s", "peak_rss_mb"):
+        if key in result:
+            result[key] = round(result[key], 2)
     print(f"{name}: {result}", file=sys.stderr)
     return result
 
@@ -345,6 +382,9 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--manifest", help=argparse.SUPPRESS)
+    parser.add_argument("--node-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--node-format", default="logos", choices=["logos", "hoard"],
+                        help="the dataset format of the node phases")
     args = parser.parse_args()
     args.size, args.block, args.part = args.size_mib << 20, args.block_kib << 10, args.part_mib << 20
     args.batch = max(1, (args.batch_mib << 20) // args.block)
@@ -365,14 +405,19 @@ def main() -> None:
             args.file = Path(tmp) / "data.bin"
             make_file(args.file, args.size)
             runs: dict[str, list[dict[str, Any]]] = {}
-            manifest = ""
-            for _ in range(args.repeat):  # alternating, so a busy moment hits every phase alike
+            manifest = node_manifest = node_dir = ""
+            for i in range(args.repeat):  # alternating, so a busy moment hits every phase alike
                 for name in ("raw_put_multipart", "raw_put_objects", "hoard_upload"):
                     runs.setdefault(name, []).append(run_phase(name, args, env, pid))
                 manifest = runs["hoard_upload"][-1]["manifest"]
+                node_dir = str(Path(tmp) / f"node-{i}")
+                runs.setdefault("node_upload", []).append(run_phase("node_upload", args, env, pid, **{"node-dir": node_dir}))
+                node_manifest = runs["node_upload"][-1]["manifest"]
             for _ in range(args.repeat):
                 for name in ("raw_get_ranges", "raw_get_objects", "hoard_download"):
                     runs.setdefault(name, []).append(run_phase(name, args, env, pid, manifest=manifest))
+                runs.setdefault("node_download", []).append(
+                    run_phase("node_download", args, env, pid, manifest=node_manifest, **{"node-dir": node_dir}))
             for name in ("hot_reads_bucket", "hot_reads_memory_cache", "hot_reads_disk_cache"):
                 runs[name] = [run_phase(name, args, env, pid, manifest=manifest)]
             # best run by throughput (noise on a shared machine only ever slows a run down);
@@ -399,6 +444,8 @@ def main() -> None:
             "upload_vs_raw_objects": ratio("hoard_upload", "raw_put_objects"),
             "download_vs_raw_ranges": ratio("hoard_download", "raw_get_ranges"),
             "download_vs_raw_objects": ratio("hoard_download", "raw_get_objects"),
+            "node_upload_vs_raw_objects": ratio("node_upload", "raw_put_objects"),
+            "node_download_vs_raw_objects": ratio("node_download", "raw_get_objects"),
         },
         "goals": {"ratio_min": 0.70, "rss_max_mb": 300},
     }, indent=2))

@@ -1,8 +1,15 @@
-"""Reading datasets and blocks back from the local store, in order, in bounded memory."""
+"""Reading datasets and blocks back from the local store, in order, in bounded memory.
+
+Blocks are read in batches (`get_many`). From a bucket (split stores), batches are bigger and
+`PREFETCH` of them are requested ahead of the one being delivered, so the bucket's requests in
+flight never drain at a batch boundary; memory stays bounded by those batches.
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from hoard.content.formats.logos_dataset import is_logos_manifest
@@ -16,6 +23,10 @@ if TYPE_CHECKING:
 
 READ_AHEAD = 64  # most blocks fetched per store transaction
 READ_AHEAD_BYTES = 8 << 20  # ... and about this many bytes
+REMOTE_READ_AHEAD = 256  # the same from a bucket
+REMOTE_READ_AHEAD_BYTES = 32 << 20
+PREFETCH = 2  # batches requested ahead from a bucket
+_PREFETCHER = ThreadPoolExecutor(4, thread_name_prefix="hoard-read-ahead")
 
 
 class LocalReader:
@@ -40,14 +51,14 @@ class LocalReader:
             self.size = logos.dataset_size
             self.filename, self.mimetype = logos.filename, logos.mimetype
             block_no, skip = divmod(min(offset, self.size), logos.block_size)
-            per_batch = max(1, min(READ_AHEAD, READ_AHEAD_BYTES // logos.block_size))
+            per_batch = self._per_batch(logos.block_size)
             self._blocks = self._batched(iter(content.logos_blocks(cid, logos)[block_no:]), per_batch)
         elif is_dag(cid) and content.dataset_info(cid) is not None:
             self.manifest = manifest = content.manifest(cid)
             self.size = manifest.dataset_size
             self.filename, self.mimetype = manifest.filename, manifest.mimetype
             block_no, skip = locate(manifest.index, min(offset, self.size), store.get)
-            per_batch = max(1, min(READ_AHEAD, READ_AHEAD_BYTES // max(manifest.block_size, 1)))
+            per_batch = self._per_batch(manifest.block_size)
             cids = (c for c, _ in content.iter_blocks(manifest, block_no))
             self._blocks = self._batched(cids, per_batch)
         else:
@@ -63,15 +74,24 @@ class LocalReader:
         self._skip = skip
         self._buf = memoryview(b"")
 
+    def _per_batch(self, block_size: int) -> int:
+        if self.content.single is not None:
+            return max(1, min(READ_AHEAD, READ_AHEAD_BYTES // max(block_size, 1)))
+        return max(1, min(REMOTE_READ_AHEAD, REMOTE_READ_AHEAD_BYTES // max(block_size, 1)))
+
     def _batched(self, cids: Iterator[CID], per_batch: int) -> Iterator[bytes]:
-        batch: list[CID] = []
-        for cid in cids:
-            batch.append(cid)
-            if len(batch) >= per_batch:
+        batches = _chunks(cids, per_batch)
+        if self.content.single is not None:
+            for batch in batches:
                 yield from self._get(batch)
-                batch = []
-        if batch:
-            yield from self._get(batch)
+            return
+        ahead: deque[Future[list[bytes]]] = deque()
+        for batch in batches:
+            ahead.append(_PREFETCHER.submit(self._get, batch))
+            if len(ahead) > PREFETCH:
+                yield from ahead.popleft().result()
+        while ahead:
+            yield from ahead.popleft().result()
 
     def _get(self, cids: list[CID]) -> list[bytes]:
         blocks = self.content.blobs.get_many(cids)
@@ -116,6 +136,20 @@ class LocalReader:
             yield piece
 
     def close(self) -> None:
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
         self._blocks = iter(())
         self._buf = memoryview(b"")
         self.remaining = 0
+
+
+def _chunks(cids: Iterator[CID], size: int) -> Iterator[list[CID]]:
+    batch: list[CID] = []
+    for cid in cids:
+        batch.append(cid)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

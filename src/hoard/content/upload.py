@@ -1,7 +1,8 @@
 """Upload sessions: bytes in, blocks stored as they complete, a manifest at the end.
 
 An `Upload` is fed pieces of any size. Complete blocks are hashed and written (as pending)
-in batches of about `BATCH_BYTES`, so memory stays bounded whatever the dataset size: one
+in batches of about `BATCH_BYTES` (`REMOTE_BATCH_BYTES` when the blocks go to a bucket, whose
+requests in flight a batch keeps busy), so memory stays bounded whatever the dataset size: one
 batch is committed in a background thread while the next is chunked and hashed (LMDB's
 commit releases the GIL), so at most two batches are held. The whole-content BLAKE3 digest
 is computed alongside. `finish()` builds the block index and the
@@ -29,6 +30,12 @@ from hoard.errors import InvalidArgumentError, StateError
 from hoard.ids.cid import CID, CODEX_MANIFEST, RAW
 
 BATCH_BYTES = 8 << 20
+REMOTE_BATCH_BYTES = 32 << 20
+
+
+def batch_bytes(content: ContentStore) -> int:
+    """How many bytes of blocks an upload writes at once to `content`."""
+    return BATCH_BYTES if content.single is not None else REMOTE_BATCH_BYTES
 
 
 class Upload:
@@ -53,6 +60,7 @@ class Upload:
         self._pending_bytes = 0
         self._closed = False
         self._inflight: Future[None] | None = None
+        self._batch_bytes = batch_bytes(content)
         self.on_block: Callable[[CID, int], None] | None = None
 
     def reserve(self, nbytes: int) -> None:
@@ -71,7 +79,7 @@ class Upload:
         self._hasher.update(piece)
         self.size += len(piece)
         self._add_blocks(self.chunker.feed(piece))
-        if self._pending_bytes >= BATCH_BYTES:
+        if self._pending_bytes >= self._batch_bytes:
             self._flush()
 
     def _add_blocks(self, blocks: list[bytes]) -> None:
@@ -189,7 +197,7 @@ class LogosUpload(Upload):
             self.cancel()
             raise
         self.size += len(piece)
-        if self._pending_bytes >= BATCH_BYTES:
+        if self._pending_bytes >= self._batch_bytes:
             self._flush()
 
     def finish(self) -> CID:
