@@ -14,8 +14,9 @@ orphan blocks, never a catalog record naming a missing block:
 3. the blocks the batch dropped are released (`BlobStore.release`: deleted unless another
    node still holds them).
 
-A crash between 1 and 2 leaves blocks held but unrecorded: `sweep_orphans` (run when a node
-opens its repo, and by `hoard maintenance`) releases every held block without a `sizes` row.
+A crash between 1 and 2 leaves blocks held but unrecorded: `Ingest.sweep_orphans` (run when a
+node opens its repo, and by its maintenance every `block-mi`) releases every held block
+without a `sizes` row.
 A crash between 2 and 3 leaves a released reference held: the same sweep finds it.
 """
 
@@ -31,7 +32,7 @@ from hoard.store.blobs import BlobStore, BlockData
 from hoard.store.catalog import Catalog, CatalogBatch
 
 __all__ = ["COUNTERS", "SIZES", "STORED", "as_batch", "claim_blocks", "commit_split", "record_blocks", "stored_counter",
-           "sweep_orphans", "write_blocks"]
+           "write_blocks"]
 
 COUNTERS = "counters"
 SIZES = "sizes"  # split stores only: block CID -> size u32 BE, for every block this node stores
@@ -124,17 +125,6 @@ def claim_blocks(blobs: BlobStore, cids: Sequence[CID]) -> list[CID]:
     if lost:
         blobs.release(cids)
     return lost
-
-
-def sweep_orphans(blobs: BlobStore, catalog: Catalog, skip: set[CID] | None = None) -> list[CID]:
-    """Release every block this node holds that its catalog does not record (the writes of a
-    crash between steps 1 and 2, or releases a crash interrupted), except `skip` (writes in
-    progress). The caller keeps commits out meanwhile. Returns them."""
-    skip = skip or set()
-    orphans = [cid for cid in blobs.held() if cid not in skip and catalog.get(SIZES, cid.binary) is None]
-    if orphans:
-        blobs.release(orphans)
-    return orphans
 
 
 def recorded_cids(catalog: Catalog) -> Iterable[CID]:

@@ -67,7 +67,6 @@ from hoard.content.commit import (
     commit_split,
     record_blocks,
     stored_counter,
-    sweep_orphans,
     write_blocks,
 )
 from hoard.content.index import load_index
@@ -424,12 +423,18 @@ class Ingest:
 
     def sweep_orphans(self) -> int:
         """Split stores: release the blocks this node holds that its catalog does not record (a
-        crash between writing blocks and committing their records). Returns how many."""
+        crash between writing blocks and committing their records). Returns how many. The
+        listing runs outside the lock; each candidate is checked again, and released, under it."""
         if self._single is not None:
             return 0
+        candidates = [cid for cid in self.blobs.held() if not self.present(cid)]
+        if not candidates:
+            return 0
         with self._lock:
-            inflight = set(self._inflight)
-            return len(sweep_orphans(self.blobs, self.catalog, skip=inflight))
+            orphans = [cid for cid in candidates if cid not in self._inflight and not self.present(cid)]
+            if orphans:
+                self.blobs.release(orphans)
+            return len(orphans)
 
     def _write_locked(self, blocks: Blocks, session: IngestSession, extra: Batch | CatalogBatch | None,
                       written: list[CID]) -> int:

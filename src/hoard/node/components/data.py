@@ -123,6 +123,9 @@ class DataComponent:
             expired = await trio.to_thread.run_sync(context.content.expire)
             if expired:
                 log.info("expired %d cached dataset(s)", len(expired))
+            swept = await trio.to_thread.run_sync(context.content.ingest.sweep_orphans)
+            if swept:
+                log.info("released %d orphan block(s) from the bucket", swept)
 
     async def aclose(self) -> None:
         await self.sessions.close()
