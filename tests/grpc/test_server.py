@@ -58,7 +58,7 @@ def test_a_generic_client_can_call_through_reflection(channel):
 
 
 def test_messages_over_the_receive_limit_are_refused(blobs, stubs):
-    too_big = stubs.castore.BlobChunk(data=b"\0" * (5 << 20))
+    too_big = stubs.castore.BlobChunk(data=b"\0" * (33 << 20))  # past 32 MiB (hugo's message size) + framing
     with pytest.raises(grpc.RpcError) as info:
         blobs.Put(iter([too_big]), timeout=RPC_TIMEOUT)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
