@@ -5,7 +5,8 @@ framed-stream helper of `/hoard/blocks/1` (net/wire.py), `/hoard/logs/1` (logs/c
 `/hoard/transfer/1` (transfer/session.py); it knows nothing of any protocol.
 
 * `FrameReader` reads frames with a per-protocol size limit, keeping stream reads as a queue
-  of chunks so a body is copied at most once.
+  of chunks so a body is copied at most once; `VarintFrameReader` reads frames whose length
+  is an unsigned varint (bitswap's messages, net/bitswap/message.py).
 * `read_frames(stream, max_frame, handle)` is the read loop: it reads as fast as frames come
   (a stream is always drained: py-libp2p's yamux resets a stream whose reader stalls for 5 s)
   and hands each body to `handle`, in order. It returns at a clean end of stream; an
@@ -32,8 +33,8 @@ import trio
 
 from hoard.errors import HoardError, PeerError
 
-__all__ = ["LEN", "READ_SIZE", "WRITE_BYTES", "FrameReader", "Outbox", "ProtocolError", "Readable", "Writable",
-           "read_frames", "write_frames"]
+__all__ = ["LEN", "READ_SIZE", "WRITE_BYTES", "FrameReader", "Outbox", "ProtocolError", "Readable",
+           "VarintFrameReader", "Writable", "read_frames", "write_frames"]
 
 LEN = struct.Struct(">I")
 READ_SIZE = 1 << 20
@@ -53,7 +54,13 @@ class Writable(Protocol):
 
 
 class FrameReader:
-    """Reads length-prefixed frames from a stream, at most `max_frame` bytes each."""
+    """Reads length-prefixed frames from a stream, at most `max_frame` bytes each.
+
+    A subclass may name its frames (`what`, in error messages) and the error a frame that
+    breaks the rules raises (`violation`, a PeerError)."""
+
+    what = "frame"
+    violation: type[PeerError] = ProtocolError
 
     def __init__(self, stream: Readable, max_frame: int) -> None:
         self._stream = stream
@@ -72,7 +79,7 @@ class FrameReader:
             if not chunk:
                 if not self._available:
                     return False
-                raise PeerError("the stream ended inside a frame")  # the peer went away: not a fault
+                raise PeerError(f"the stream ended inside a {self.what}")  # the peer went away: not a fault
             self._chunks.append(chunk)
             self._available += len(chunk)
         return True
@@ -108,15 +115,50 @@ class FrameReader:
             return None
         length: int = LEN.unpack(self._take(4))[0]
         if length == 0 or length > self._max:
-            raise ProtocolError(f"frame of {length} bytes (limit {self._max})")
+            raise self.violation(f"{self.what} of {length} bytes (limit {self._max})")
         if not await self._fill(length):
-            raise PeerError("the stream ended inside a frame")
+            raise PeerError(f"the stream ended inside a {self.what}")
         return length
 
     async def next_body(self) -> bytes | None:
         """The next frame body, or None at a clean end of stream."""
         length = await self._next_length()
-        return None if length is None else self._take(length)
+        if length is None:
+            return None
+        return self._take(length) if length else b""
+
+
+class VarintFrameReader(FrameReader):
+    """Frames whose length is an unsigned varint (libp2p's protobuf framing, as bitswap's);
+    an empty frame is allowed."""
+
+    def _byte_at(self, index: int) -> int:
+        index += self._offset
+        for chunk in self._chunks:
+            if index < len(chunk):
+                return chunk[index]
+            index -= len(chunk)
+        raise IndexError(index)
+
+    async def _next_length(self) -> int | None:
+        if not await self._fill(1):
+            return None
+        length = shift = 0
+        for count in range(1, 11):  # a 64-bit length takes at most 10 bytes
+            await self._fill(count)  # True, or PeerError: the stream ended inside the varint
+            byte = self._byte_at(count - 1)
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                self._take(count)
+                break
+            shift += 7
+        else:
+            raise self.violation(f"{self.what} length varint too long")
+        if length > self._max:
+            raise self.violation(f"{self.what} of {length} bytes (limit {self._max})")
+        if not await self._fill(length):
+            raise PeerError(f"the stream ended inside a {self.what}")
+        return length
 
 
 async def read_frames(stream: Readable, max_frame: int, handle: Callable[[bytes], Awaitable[None]]) -> None:

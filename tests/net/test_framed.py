@@ -95,10 +95,15 @@ async def test_frames_arrive_whole_and_in_order_over_libp2p_and_a_clean_close_en
     bodies = [b"a", b"b" * 1000, bytes(range(256)) * 12_000, b"last"]  # one of ~3 MiB: many yamux frames
     async with libp2p_pair() as (client, server):
         data = b"".join(frame(b) for b in bodies)
-        await client.write(data[:3])  # a length prefix split across writes
-        await client.write(data[3:])
-        await client.close()
-        assert await collect(server) == bodies
+
+        async def send() -> None:
+            await client.write(data[:3])  # a length prefix split across writes
+            await client.write(data[3:])
+            await client.close()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            assert await collect(server) == bodies
 
 
 @trio_test()

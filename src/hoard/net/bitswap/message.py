@@ -11,15 +11,14 @@ so a block's CID is always computed here, never taken on trust.
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import blake3
 from libp2p.bitswap.pb.bitswap_pb2 import Message
 
 from hoard.errors import InvalidCidError, PeerError
+from hoard.framing import Readable, VarintFrameReader
 from hoard.ids.cid import BLAKE3, CID, DAG_PB, DIGEST_LEN, SHA2_256
 
 __all__ = ["MAX_BLOCK_BYTES", "MAX_MESSAGE_BYTES", "Inbound", "MessageReader", "Want",
@@ -192,60 +191,16 @@ def cid_from_prefix(prefix: bytes, data: bytes) -> CID | None:
         return None
 
 
-class _Readable(Protocol):
-    async def read(self, n: int | None = None) -> bytes: ...
+class MessageReader(VarintFrameReader):
+    """Reads `uvarint(len) body` messages from a stream, each at most MAX_MESSAGE_BYTES
+    (hoard.framing's reader; a message that breaks the bounds is a ProtocolViolation)."""
 
+    what = "bitswap message"
+    violation = ProtocolViolation
 
-class MessageReader:
-    """Reads `uvarint(len) body` messages from a stream, each at most MAX_MESSAGE_BYTES."""
-
-    def __init__(self, stream: _Readable, max_message: int = MAX_MESSAGE_BYTES) -> None:
-        self._stream = stream
-        self._max = max_message
-        self._chunks: deque[bytes] = deque()
-        self._buf = b""
-
-    async def _more(self) -> bool:
-        try:
-            chunk = await self._stream.read(1 << 20)
-        except EOFError:
-            chunk = b""
-        if not chunk:
-            return False
-        self._buf = self._buf + chunk if self._buf else chunk
-        return True
+    def __init__(self, stream: Readable, max_message: int = MAX_MESSAGE_BYTES) -> None:
+        super().__init__(stream, max_message)
 
     async def next(self) -> bytes | None:
         """The next message body, or None at a clean end of stream."""
-        while True:
-            length = shift = 0
-            for pos, byte in enumerate(self._buf[:10]):
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    header = pos + 1
-                    break
-                shift += 7
-            else:
-                if len(self._buf) >= 10:
-                    raise ProtocolViolation("bitswap message length varint too long")
-                if not await self._more():
-                    if self._buf:
-                        raise PeerError("the stream ended inside a bitswap message")
-                    return None
-                continue
-            if length > self._max:
-                raise ProtocolViolation(f"bitswap message of {length} bytes (limit {self._max})")
-            parts = [self._buf[header:]]
-            have = len(parts[0])
-            while have < length:
-                try:
-                    chunk = await self._stream.read(max(length - have, 1 << 16))
-                except EOFError:
-                    chunk = b""
-                if not chunk:
-                    raise PeerError("the stream ended inside a bitswap message")
-                parts.append(chunk)
-                have += len(chunk)
-            joined = parts[0] if len(parts) == 1 else b"".join(parts)
-            self._buf = joined[length:]
-            return joined[:length]
+        return await self.next_body()
