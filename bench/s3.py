@@ -46,7 +46,8 @@ import obstore
 from obstore.store import S3Store
 
 from hoard.content.chunker import FixedChunker
-from hoard.content.manifest import Manifest, build_index, iter_index
+from hoard.content.index import build_index, walk_index
+from hoard.content.manifest import Manifest
 from hoard.ids.cid import CID
 from hoard.store import open_blobstore
 from hoard.store._s3 import parse_s3_url
@@ -230,7 +231,7 @@ def download(store: BlobStore, manifest_cid: CID, batch: int) -> int:
     """Read a dataset in order, `PREFETCH` batches of `batch` blocks fetched ahead of the one
     consumed. Returns the bytes read."""
     manifest = Manifest.decode(store.get(manifest_cid) or b"", manifest_cid)
-    cids = [cid for cid, _ in iter_index(manifest.index, store.get)]
+    cids = [cid for cid, _ in walk_index(manifest.index, manifest.block_count, manifest.dataset_size, store.get)]
     got = 0
     batches = [cids[i:i + batch] for i in range(0, len(cids), batch)]
     with ThreadPoolExecutor(PREFETCH) as prefetch:
@@ -256,7 +257,7 @@ def phase_hoard_download(args: argparse.Namespace) -> dict[str, Any]:
 def _hot_reads(args: argparse.Namespace, store: BlobStore) -> dict[str, Any]:
     manifest_cid = CID.parse(args.manifest)
     manifest = Manifest.decode(store.get(manifest_cid) or b"", manifest_cid)
-    hot = [cid for cid, _ in iter_index(manifest.index, store.get)][: max(1, (args.hot_mib << 20) // args.block)]
+    hot = [cid for cid, _ in walk_index(manifest.index, manifest.block_count, manifest.dataset_size, store.get)][: max(1, (args.hot_mib << 20) // args.block)]
     rounds = []
     for _ in range(args.hot_rounds):
         start = time.perf_counter()

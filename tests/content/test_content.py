@@ -6,7 +6,7 @@ import pytest
 from harness.stores import make_content
 
 from hoard.content import CdcChunker, ContentStore, FixedChunker, LocalReader, Manifest, Upload, dag
-from hoard.content.manifest import FANOUT, build_index, iter_index
+from hoard.content.index import FANOUT, build_index, walk_index
 from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError, QuotaExceededError
 from hoard.ids import CID, DAG_CBOR
 from hoard.store import MemoryBlockStore
@@ -95,9 +95,10 @@ def test_index_tree_finds_any_block_without_reading_the_rest():
         reads.append(cid)
         return blocks.get(cid)
 
-    assert list(iter_index(root, get)) == entries
+    nbytes = sum(size for _, size in entries)
+    assert list(walk_index(root, len(entries), nbytes, get)) == entries
     reads.clear()
-    assert next(iter_index(root, get, start_block=FANOUT * 2 + 1)) == entries[FANOUT * 2 + 1]
+    assert next(walk_index(root, len(entries), nbytes, get, start=FANOUT * 2 + 1)) == entries[FANOUT * 2 + 1]
     assert len(reads) == 2  # the root and one leaf
 
 

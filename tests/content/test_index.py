@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hoard.content import dag
-from hoard.content.index import IndexTree, decode_index_node, load_index
-from hoard.content.manifest import Manifest, build_index
+from hoard.content.index import IndexTree, build_index, decode_index_node, load_index, locate, walk_index
+from hoard.content.manifest import Manifest
 from hoard.errors import IntegrityError, NotFoundError
 from hoard.ids.cid import CID, DAG_CBOR
 from hoard.limits import MAX_DATASET_BLOCKS, MAX_INDEX_FANOUT
@@ -191,3 +191,23 @@ def test_tree_answers_agree_with_a_plain_walk(sizes, lo, span):
         receive.accept(planned.cid, store.get(planned.cid) or bytes([0]) * planned.size)
     assert set(receive.expected) == {b.cid for b in send.blocks}
     assert DAG_CBOR == mcid.codec
+
+
+def test_lazy_walks_check_each_node_against_its_parent():
+    """walk_index and locate read one path at a time, with IndexTree's checks: a leaf that
+    holds other counts than its parent declares is refused, not trusted."""
+    entries = [(CID.of(i.to_bytes(4, "big")), 10) for i in range(2500)]
+    root, nodes = build_index(entries)
+    blocks = dict(nodes)
+    assert list(walk_index(root, 2500, 25_000, blocks.get, start=1500)) == entries[1500:]
+    assert locate(root, 2500, 25_000, 24_999, blocks.get) == (2499, 9)
+    assert locate(root, 2500, 25_000, 25_000, blocks.get) == (2500, 0)
+    with pytest.raises(IntegrityError, match="its parent says"):
+        list(walk_index(root, 2500, 25_001, blocks.get))  # the manifest claims a byte more
+    leaf_cid, _ = nodes[0]
+    _, lying = _leaf(entries[:1023])  # one block short of what the root declares
+    swapped = {**blocks, leaf_cid: lying}
+    with pytest.raises(IntegrityError, match="its parent says"):
+        list(walk_index(root, 2500, 25_000, swapped.get))
+    with pytest.raises(NotFoundError):
+        locate(root, 2500, 25_000, 5, {root: blocks[root]}.get)

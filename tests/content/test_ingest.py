@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hoard.content import ContentStore, FixedChunker, Space, Upload
-from hoard.content.manifest import Manifest, build_index
+from hoard.content.index import build_index
+from hoard.content.manifest import Manifest
 from hoard.errors import (
     InvalidArgumentError,
     LogError,

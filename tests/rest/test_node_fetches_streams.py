@@ -9,7 +9,7 @@ import pytest
 import hoard
 from hoard.content import CdcChunker, ContentStore, FixedChunker, Upload
 from hoard.content.download import LocalReader as RangeReader
-from hoard.content.manifest import locate
+from hoard.content.index import locate
 from hoard.errors import InvalidArgumentError, InvalidCidError, NotFoundError
 from hoard.ids.cid import CID
 from hoard.node.results import FetchProgress
@@ -70,7 +70,7 @@ def test_fetch_progress_of_unknown_id_is_inactive_and_cancel_is_not_found(node):
 def partly_stored(node, data, blocks_present):
     """A dataset whose manifest and index are in the node's store with only its first
     `blocks_present` blocks, not yet registered: what a fetch in progress leaves."""
-    from hoard.content.manifest import iter_index_nodes
+    from hoard.content.index import load_index
 
     side = ContentStore(MemoryBlockStore(), 1 << 40, 3600)
     upload = Upload(side, FixedChunker())
@@ -78,7 +78,8 @@ def partly_stored(node, data, blocks_present):
     cid = upload.finish()
     manifest = side.manifest(cid)
     store = node.components.context.content.blobs
-    for block in [cid, *iter_index_nodes(manifest.index, side.blobs.get)]:
+    tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, side.blobs.get_many)
+    for block in [cid, *tree.node_cids()]:
         store.put(block, side.blobs.get(block))
     for block, _size in list(side.iter_blocks(manifest))[:blocks_present]:
         store.put(block, side.blobs.get(block))
@@ -206,7 +207,8 @@ def test_locate_in_a_multi_level_index():
     cid = upload.finish()
     manifest = content.manifest(cid)
     for offset in (0, 1023, 1024, 1024 * 1024, 1024 * 2049 + 5, 1024 * 2500 + 16):
-        assert locate(manifest.index, offset, content.blobs.get) == (offset // 1024, offset % 1024)
+        assert locate(manifest.index, manifest.block_count, manifest.dataset_size, offset,
+                      content.blobs.get) == (offset // 1024, offset % 1024)
     assert RangeReader(content, cid, 1024 * 2049 + 5, 4).read(10) == data[1024 * 2049 + 5:1024 * 2049 + 9]
     single = CID.of(b"block")
     content.blobs.put(single, b"block")

@@ -11,7 +11,8 @@ import blake3
 import obstore
 
 from hoard.content.chunker import FixedChunker
-from hoard.content.manifest import Manifest, build_index, iter_index
+from hoard.content.index import build_index, walk_index
+from hoard.content.manifest import Manifest
 from hoard.ids.cid import CID
 from hoard.store import HoldTiming, S3BlobStore
 from hoard.store._s3 import LEASES, block_key, parse_s3_url
@@ -47,7 +48,7 @@ def write_dataset(store: S3BlobStore, content: bytes, block_size: int = 4096) ->
 
 def read_dataset(store: S3BlobStore, manifest_cid: CID) -> bytes:
     manifest = Manifest.decode(store.get(manifest_cid) or b"", manifest_cid)
-    cids = [cid for cid, _ in iter_index(manifest.index, store.get)]
+    cids = [cid for cid, _ in walk_index(manifest.index, manifest.block_count, manifest.dataset_size, store.get)]
     return b"".join(data or b"" for data in store.get_many(cids))
 
 

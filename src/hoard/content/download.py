@@ -13,7 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from hoard.content.formats.logos_dataset import is_logos_manifest
-from hoard.content.manifest import Manifest, is_dag, locate
+from hoard.content.index import locate
+from hoard.content.manifest import Manifest, is_dag
 from hoard.content.repo import ContentStore
 from hoard.errors import NotFoundError
 from hoard.ids.cid import CID
@@ -57,7 +58,7 @@ class LocalReader:
             self.manifest = manifest = content.manifest(cid)
             self.size = manifest.dataset_size
             self.filename, self.mimetype = manifest.filename, manifest.mimetype
-            block_no, skip = locate(manifest.index, min(offset, self.size), store.get)
+            block_no, skip = locate(manifest.index, manifest.block_count, self.size, min(offset, self.size), store.get)
             per_batch = self._per_batch(manifest.block_size)
             cids = (c for c, _ in content.iter_blocks(manifest, block_no))
             self._blocks = self._batched(cids, per_batch)

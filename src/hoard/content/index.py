@@ -1,4 +1,4 @@
-"""The block index of a hoard dataset, walked in one place and checked as it is read.
+"""The block index of a hoard dataset: built (`build_index`), walked and checked, in one place.
 
 A block index (see `manifest.py`) is a tree of dag-cbor nodes: leaves list `(block CID, size)`,
 interior nodes list `(child CID, bytes, count)`. The same subtree may sit at many positions
@@ -9,7 +9,9 @@ describe billions of positions. Everything here therefore works on the **unique*
   through `frontier()` / `add()`), checks it against what its parent declared (entry count,
   byte count, fan-out, depth) and answers `unique_blocks()` without expanding positions;
 * `IndexTree.entry(i)` and `IndexTree.blocks_view()` reach position `i` by descending one path
-  (O(depth · log fan-out)), so a reader streams a dataset of any declared size in bounded memory.
+  (O(depth · log fan-out)), so a reader streams a dataset of any declared size in bounded memory;
+* `walk_index` and `locate` read a stored index lazily, holding one path of nodes (a local
+  reader of a dataset whose distinct nodes are too many to hold), with the same checks.
 
 Work and memory are proportional to the distinct nodes a peer actually sent, never to the
 positions they claim; hoard.limits bounds the rest (fan-out, depth, blocks per dataset).
@@ -27,9 +29,32 @@ from hoard.errors import IntegrityError, NotFoundError
 from hoard.ids.cid import CID
 from hoard.limits import MAX_DATASET_BLOCKS, MAX_INDEX_DEPTH, MAX_INDEX_FANOUT
 
-__all__ = ["IndexNode", "IndexTree", "decode_index_node", "load_index"]
+__all__ = ["FANOUT", "IndexNode", "IndexTree", "build_index", "decode_index_node", "load_index", "locate",
+           "walk_index"]
 
+FANOUT = 1024  # entries per node that `build_index` writes
 GetMany = Callable[[Sequence[CID]], "list[bytes | None]"]
+Getter = Callable[[CID], "bytes | None"]
+
+
+def build_index(entries: list[tuple[CID, int]]) -> tuple[CID, list[tuple[CID, bytes]]]:
+    """Build the index tree over (block CID, size) entries; returns (root, all node blocks)."""
+    nodes: list[tuple[CID, bytes]] = []
+    level: list[tuple[CID, int, int]] = []  # (node cid, bytes, count)
+    for start in range(0, max(len(entries), 1), FANOUT):
+        part = entries[start:start + FANOUT]
+        cid, data = dag.encode_node({"blocks": [[c, s] for c, s in part]})
+        nodes.append((cid, data))
+        level.append((cid, sum(s for _, s in part), len(part)))
+    while len(level) > 1:
+        upper: list[tuple[CID, int, int]] = []
+        for start in range(0, len(level), FANOUT):
+            group = level[start:start + FANOUT]
+            cid, data = dag.encode_node({"children": [[c, b, n] for c, b, n in group]})
+            nodes.append((cid, data))
+            upper.append((cid, sum(b for _, b, _ in group), sum(n for _, _, n in group)))
+        level = upper
+    return level[0][0], nodes
 
 
 @dataclass(frozen=True)
@@ -309,3 +334,57 @@ def load_index(root: CID, count: int, nbytes: int, get_many: GetMany) -> IndexTr
     tree = IndexTree(root, count, nbytes)
     tree.load_local(get_many)
     return tree
+
+
+# -- lazy walks: one path of nodes in memory ------------------------------------------------
+def _load(get: Getter, cid: CID, count: int, nbytes: int, depth: int) -> IndexNode:
+    """Read and check one node against what its parent (or the manifest) declared."""
+    if depth > MAX_INDEX_DEPTH:
+        raise IntegrityError(f"block index deeper than {MAX_INDEX_DEPTH} levels at {cid}", cid=str(cid))
+    data = get(cid)
+    if data is None:
+        raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
+    node = decode_index_node(bytes(data), cid)
+    if not (depth == 0 and count == 0 and node.leaf and not node.entries) \
+            and (node.count != count or node.nbytes != nbytes):
+        raise IntegrityError(f"block-index node {cid} holds {node.count} blocks / {node.nbytes} bytes; "
+                             f"its parent says {count} / {nbytes}", cid=str(cid))
+    return node
+
+
+def walk_index(root: CID, count: int, nbytes: int, get: Getter, start: int = 0) -> Iterator[tuple[CID, int]]:
+    """(block CID, size) of a manifest's index (`root`, `count` blocks, `nbytes`) from block
+    number `start` on, in order, reading nodes with `get` as the walk reaches them."""
+    if not 0 <= count <= MAX_DATASET_BLOCKS:
+        raise IntegrityError(f"a dataset of {count} blocks is outside 0..{MAX_DATASET_BLOCKS}")
+
+    def walk(cid: CID, n: int, b: int, depth: int, skip: int) -> Iterator[tuple[CID, int]]:
+        node = _load(get, cid, n, b, depth)
+        if node.leaf:
+            yield from ((block, size) for block, size, _ in node.entries[skip:])
+            return
+        i = bisect.bisect_right(node.starts, skip) - 1
+        skip -= node.starts[i]
+        for child, child_bytes, child_count in node.entries[i:]:
+            yield from walk(child, child_count, child_bytes, depth + 1, skip)
+            skip = 0
+
+    if start < count:
+        yield from walk(root, count, nbytes, 0, max(start, 0))
+
+
+def locate(root: CID, count: int, nbytes: int, offset: int, get: Getter) -> tuple[int, int]:
+    """(block number, offset inside it) of byte `offset` in a manifest's index, descending one
+    path; (count, 0) at or past the end."""
+    if offset >= nbytes:
+        return count, 0
+    cid, n, b, depth, block_no = root, count, nbytes, 0, 0
+    while True:
+        node = _load(get, cid, n, b, depth)
+        i = bisect.bisect_right(node.offsets, offset) - 1
+        offset -= node.offsets[i]
+        block_no += node.starts[i]
+        if node.leaf:
+            return block_no, offset
+        cid, b, n = node.entries[i]
+        depth += 1

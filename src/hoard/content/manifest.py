@@ -1,4 +1,4 @@
-"""Dataset manifests and block indexes (dag-cbor).
+"""Dataset manifests (dag-cbor); their block index is written and walked in `index.py`.
 
 A manifest node:
     {"version": 1, "datasetSize": int, "blockSize": int, "blockCount": int,
@@ -6,10 +6,9 @@ A manifest node:
      "mimetype": str|null, "digest": bytes (BLAKE3-256 of the whole content),
      "index": CID (root of the block index), "protected": false}
 
-The block index is a tree of dag-cbor nodes, FANOUT entries per node:
+The block index (`index.py`) is a tree of dag-cbor nodes, FANOUT entries per node:
     leaf:     {"blocks": [[CID, size], ...]}
     interior: {"children": [[CID, bytes, count], ...]}
-so a byte offset or a block number finds its block by descending one path.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from hoard.content import dag
-from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
+from hoard.errors import IntegrityError, InvalidArgumentError
 from hoard.ids.cid import CID, DAG_CBOR
 from hoard.limits import (
     MAX_BLOCK_BYTES,
@@ -34,7 +32,6 @@ from hoard.limits import (
 )
 
 FORMAT_VERSION = 1
-FANOUT = 1024
 
 
 @dataclass(frozen=True)
@@ -202,99 +199,5 @@ def guess_mimetype(filename: str | None) -> str | None:
     return mimetypes.guess_type(filename, strict=False)[0]
 
 
-def build_index(entries: list[tuple[CID, int]]) -> tuple[CID, list[tuple[CID, bytes]]]:
-    """Build the index tree over (block CID, size) entries; returns (root, all node blocks)."""
-    nodes: list[tuple[CID, bytes]] = []
-    level: list[tuple[CID, int, int]] = []  # (node cid, bytes, count)
-    for start in range(0, max(len(entries), 1), FANOUT):
-        part = entries[start:start + FANOUT]
-        cid, data = dag.encode_node({"blocks": [[c, s] for c, s in part]})
-        nodes.append((cid, data))
-        level.append((cid, sum(s for _, s in part), len(part)))
-    while len(level) > 1:
-        upper: list[tuple[CID, int, int]] = []
-        for start in range(0, len(level), FANOUT):
-            group = level[start:start + FANOUT]
-            cid, data = dag.encode_node({"children": [[c, b, n] for c, b, n in group]})
-            nodes.append((cid, data))
-            upper.append((cid, sum(b for _, b, _ in group), sum(n for _, _, n in group)))
-        level = upper
-    return level[0][0], nodes
-
-
-def decode_index_node(data: bytes, cid: CID) -> dict[str, Any]:
-    node = dag.decode(data, f"index node {cid}")
-    if not isinstance(node, dict) or not (("blocks" in node) ^ ("children" in node)):
-        raise IntegrityError(f"{cid} is not a block-index node")
-    return node
-
-
-Getter = Callable[[CID], "bytes | None"]
-
-
-def iter_index(root: CID, get: Getter, start_block: int = 0) -> Iterator[tuple[CID, int]]:
-    """Yield (block CID, size) from block number `start_block` on, reading nodes with `get`."""
-
-    def load(cid: CID) -> dict[str, Any]:
-        data = get(cid)
-        if data is None:
-            raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
-        return decode_index_node(data, cid)
-
-    def walk(cid: CID, skip: int) -> Iterator[tuple[CID, int]]:
-        node = load(cid)
-        if "blocks" in node:
-            yield from ((c, s) for c, s in node["blocks"][skip:])
-            return
-        for child, _size, count in node["children"]:
-            if skip >= count:
-                skip -= count
-                continue
-            yield from walk(child, skip)
-            skip = 0
-
-    yield from walk(root, start_block)
-
-
-def iter_index_nodes(root: CID, get: Getter) -> Iterator[CID]:
-    """Every index node CID of the tree (for refcounting and fetching)."""
-    stack = [root]
-    while stack:
-        cid = stack.pop()
-        yield cid
-        data = get(cid)
-        if data is None:
-            raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
-        node = decode_index_node(data, cid)
-        if "children" in node:
-            stack.extend(c for c, _, _ in reversed(node["children"]))
-
-
 def is_dag(cid: CID) -> bool:
     return cid.codec == DAG_CBOR
-
-
-def locate(root: CID, offset: int, get: Callable[[CID], bytes | None]) -> tuple[int, int]:
-    """(block number, offset inside it) of byte `offset`, descending the block index once."""
-    block_no = 0
-    cid = root
-    while True:
-        data = get(cid)
-        if data is None:
-            raise NotFoundError(f"block-index node {cid} not found", cid=str(cid))
-        node = decode_index_node(data, cid)
-        if "blocks" in node:
-            for _block, size in node["blocks"]:
-                if offset < size:
-                    return block_no, offset
-                offset -= size
-                block_no += 1
-            return block_no, 0
-        for child, nbytes, count in node["children"]:
-            if offset < nbytes:
-                cid = child
-                break
-            offset -= nbytes
-            block_no += count
-        else:
-            return block_no, 0

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import cbor2
 
 from hoard.content.formats.logos_dataset import is_logos_manifest, join_parts, verified_block_cids
-from hoard.content.index import IndexTree, load_index
+from hoard.content.index import IndexTree, load_index, walk_index
 from hoard.content.ingest import KEPT, Ingest, IngestSession, Space
-from hoard.content.manifest import Manifest, is_dag, iter_index
+from hoard.content.manifest import Manifest, is_dag
 from hoard.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID, CODEX_BLOCK, DIGEST_LEN, SHA2_256
 from hoard.store import local_views
@@ -364,7 +364,7 @@ class ContentStore:
         return None if raw is None else CID(raw)
 
     def iter_blocks(self, manifest: Manifest, start_block: int = 0) -> Iterator[tuple[CID, int]]:
-        return iter_index(manifest.index, self.blobs.get, start_block)
+        return walk_index(manifest.index, manifest.block_count, manifest.dataset_size, self.blobs.get, start_block)
 
     def delete(self, cid: CID) -> str:
         """Delete a dataset (by manifest CID) or a single block.

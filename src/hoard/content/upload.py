@@ -24,7 +24,8 @@ import blake3
 
 from hoard.content.chunker import DEFAULT_BLOCK_SIZE, Chunker, FixedChunker
 from hoard.content.formats.logos_dataset import leaf_parts
-from hoard.content.manifest import Manifest, build_index, check_name
+from hoard.content.index import build_index
+from hoard.content.manifest import Manifest, check_name
 from hoard.content.repo import ContentStore
 from hoard.errors import InvalidArgumentError, StateError
 from hoard.ids.cid import CID, CODEX_MANIFEST, RAW
