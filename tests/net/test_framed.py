@@ -15,7 +15,7 @@ import trio.testing
 from _net_kit import trio_test
 
 from hoard.errors import PeerError
-from hoard.framing import LEN, Outbox, ProtocolError, read_frames, write_frames
+from hoard.framing import LEN, Outbox, ProtocolError, VarintFrameReader, read_frames, write_frames
 from hoard.ids.peer import Identity
 from hoard.net import Host
 
@@ -159,6 +159,26 @@ async def test_an_error_from_the_handler_ends_the_read_loop() -> None:
 
     with pytest.raises(ProtocolError, match="refused 2"):
         await read_frames(server, 100, handle)
+
+
+@trio_test()
+async def test_varint_frames_split_anywhere_and_empty_ones_are_read_and_bounds_hold() -> None:
+    client, server = memory_pair()
+    body = bytes(range(256)) * 2  # 512 bytes: a two-byte varint (0x80 0x04)
+    for piece in (b"\x80", b"\x04" + body[:100], body[100:] + b"\x00" + b"\x03ab", b"c"):
+        await client.write(piece)
+    await client.close()
+    reader = VarintFrameReader(server, 1000)
+    assert [await reader.next_body() for _ in range(4)] == [body, b"", b"abc", None]
+
+    for data, error, match in ((b"\xff" * 10 + b"\x01", ProtocolError, "varint too long"),
+                               (b"\xe9\x07" + b"x" * 1001, ProtocolError, "frame of 1001 bytes"),
+                               (b"\x80", PeerError, "ended inside a frame")):
+        client, server = memory_pair()
+        await client.write(data)
+        await client.close()
+        with pytest.raises(error, match=match):
+            await VarintFrameReader(server, 1000).next_body()
 
 
 # -- the outbox and the coalescing writer -----------------------------------------------------
