@@ -40,11 +40,14 @@ ALPN = "/hoard/bulk/1"
 class BulkCertificate:
     """A node's bulk-path certificate (fresh key, signed extension) and where its PEM lives.
 
-    OpenSSL loads a certificate and key only from a file, so they are written once to a
-    private temporary directory (0700, the file 0600) and removed by `remove()`."""
+    OpenSSL loads a certificate and key only from a file. On Linux the file is an anonymous
+    memory file (`memfd_create`, read through `/proc/self/fd/N`): nothing reaches a disk and
+    nothing is left behind, even by a process killed with SIGKILL. Elsewhere it is written to
+    a private temporary directory (0700, the file 0600). `remove()` closes or deletes it."""
 
     der: bytes
     path: Path
+    fd: int | None = None
 
     @classmethod
     def create(cls, identity: Identity) -> BulkCertificate:
@@ -55,6 +58,10 @@ class BulkCertificate:
 
         cert_pem, key_pem = generate_certificate(identity.key_pair.private_key, create_cert_template())
         der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(Encoding.DER)
+        if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
+            fd = os.memfd_create("hoard-bulk-cert", os.MFD_CLOEXEC)
+            os.write(fd, (cert_pem + key_pem).encode())
+            return cls(der, Path(f"/proc/self/fd/{fd}"), fd)
         folder = Path(tempfile.mkdtemp(prefix="hoard-bulk-"))  # mode 0700
         path = folder / "cert.pem"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -63,6 +70,12 @@ class BulkCertificate:
         return cls(der, path)
 
     def remove(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            return
         try:
             self.path.unlink()
             self.path.parent.rmdir()
