@@ -211,6 +211,10 @@ def test_cli_against_a_running_node_car_and_tree(running: Daemon, tmp_path: Path
     _hoard(*running.cli_args(), "download", cid, "-o", str(tmp_path / "back"))
     assert _tree(tmp_path / "back") == _tree(tree)
     _hoard(*running.cli_args(), "car", "export", cid, "-o", str(tmp_path / "t.car"))
+    refused = CliRunner().invoke(cli, [*running.cli_args(), "delete", cid])  # not a dataset: its root stays
+    assert refused.exit_code != 0 and "hoard ipfs rm" in refused.output, refused.output
+    _hoard(*running.cli_args(), "download", cid, "-o", str(tmp_path / "still"))
+    assert _tree(tmp_path / "still") == _tree(tree)
     _hoard(*running.cli_args(), "ipfs", "rm", cid)
     assert _hoard(*running.cli_args(), "car", "import", str(tmp_path / "t.car")).splitlines()[-1] == cid
     _hoard(*running.cli_args(), "download", cid, "-o", str(tmp_path / "again"))

@@ -288,8 +288,17 @@ class DataComponent:
                      figures.quota_reserved_bytes)
 
     async def delete(self, cid: str | CID) -> None:
-        """Delete a dataset (manifest CID) or a single block (datasets using it then read as incomplete)."""
-        await trio.to_thread.run_sync(self._context.content.delete, parse_cid(cid, "delete"))
+        """Delete a dataset (manifest CID) or a single block (datasets using it then read as incomplete).
+        An IPFS root is refused (its DAG would lose its root block): `node.ipfs.remove` removes it."""
+        from hoard.node.components.ipfs import ROOTS
+
+        parsed = parse_cid(cid, "delete")
+        content = self._context.content
+        if await trio.to_thread.run_sync(content.catalog.get, ROOTS, parsed.binary) is not None:
+            raise InvalidArgumentError(f"{parsed} is a stored IPFS root, not a dataset: remove it with "
+                                       "`hoard ipfs rm` (node.ipfs.remove), which releases its whole DAG",
+                                       cid=str(parsed))
+        await trio.to_thread.run_sync(content.delete, parsed)
 
     async def keep(self, cid: str | CID) -> None:
         """Store a cached dataset for good (no expiry), as an upload is; no-op if it is stored."""
