@@ -104,12 +104,14 @@ def write_car(out: BinaryIO, roots: Sequence[CID], blocks: Iterable[tuple[CID, b
 
 
 def links_of(cid: CID, block: bytes) -> list[CID]:
-    """The CIDs a block links to: dag-pb links, CIDs anywhere in a dag-cbor node, none for raw."""
+    """The CIDs a block links to: dag-pb links, CIDs anywhere in a dag-cbor node, none for raw.
+    Other tools' dag-cbor is read leniently (a verified block need not be in hoard's canonical
+    form to be walked; hoard's own nodes are decoded strictly where they are used)."""
     if cid.codec == DAG_PB:
         return [link.cid for link in decode_node(block).links]
     if cid.codec == DAG_CBOR:
         found: list[CID] = []
-        stack: list[object] = [dag.decode(block)]
+        stack: list[object] = [dag.decode(block, strict=False)]
         while stack:
             item = stack.pop()
             if isinstance(item, CID):
@@ -191,7 +193,7 @@ def _read_v1_header(s: _Stream) -> tuple[int, tuple[CID, ...]]:
         raise InvalidArgumentError(f"invalid CAR: header length {length}")
     raw = s.read(length, "header")
     try:
-        header = dag.decode(raw, "CAR header")
+        header = dag.decode(raw, "CAR header", strict=False)  # other writers' headers
     except IntegrityError as exc:
         raise InvalidArgumentError(f"invalid CAR: {exc}") from exc
     if not isinstance(header, dict):
