@@ -48,14 +48,12 @@ counters  b"pending"           -> blocks u64, bytes u64  (pending blocks)
 
 from __future__ import annotations
 
-import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import cbor2
 
@@ -69,8 +67,24 @@ from hoard.content.commit import (
     stored_counter,
     write_blocks,
 )
-from hoard.content.index import load_index
-from hoard.content.manifest import Manifest
+from hoard.content.session import Admission, IngestSession
+from hoard.content.tables import (
+    ACCOUNTS,
+    HOLDS,
+    KEPT,
+    LOGS_ACCOUNT,
+    MARK,
+    OWNERS,
+    PAIR,
+    PENDING,
+    U32,
+    U64,
+    Blocks,
+    Space,
+    owner_key,
+    unmark,
+    unpack_cids,
+)
 from hoard.errors import (
     InvalidArgumentError,
     NotFoundError,
@@ -84,60 +98,8 @@ from hoard.store.catalog import CatalogBatch
 if TYPE_CHECKING:
     from hoard.content.repo import ContentStore
 
-__all__ = ["Admission", "Ingest", "IngestSession", "Space"]
-
-PENDING = "pending"
-HOLDS = "holds"
-OWNERS = "owners"
-KEPT = "kept"
-LOGS_ACCOUNT = b"logs"
-ACCOUNTS = (LOGS_ACCOUNT,)
-
-_U32 = struct.Struct(">I")
-_MARK = struct.Struct(">II")
-_PAIR = struct.Struct(">QQ")
-_U64 = struct.Struct(">Q")
-
-Blocks = Sequence[tuple[CID, "bytes | memoryview"]]
-
-
-@dataclass(frozen=True)
-class Space:
-    """The Logos `space` figures: committed blocks and bytes, and bytes promised or pending."""
-
-    total_blocks: int
-    quota_max_bytes: int
-    quota_used_bytes: int
-    quota_reserved_bytes: int
-
-    def to_json(self) -> dict[str, int]:
-        return {"totalBlocks": self.total_blocks, "quotaMaxBytes": self.quota_max_bytes,
-                "quotaUsedBytes": self.quota_used_bytes, "quotaReservedBytes": self.quota_reserved_bytes}
-
-
-def _unmark(raw: bytes) -> tuple[int, int]:
-    """(size, durable holders) of a pending marker (a 4-byte marker has no durable holder)."""
-    return (_U32.unpack(raw)[0], 0) if len(raw) == _U32.size else _MARK.unpack(raw)
-
-
-def _pack_cids(cids: Iterable[CID]) -> bytes:
-    return b"".join(bytes((len(c.binary),)) + c.binary for c in cids)
-
-
-def _unpack_cids(data: bytes) -> Iterator[CID]:
-    pos = 0
-    while pos < len(data):
-        n = data[pos]
-        yield CID(data[pos + 1:pos + 1 + n])
-        pos += 1 + n
-
-
-def _owner_key(owner: str) -> bytes:
-    key = owner.encode()
-    if not key or b"\x00" in key or len(key) > 200:
-        raise InvalidArgumentError(f"bad ingest owner name {owner!r}")
-    return key
-
+__all__ = ["ACCOUNTS", "HOLDS", "KEPT", "LOGS_ACCOUNT", "OWNERS", "PENDING", "Admission", "Ingest", "IngestSession",
+           "Space"]
 
 class Ingest:
     """Quota, pending blocks and holds of one ContentStore (see the module docstring). Thread-safe."""
@@ -188,7 +150,7 @@ class Ingest:
         if self._single is not None:
             return self._single.size_of(cid)
         raw = self.catalog.get(SIZES, cid.binary)
-        return None if raw is None else _U32.unpack(raw)[0]
+        return None if raw is None else U32.unpack(raw)[0]
 
     def stored(self) -> StoreStats:
         """Blocks and bytes this node stores (committed and pending). O(1)."""
@@ -228,11 +190,11 @@ class Ingest:
 
     def _account(self, name: bytes) -> int:
         raw = self.catalog.get(COUNTERS, name)
-        return _U64.unpack(raw)[0] if raw else 0
+        return U64.unpack(raw)[0] if raw else 0
 
     def _pending_counters(self) -> tuple[int, int]:
         raw = self.catalog.get(COUNTERS, b"pending")
-        return _PAIR.unpack(raw) if raw else (0, 0)
+        return PAIR.unpack(raw) if raw else (0, 0)
 
     def space(self) -> Space:
         with self._lock:
@@ -259,7 +221,7 @@ class Ingest:
         """Start counting `account` (once per store): its counter is set to `measure()`."""
         with self._lock:
             if self.catalog.get(COUNTERS, account) is None:
-                self._commit(CatalogBatch().put(COUNTERS, account, _U64.pack(measure())), durable=True)
+                self._commit(CatalogBatch().put(COUNTERS, account, U64.pack(measure())), durable=True)
 
     # -- sessions -------------------------------------------------------------------------
     def session(self, owner: str | None = None, reserve: int = 0) -> IngestSession:
@@ -270,7 +232,7 @@ class Ingest:
         `reserve` bytes are admitted now (QuotaExceededError: nothing happened) and kept for
         this session's writes until it ends.
         """
-        key = None if owner is None else _owner_key(owner)
+        key = None if owner is None else owner_key(owner)
         with self._lock:
             previous = None if owner is None else self._sessions.get(owner)
             if previous is not None:
@@ -284,7 +246,7 @@ class Ingest:
             return session
 
     def has_owner(self, owner: str) -> bool:
-        return self.catalog.get(OWNERS, _owner_key(owner)) is not None
+        return self.catalog.get(OWNERS, owner_key(owner)) is not None
 
     def owners(self) -> dict[str, float]:
         """Every durable owner with the time of its last write."""
@@ -300,7 +262,7 @@ class Ingest:
                 session._end(keep=keep)
                 return session.removed
             batch = Batch()
-            removed = self._end_durable(batch, _owner_key(owner), keep)
+            removed = self._end_durable(batch, owner_key(owner), keep)
             if batch:
                 self._commit(batch, durable=True)
             return removed
@@ -321,7 +283,7 @@ class Ingest:
             batch = Batch()
             removed = kept_blocks = kept_bytes = 0
             for key, raw in self.catalog.scan(PENDING):
-                size, durable = _unmark(raw)
+                size, durable = unmark(raw)
                 cid = CID(key)
                 if durable > 0 and self.present(cid):
                     kept_blocks += 1
@@ -331,7 +293,7 @@ class Ingest:
                 if self.content._refs(cid) == 0 and self.present(cid):
                     batch.delete(cid)
                     removed += 1
-            batch.meta_put(COUNTERS, b"pending", _PAIR.pack(kept_blocks, kept_bytes))
+            batch.meta_put(COUNTERS, b"pending", PAIR.pack(kept_blocks, kept_bytes))
             self._commit(batch, durable=True)
             return removed + self.sweep_orphans()
 
@@ -344,17 +306,17 @@ class Ingest:
 
     def _mark(self, batch: Batch, cid: CID) -> tuple[int, int] | None:
         raw = self._meta(batch, PENDING, cid.binary)
-        return None if raw is None else _unmark(raw)
+        return None if raw is None else unmark(raw)
 
     def _put_mark(self, batch: Batch, cid: CID, size: int, holders: int) -> None:
-        batch.meta_put(PENDING, cid.binary, _MARK.pack(size, holders) if holders else _U32.pack(size))
+        batch.meta_put(PENDING, cid.binary, MARK.pack(size, holders) if holders else U32.pack(size))
 
     def _counters(self, batch: Batch) -> tuple[int, int]:
         raw = self._meta(batch, COUNTERS, b"pending")
-        return _PAIR.unpack(raw) if raw else (0, 0)
+        return PAIR.unpack(raw) if raw else (0, 0)
 
     def _set_counters(self, batch: Batch, blocks: int, nbytes: int) -> None:
-        batch.meta_put(COUNTERS, b"pending", _PAIR.pack(max(blocks, 0), max(nbytes, 0)))
+        batch.meta_put(COUNTERS, b"pending", PAIR.pack(max(blocks, 0), max(nbytes, 0)))
 
     def _write(self, blocks: Blocks, session: IngestSession, extra: Batch | CatalogBatch | None) -> int:
         written: list[CID] = []
@@ -495,8 +457,8 @@ class Ingest:
                 p_bytes -= mark[0]
                 if keep and self._meta(batch, KEPT, cid.binary) is None:
                     raw = self._meta(batch, "refs", cid.binary)
-                    refs = _U32.unpack(raw)[0] if raw else 0
-                    batch.meta_put("refs", cid.binary, _U32.pack(refs + 1))
+                    refs = U32.unpack(raw)[0] if raw else 0
+                    batch.meta_put("refs", cid.binary, U32.pack(refs + 1))
                     batch.meta_put(KEPT, cid.binary, b"")
         if (p_blocks, p_bytes) != counters:
             self._set_counters(batch, p_blocks, p_bytes)
@@ -543,7 +505,7 @@ class Ingest:
         rows = []
         for row, chunk in self.catalog.scan(HOLDS, key + b"\x00"):
             rows.append(row)
-            holds.update(_unpack_cids(chunk))
+            holds.update(unpack_cids(chunk))
         if rows or self.catalog.get(OWNERS, key) is not None:  # else nothing to write
             for row in rows:
                 batch.meta_delete(HOLDS, row)
@@ -558,220 +520,3 @@ class Ingest:
             self._settle(batch, holds, keep=True)
             return 0
         return self._reclaim(batch, holds)
-
-
-class Admission:
-    """Room for accounted metadata, held under the ingest lock (see `Ingest.admit`)."""
-
-    def __init__(self, ingest: Ingest, account: bytes, room: int) -> None:
-        self._ingest = ingest
-        self._account = account
-        self._room = room
-        self.taken = 0
-
-    def take(self, nbytes: int) -> None:
-        """Count `nbytes` more; QuotaExceededError (nothing counted) if they do not fit."""
-        self._ingest._admit(nbytes, self._room - self.taken)
-        self.taken += nbytes
-
-    def commit(self, batch: Batch | CatalogBatch, durable: bool = True) -> None:
-        """Commit `batch` with the account's counter grown by what was taken."""
-        ingest = self._ingest
-        batch = as_batch(batch)
-        batch.meta_put(COUNTERS, self._account, _U64.pack(ingest._account(self._account) + self.taken))
-        ingest._commit(batch, durable=durable)
-
-
-class IngestSession:
-    """One writer's pending blocks (see `Ingest.session`). One thread at a time."""
-
-    def __init__(self, ingest: Ingest, owner: str | None, owner_key: bytes | None, reserved: int) -> None:
-        self.ingest = ingest
-        self.owner = owner
-        self.owner_key = owner_key
-        self.reserved = reserved
-        self.held: list[CID] = []  # in-memory holds, with repeats (released one for one)
-        self.closed = False
-        self.removed = 0  # blocks reclaimed when it ended
-        self._seq: int | None = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.closed:
-            self.abandon()
-
-    def _check_open(self) -> None:
-        if self.closed:
-            what = f"ingest session of {self.owner}" if self.owner else "ingest session"
-            raise StateError(f"the {what} has ended")
-
-    def _record(self, batch: Batch, cids: list[CID]) -> None:
-        """Append durable holds on `cids` (and touch the owner) in `batch`. Under the lock."""
-        key = self.owner_key
-        assert key is not None
-        if self._seq is None:
-            rows = [row for row, _ in self.ingest.catalog.scan(HOLDS, key + b"\x00")]
-            self._seq = _U32.unpack(rows[-1][-4:])[0] + 1 if rows else 0
-        batch.meta_put(HOLDS, key + b"\x00" + _U32.pack(self._seq), _pack_cids(cids))
-        batch.meta_put(OWNERS, key, cbor2.dumps({"touched": time.time()}))
-        self._seq += 1
-
-    # -- pending --------------------------------------------------------------------------
-    def reserve(self, nbytes: int) -> None:
-        """Admit `nbytes` more now and keep them for this session's writes (QuotaExceededError:
-        nothing reserved). For a size learnt after the session began (a file's, a Content-Length)."""
-        ingest = self.ingest
-        with ingest._lock:
-            self._check_open()
-            ingest._admit(nbytes)
-            nbytes = max(nbytes, 0)
-            self.reserved += nbytes
-            ingest._reserved += nbytes
-
-    def set_reservation(self, nbytes: int) -> None:
-        """Keep exactly `nbytes` of room for this session's coming writes: more is admitted
-        (QuotaExceededError: the reservation is unchanged), less is released; 0 releases all."""
-        ingest = self.ingest
-        nbytes = max(nbytes, 0)
-        with ingest._lock:
-            self._check_open()
-            ingest._admit(nbytes - self.reserved)
-            ingest._reserved += nbytes - self.reserved
-            self.reserved = nbytes
-
-    def write(self, blocks: Blocks, extra: Batch | CatalogBatch | None = None) -> int:
-        """Store verified blocks as pending, held by this session; returns the bytes newly stored.
-
-        The caller has checked each block against its CID. Blocks already stored are not
-        rewritten (nor counted). Raises QuotaExceededError, storing nothing (`extra`, the
-        caller's metadata rows to commit with the blocks, included), when they do not fit in
-        this session's reservation plus the free quota.
-        """
-        self._check_open()
-        if not blocks and extra is None:
-            return 0
-        return self.ingest._write(blocks, self, extra)
-
-    def claim(self, sizes: dict[CID, int]) -> None:
-        """Shared stores: take blocks already in the store (another node's; CID -> size) as
-        this session's pending blocks without writing them. NotFoundError if any is missing."""
-        self._check_open()
-        self.ingest._claim(self, sizes)
-
-    # -- endings --------------------------------------------------------------------------
-    def commit_dataset(self, manifest: Manifest, index_nodes: Iterable[tuple[CID, bytes]] | None = None, *,
-                       pinned: bool = True, cid: CID | None = None) -> CID:
-        """Verify and commit a dataset whose blocks are stored; ends the session. Durable.
-
-        Verify: the manifest is canonical (its CID is `cid` when given); the index (from
-        `index_nodes`, else from the store) is whole and consistent (`load_index`); every
-        block it names is stored. Raises IntegrityError / NotFoundError (nothing committed;
-        the session stays open) or QuotaExceededError for the manifest and index bytes.
-        """
-        self._check_open()
-        manifest_cid, manifest_bytes = manifest.encode()
-        if cid is not None and cid != manifest_cid:
-            raise InvalidArgumentError(f"manifest {cid} is not in hoard's canonical form", cid=str(cid))
-        nodes = dict(index_nodes or ())
-        ingest = self.ingest
-
-        def get_many(cids: Sequence[CID]) -> list[bytes | None]:
-            local = [c for c in cids if c not in nodes]
-            found = dict(zip(local, ingest.blobs.get_many(local))) if local else {}
-            return [nodes[c] if c in nodes else found[c] for c in cids]
-
-        tree = load_index(manifest.index, manifest.block_count, manifest.dataset_size, get_many)
-        node_cids = tree.node_cids()
-        wanted = {c: None for c in node_cids if c not in nodes}
-        blocks = tree.unique_blocks()
-        content = self.ingest.content
-        held = set(self.held)  # held blocks cannot go; the others are looked up
-
-        def lacking() -> list[CID]:
-            return [c for c in [*wanted, *blocks] if c not in held and not ingest.present(c)]
-
-        seen = self.ingest.deletions
-        missing = lacking()  # outside the lock: a big dataset does not stall other writers
-        with self.ingest._lock:
-            self._check_open()
-            if not missing and self.ingest.deletions != seen:
-                missing = lacking()  # blocks were deleted meanwhile: look again, under the lock
-            if missing:
-                raise NotFoundError(f"dataset {manifest_cid} lacks {len(missing)} block(s), e.g. {missing[0]}",
-                                    cid=str(manifest_cid))
-            writes = [(c, d) for c, d in [(manifest_cid, manifest_bytes), *nodes.items()] if not ingest.present(c)]
-            new_bytes = sum(len(d) for _, d in writes)
-            from_reserve = min(new_bytes, self.reserved)
-            self.ingest._admit(new_bytes - from_reserve)
-            self.reserved -= from_reserve
-            self.ingest._reserved -= from_reserve
-            batch = Batch()
-            content._dataset_batch(batch, manifest_cid, manifest, writes, node_cids, blocks, pinned)
-            self._finish(batch)
-            return manifest_cid
-
-    def commit_refs(self, batch: Batch | CatalogBatch, blocks: Iterable[CID]) -> None:
-        """Commit `batch` with one more reference to each of `blocks` (repeats count); ends the
-        session. For holders other than datasets (hugo file versions). Durable."""
-        with self.ingest._lock:
-            self._check_open()
-            unit = as_batch(batch)
-            self.ingest.content._add_refs(unit, Counter(blocks))
-            self._finish(unit)
-
-    def keep(self) -> None:
-        """End the session keeping its pending blocks as plain blocks (each holds a reference,
-        recorded in `kept`, until `ContentStore.delete` of the block). Durable."""
-        self._end(keep=True)
-
-    def abandon(self) -> None:
-        """End the session, deleting every pending block only it held. Idempotent."""
-        self._end(keep=False)
-
-    def _finish(self, batch: Batch) -> None:
-        """Commit `batch` with this session's pending blocks settled: those `batch` references
-        lose their marker; any other (a block the dataset does not use) is reclaimed as by
-        `abandon`. Ends the session."""
-        ingest = self.ingest
-        drops: Counter[CID] = Counter({c: 0 for c in self.held})
-        if self.owner_key is not None:
-            drops.update(ingest._take_owner(batch, self.owner_key))
-        used = [c for c in drops if ("refs", c.binary) in batch.meta]
-        ingest._settle(batch, used)
-        ingest._release_live(self.held)
-        self.held = []
-        ingest._reclaim(batch, Counter({c: n for c, n in drops.items() if ("refs", c.binary) not in batch.meta}))
-        ingest._commit(batch, durable=True)
-        self._close()
-
-    def _end(self, *, keep: bool) -> None:
-        ingest = self.ingest
-        with ingest._lock:
-            if self.closed:
-                return
-            held = self.held
-            ingest._release_live(held)
-            self.held = []
-            batch = Batch()
-            if self.owner_key is not None:
-                self.removed = ingest._end_durable(batch, self.owner_key, keep)
-            if keep:
-                ingest._settle(batch, held, keep=True)
-            else:
-                self.removed += ingest._reclaim(batch, Counter({c: 0 for c in held}))
-            if batch:
-                ingest._commit(batch, durable=True)
-            self._close()
-
-    def _close(self) -> None:
-        ingest = self.ingest
-        if self.held:
-            ingest._release_live(self.held)
-            self.held = []
-        ingest._reserved -= self.reserved
-        self.reserved = 0
-        self.closed = True
-        if self.owner is not None and ingest._sessions.get(self.owner) is self:
-            del ingest._sessions[self.owner]
