@@ -75,12 +75,19 @@ class NetComponent:
         from hoard.net.bitswap import Bitswap
         from hoard.net.blocks import HoardBlocks
         from hoard.net.bulk import BulkServer
+        from hoard.node.components.ipfs import ROOTS
 
         config, content = context.config, context.content
+
+        def provided() -> list[CID]:
+            """What this node announces on the DHT (again every `reprovide_interval`): its datasets
+            and its IPFS roots."""
+            return [d.cid for d in content.datasets()] + [CID(key) for key, _ in content.catalog.scan(ROOTS)]
+
         announce_ip = config.nat.removeprefix("extip:") if config.nat.startswith("extip:") else None
         network = Network(
             context.identity, config.listen_addrs, config.bootstrap_node, config.max_peers,
-            block_source=context.content.blobs.get, provided=lambda: [d.cid for d in content.datasets()],
+            block_source=context.content.blobs.get, provided=provided,
             config=NetworkConfig(agent_string=config.agent_string, announce_ip=announce_ip,
                                  announce_addrs=tuple(config.announce_addrs)),
         )
@@ -94,8 +101,8 @@ class NetComponent:
             self.blocks = HoardBlocks(network.fetcher, network.server, network.find_providers)
             self.bitswap = bitswap
             try:
-                for dataset in content.datasets():
-                    await network.provide(dataset.cid)
+                for cid in await trio.to_thread.run_sync(provided):
+                    await network.provide(cid)
                 log.info("listening on %s", ", ".join(str(a) for a in network.addrs))
                 task_status.started()
                 await trio.sleep_forever()
