@@ -277,7 +277,8 @@ def test_under_valgrind(programs: dict[str, Path], libdir: Path, tmp_path: Path)
     config = tmp_path / "config.json"
     config.write_text('{"repo-kind": "memory"}')  # valgrind cannot map LMDB's 1 TiB reservation
     argv = [valgrind, "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
-            "--show-leak-kinds=definite", f"--suppressions={HERE / 'valgrind.supp'}", "--num-callers=30",
+            "--show-leak-kinds=definite", f"--suppressions={HERE / 'valgrind.supp'}",
+            f"--suppressions={PROGRAMS / 'valgrind.supp'}", "--num-callers=30",
             str(programs["test_gdp"]), "all"]
     env = clean_env(libdir, tmp_path / "data", PYTHONMALLOC="malloc", HOARD_CONFIG=str(config))
     proc = run(argv, env, tmp_path, timeout=3000)
