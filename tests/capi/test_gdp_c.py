@@ -257,6 +257,12 @@ def test_live_subscription_between_programs(programs: dict[str, Path], libdir: P
     assert cli.returncode == 0 and cli.stdout.count(b'"recno"') == 4, cli.stderr
 
 
+def test_a_data_dir_in_use_is_refused(programs: dict[str, Path], libdir: Path, tmp_path: Path, node) -> None:
+    """gdp_init(NULL) on the data dir of a running node: 409, with the reason on stderr."""
+    proc = run([str(programs["gdp_writer"]), "x"], clean_env(libdir, node.data_dir), tmp_path, input="x\n")
+    assert proc.returncode == 1 and "409" in proc.stderr and "in use" in proc.stderr, proc.stderr
+
+
 def test_attaching_to_nothing_fails(programs: dict[str, Path], libdir: Path, tmp_path: Path) -> None:
     import socket
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from hoard.capi.gdp_session import Embedded, Handle, OpenSpec, Post, Record, Request, signing_key
 from hoard.capi.gdp_status import NOT_OPEN, OK, GdpError, is_ok, status_of
+from hoard.errors import HoardError
 from hoard.logs.names import LogName, parse_name
 
 TAG = 0x4744
@@ -116,12 +118,16 @@ def hoard_gdp_init(addr: Any) -> int:
     global _session
     with _lock:
         if _session is None:
-            if addr == _ffi.NULL:
-                _session = Embedded()
-            else:
-                from hoard.capi.gdp_remote import Attached
+            try:
+                if addr == _ffi.NULL:
+                    _session = Embedded()
+                else:
+                    from hoard.capi.gdp_remote import Attached
 
-                _session = Attached(_ffi.string(addr).decode("utf-8"))
+                    _session = Attached(_ffi.string(addr).decode("utf-8"))
+            except HoardError as exc:  # GDP's library says why it cannot start; so do we
+                print(f"libgdp: gdp_init: {exc.message}", file=sys.stderr, flush=True)
+                raise
     return OK
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from hoard.errors import HoardError, InvalidArgumentError, LogError, NotFoundError, StateError
+from hoard.errors import HoardError, InvalidArgumentError, LogError, NotFoundError, RepoLockedError, StateError
 
 SEV_OK, SEV_WARN, SEV_ERROR, SEV_SEVERE, SEV_ABORT = 0, 4, 5, 6, 7
 REGISTRY_UCB = 0x103
@@ -70,6 +70,7 @@ ACK_CONTENT = acknak(205)
 NAK_BADREQ = acknak(400)
 NAK_BADOPT = acknak(402)
 NAK_NOTFOUND = acknak(404)
+NAK_CONFLICT = acknak(409)
 NAK_REC_MISSING = acknak(430)
 NAK_INTERNAL = acknak(500)
 NAK_LOST_SUBSCR = acknak(515)
@@ -93,6 +94,8 @@ def status_of(exc: BaseException) -> int:
         if local is not None:
             return local
         return acknak(exc.status if isinstance(exc.status, int) else 500)
+    if isinstance(exc, RepoLockedError):
+        return NAK_CONFLICT  # the data dir is in use (a running node: attach to it instead)
     if isinstance(exc, StateError):
         return DEAD_DAEMON  # the node is closed, or the attached node cannot be reached
     if isinstance(exc, NotFoundError):
