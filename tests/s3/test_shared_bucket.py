@@ -103,7 +103,9 @@ def test_holders_are_listed_per_block(s3: SeaweedS3) -> None:
 
 
 def test_simultaneous_releases_delete_once_and_both_succeed(s3: SeaweedS3) -> None:
-    a, b, _ = two_nodes(s3)
+    # a window wide enough for a loaded CI machine: a LIST->DELETE slower than the window
+    # rightly leaves the block for sweep, which this test is not about
+    a, b, _ = two_nodes(s3, HoldTiming(window=10.0, delete_timeout=10.0, lease_ttl=60.0, margin=0.2))
     items = [block(b"race %d" % i) for i in range(30)]
     cids = [c for c, _ in items]
     for node in (a, b):
