@@ -3,15 +3,16 @@
 `gdp_init(NULL)` opens a `hoard.Node` on the data dir the `hoard` CLI would use
 ($HOARD_DATA_DIR, else data-dir of the $HOARD_CONFIG file, else ./hoard-data), not started: the
 logs it hosts, as the CLI's embedded node. Logs are created with the node's `logs.create` and
-opened through its `LogService` (`log_open` with GDP's open information, which the typed
-`node.logs.open` does not take), so the node's worker, keys, quota and hosting checks are the
-same as for every other frontend. `gdp_init("host:port")` attaches to a running node instead
+opened as `node.logs.open` opens them, on the node's worker, but with GDP's open information
+(`LogService.log_open(..., info=)`, which the typed `node.logs.open` does not take), so the
+node's worker, keys, quota and hosting checks are the same as for every other frontend. `gdp_init("host:port")` attaches to a running node instead
 (gdp_remote.py). Both give `Handle`s with the same methods; gdp_exports.py turns C calls into
 them and their results and events back into C.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import threading
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import trio
 
 from hoard.capi.gdp_status import (
     ACK_CONTENT,
@@ -298,7 +301,12 @@ class Embedded:
             callback = spec.signkey_cb
             info.set_signkey_cb(lambda log_name, _udata: callback(log_name))
         service = self.node.components.logs.service
-        return LocalHandle(service.log_open(name, MODES[mode], info=info), mode)
+        opener = functools.partial(service.log_open, name, MODES[mode], info=info)
+
+        async def run() -> Log:  # what node.logs.open runs on the node's worker, with `info`
+            return await trio.to_thread.run_sync(opener)
+
+        return LocalHandle(self.node.components.context.worker.submit(run).result(), mode)
 
     def close(self) -> None:
         self.node.close()
