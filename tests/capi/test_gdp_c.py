@@ -257,6 +257,27 @@ def test_live_subscription_between_programs(programs: dict[str, Path], libdir: P
     assert cli.returncode == 0 and cli.stdout.count(b'"recno"') == 4, cli.stderr
 
 
+def test_attached_writes_need_the_node_to_hold_the_key(programs: dict[str, Path], libdir: Path, tmp_path: Path,
+                                                        node) -> None:
+    """Attached, the node signs: opening for append a log whose key it lacks is SKEY_REQUIRED."""
+    from hoard.logs.names import parse_name
+
+    env = clean_env(libdir, tmp_path / "unused")
+    name = f"keyless log {os.getpid()}"
+    created = run([str(programs["gdp_writer"]), "-G", node.grpc_address, name], env, tmp_path, input="one\n")
+    assert created.returncode == 0, created.stderr
+    key = node.data_dir / "keys" / f"{parse_name(name)}.pem"
+    key.rename(tmp_path / "moved.pem")
+    try:
+        refused = run([str(programs["gdp_writer"]), "-G", node.grpc_address, "-a", name], env, tmp_path,
+                      input="two\n")
+        assert refused.returncode == 1 and "secret key required" in refused.stderr, refused.stderr
+        reader = run([str(programs["gdp_reader"]), "-G", node.grpc_address, "-t", name], env, tmp_path)
+        assert records(reader.stdout) == [(1, "one")], reader.stderr  # reading needs no key
+    finally:
+        (tmp_path / "moved.pem").rename(key)
+
+
 def test_a_data_dir_in_use_is_refused(programs: dict[str, Path], libdir: Path, tmp_path: Path, node) -> None:
     """gdp_init(NULL) on the data dir of a running node: 409, with the reason on stderr."""
     proc = run([str(programs["gdp_writer"]), "x"], clean_env(libdir, node.data_dir), tmp_path, input="x\n")
