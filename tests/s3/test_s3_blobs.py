@@ -3,6 +3,7 @@ cache), the bucket layout, strict URLs and clear errors for a bad bucket or bad 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,18 @@ def test_blocks_live_under_the_prefix_by_base32_cid(s3: SeaweedS3) -> None:
     keys = sorted(meta["path"] for page in obstore.list(s3.client(), prefix) for meta in page)
     assert keys == [f"{prefix}/blocks/{block_key(cid)}", f"{prefix}/refs/{block_key(cid)}/node-a"]
     assert block_key(cid) == cid.to_base32()
+    store.close()
+
+
+def test_a_large_block_goes_up_in_parts_and_comes_back_whole(s3: SeaweedS3) -> None:
+    """Objects over MULTIPART_BYTES (hugo's blocks reach 32 MiB) are multipart uploads."""
+    from hoard.store._s3 import MULTIPART_BYTES
+
+    store = open_blobstore(s3.url(), holder="node-a")
+    cid, data = block(os.urandom(MULTIPART_BYTES + (3 << 20)))
+    store.hold([cid])
+    store.put(cid, data)
+    assert store.size_of(cid) == len(data) and store.get(cid) == data
     store.close()
 
 

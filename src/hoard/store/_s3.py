@@ -79,6 +79,8 @@ log = logging.getLogger("hoard.store.s3")
 
 BLOCKS, HOLDS, LEASES, RECORDS = "blocks", "refs", "deleting", "datasets"
 _MAX_RECORD = 1 << 20  # a published record read back is at most this big
+MULTIPART_BYTES = 16 << 20  # objects larger than this are uploaded in parts
+MULTIPART_PART_BYTES = 8 << 20
 QUERY_KEYS = frozenset({"endpoint", "region", "addressing", "concurrency"})
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9!_.*'()=+,;@-]{1,255}")
@@ -309,7 +311,10 @@ class S3BlobStore(BlobStore):
 
     def _put(self, path: str, data: BlockData, client: S3Store | None = None) -> None:
         try:
-            obstore.put(client or self._obj, path, data, use_multipart=False)
+            # one PUT for a block; a large object (a hugo block of up to 32 MiB) goes in parts
+            multipart = len(data) > MULTIPART_BYTES
+            obstore.put(client or self._obj, path, data, use_multipart=multipart,
+                        chunk_size=MULTIPART_PART_BYTES, max_concurrency=4)
         except _FAILED as exc:
             raise self._fail("PUT", path, exc) from exc
 
