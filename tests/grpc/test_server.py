@@ -97,6 +97,7 @@ def test_cli_file_write_and_read_at_versions_against_the_running_node(grpc_node,
     written = grpc_node.cli("--json", "file", "write", ino, "--index", "0", str(second))
     assert written.returncode == 0, written.stderr
     assert json.loads(written.stdout)["indices"] == [0]
+    assert json.loads(written.stdout)["version"] == 2  # from the hugo-version trailer
     assert grpc_node.cli("file", "read", ino, "--version", "1").stdout == b"A" * 1000
     assert grpc_node.cli("file", "read", ino).stdout == b"B" * 10
     missing = grpc_node.cli("file", "read", ino, "--version", "3")

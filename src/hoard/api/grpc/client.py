@@ -2,8 +2,9 @@
 
 A client of the castore and hugo services is just another backend (as castore's own gRPC
 client is): the CLI runs the same code against an embedded node or a running one. What the
-wire contracts do not carry is left unknown: a remote `blobs.put` has no manifest CID, a
-remote `files.write` no version (None in both results).
+wire contracts do not carry is left unknown: a remote `blobs.put` has no manifest CID (None).
+A remote `files.write` has its version from hoard's `hugo-version` trailer (None from a server
+that sends none).
 """
 
 from __future__ import annotations
@@ -139,6 +140,12 @@ class GrpcClient:
             raise error_from_rpc(exc, self.address) from None
 
 
+def _version(call: Any) -> int | None:
+    """The version a hugo write made: the server's `hugo-version` trailer (None without one)."""
+    value = dict(call.trailing_metadata() or ()).get("hugo-version")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 class BlobsClient:
     """`GrpcClient.blobs`: castore blobs over gRPC (the operations of `Node.blobs`)."""
 
@@ -188,8 +195,8 @@ class FilesClient:
                                           crc32=zlib.crc32(data) if crc32 is None else crc32)
         if index is not None:
             request.block_idx = index
-        response = self._client._call(self._stub.Write, request)
-        return FileWrite(ino, (response.block_idx,), None)
+        response, call = self._client._call(self._stub.Write.with_call, request)
+        return FileWrite(ino, (response.block_idx,), _version(call))
 
     def stream_write(self, ino: int, blocks: Iterable[bytes]) -> FileWrite:
         def messages() -> Iterator[Any]:
@@ -197,8 +204,8 @@ class FilesClient:
             for block in blocks:
                 yield hugo.StreamWrite.Request(block=bytes(block))
 
-        response = self._client._call(self._stub.StreamWrite, messages())
-        return FileWrite(ino, tuple(response.block_idx), None)
+        response, call = self._client._call(self._stub.StreamWrite.with_call, messages())
+        return FileWrite(ino, tuple(response.block_idx), _version(call))
 
     def read(self, ino: int, start: int | None = None, end: int | None = None,
                   version: int | None = None) -> Iterator[FileBlock]:
