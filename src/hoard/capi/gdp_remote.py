@@ -11,7 +11,10 @@ here, on the client side:
 * subscribe and multiread: one `Subscribe` stream per request, on a thread and a channel of
   its own, so `unsubscribe` can end it by closing that channel (no EOS then, as GDP's); a
   multiread's first answer is awaited by the call itself, so its errors (404, 402) are the
-  call's status, as embedded; a stream that breaks ends with GDP_EVENT_SHUTDOWN;
+  call's status, as embedded; a subscription's relative start (0: new records, -N: the last N)
+  is turned into a record number when the call is made, so what is appended after the call
+  returns is delivered however soon the stream starts; a stream that breaks ends with
+  GDP_EVENT_SHUTDOWN;
 * open information: the node signs, so a writable open needs the node to hold the log's key
   (else GDP_STAT_SKEY_REQUIRED); the keys and callbacks of an open info are not sent to it.
 """
@@ -148,6 +151,11 @@ class RemoteHandle(Handle):
             return
         if numrecs < 0:
             raise GdpError(NAK_BADOPT, "numrecs < 0")
+        if kind != MULTIREAD and ts is None and (start or 0) <= 0:
+            # "new records" and "the last N" mean as of this call: pin the start to a record
+            # number now, so a record appended right after the call returns is not missed
+            nrecs = int(self.node.client.info(self.printable).nrecs)
+            start = max(1, nrecs + 1 + (start or 0))
         client = self.node.new_client()
         events = client.subscribe(self.printable, start or 0, numrecs, multiread=kind == MULTIREAD, start_ts=ts)
         first = None
