@@ -7,9 +7,10 @@ upload is sent while it is read, a download written while it arrives. An HTTP er
 the hoard error the node raised (`hoard.errors.error_for`: named by the `X-Hoard-Error`
 header; by status for other servers).
 
-The Logos operations are here, and `client.logs` and `client.transfer` (client_logs.py,
-client_transfer.py) over hoard's REST additions for them, with the methods of `node.logs` and
-`node.transfer`; blobs and files are reached over gRPC (hoard.api.grpc.client) by the CLI.
+The Logos operations are here, and `client.logs`, `client.transfer`, `client.blobs` and
+`client.files` (client_logs.py, client_transfer.py, client_blobs.py, client_files.py) over
+hoard's REST additions for them, with the methods of `node.logs`, `node.transfer`, `node.blobs`
+and `node.files`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any, Self
 import httpx
 
 from hoard.api import shapes
+from hoard.api.client_blobs import ClientBlobs
+from hoard.api.client_files import ClientFiles
 from hoard.api.client_logs import ClientLogs
 from hoard.api.client_transfer import ClientTransfer
 from hoard.content import guess_mimetype
@@ -130,6 +133,8 @@ class NodeClient:
         self.net = _NetClient(self)
         self.logs = ClientLogs(self)
         self.transfer = ClientTransfer(self)
+        self.blobs = ClientBlobs(self)
+        self.files = ClientFiles(self)
 
     # -- plumbing ----------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -14,8 +14,11 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from hoard.blobs.digest import BlobDigest
+from hoard.blobs.service import BlobStat, ChunkMeta
 from hoard.content.manifest import Manifest
 from hoard.errors import InvalidArgumentError, LogError
+from hoard.files.model import FileInfo, FileWrite
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
 from hoard.logs import (
@@ -441,3 +444,42 @@ def log_event_from_json(data: JSON, log: Any, udata: Any = None, payload: bytes 
         fields = {"gdp_stat": data["gdpStat"]} if isinstance(data.get("gdpStat"), str) else {}
         error = LogError(str(data["error"]), status=stat, **fields)
     return Event(kind, log, datum, udata, stat, error)
+
+
+# -- blobs and files over REST (routes_blobs.py / routes_files.py, and back in the client) ------
+def blob_stat_json(stat: BlobStat) -> JSON:
+    """A blob: `{digest (b3:<base64>), hex, size, manifest, chunks: [{digest, hex, size}] | null}`."""
+    return stat.to_json()
+
+
+def blob_stat_from_json(data: JSON) -> BlobStat:
+    """A blob from its JSON (`blob_stat_json`)."""
+    chunks = data.get("chunks")
+    manifest = data.get("manifest")
+    return BlobStat(BlobDigest.parse(str(data["digest"])), _int(data, "size"),
+                    None if manifest is None else CID.parse(str(manifest)),
+                    None if chunks is None else tuple(ChunkMeta(BlobDigest.parse(str(c["digest"])), _int(c, "size"))
+                                                      for c in chunks))
+
+
+def file_write_json(result: FileWrite) -> JSON:
+    """A file write: `{ino, indices, version}`."""
+    return {"ino": result.ino, "indices": list(result.indices), "version": result.version}
+
+
+def file_write_from_json(data: JSON) -> FileWrite:
+    """A file write from its JSON (`file_write_json`)."""
+    version = data.get("version")
+    return FileWrite(_int(data, "ino"), tuple(int(i) for i in data["indices"]),
+                     None if version is None else _int(data, "version"))
+
+
+def file_info_json(info: FileInfo) -> JSON:
+    """A file at one version: `{ino, version, latest, blocks, size, nextIndex, time}`."""
+    return info.to_json()
+
+
+def file_info_from_json(data: JSON) -> FileInfo:
+    """A file's stat from its JSON (`file_info_json`)."""
+    return FileInfo(_int(data, "ino"), _int(data, "version"), _int(data, "latest"), _int(data, "blocks"),
+                    _int(data, "size"), _int(data, "nextIndex"), float(data["time"]))

@@ -1,6 +1,8 @@
 """hugo file commands: `hoard file write INO [--index N] PATH`, `hoard file read INO [--version K]`.
 
-Like `hoard blob`, they use a running node's gRPC API when there is one, else an embedded node.
+Like `hoard blob`, they call `node.files` on the node `open_node` picks (cli/session.py): a
+running node through its REST API (`--api URL`, or the node running on the data dir), else an
+embedded node opened on the data dir.
 """
 
 from __future__ import annotations
@@ -8,13 +10,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
-from hoard.cli.blob import GRPC_HELP, node_backend, stdin_pieces
+from hoard.cli.blob import refuse_grpc, stdin_pieces
 from hoard.cli.output import Ctx
 from hoard.cli.paths import input_file
+from hoard.cli.session import open_node
 from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import InvalidArgumentError
 from hoard.outfile import OutputFile
@@ -25,15 +27,10 @@ U64 = click.IntRange(0, (1 << 64) - 1)
 
 
 @click.group(name="file")
-@click.option("--grpc", "grpc_addr", envvar="HOARD_GRPC", metavar="HOST:PORT", help=GRPC_HELP)
-@click.pass_context
-def file_(click_ctx: click.Context, grpc_addr: str | None) -> None:
+@click.option("--grpc", "grpc_addr", metavar="HOST:PORT", hidden=True)
+def file_(grpc_addr: str | None) -> None:
     """hugo files: inode numbers with indexed blocks; every write makes a new version."""
-    click_ctx.meta["hoard.grpc"] = grpc_addr
-
-
-def _grpc_addr() -> str | None:
-    return click.get_current_context().meta.get("hoard.grpc")
+    refuse_grpc("file", grpc_addr)
 
 
 def _blocks(path: str, size: int) -> Iterator[bytes]:
@@ -56,7 +53,7 @@ def write(ctx: Ctx, ino: int, path: str, index: int | None, block_size: int) -> 
     """Write PATH (or - for stdin) to file INO: one block at --index, else appended as blocks."""
     if path != "-":
         input_file(path, "file write")
-    with node_backend(ctx, _grpc_addr()) as node:
+    with open_node(ctx) as node:
         if index is not None:
             data = sys.stdin.buffer.read(MAX_BLOCK_SIZE + 1) if path == "-" else Path(path).read_bytes()
             if len(data) > MAX_BLOCK_SIZE:
@@ -84,25 +81,19 @@ def read(ctx: Ctx, ino: int, version: int | None, start: int | None, end: int | 
     """Write the blocks of file INO, in index order, to stdout or FILE."""
     blocks = 0
     written = 0
-    with node_backend(ctx, _grpc_addr()) as node:
-        stream: Any = node.files.read(ino, start, end, version)
-        try:
-            if output:
-                with OutputFile(output, "file read") as fh:  # a temp file of its own, renamed at the end
-                    for block in stream:
-                        fh.write(block.data)
-                        blocks += 1
-                        written += len(block.data)
-            else:
+    with open_node(ctx) as node, node.files.read(ino, start, end, version) as stream:
+        if output:
+            with OutputFile(output, "file read") as fh:  # a temp file of its own, renamed at the end
                 for block in stream:
-                    sys.stdout.buffer.write(block.data)
+                    fh.write(block.data)
                     blocks += 1
                     written += len(block.data)
-                sys.stdout.buffer.flush()
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+        else:
+            for block in stream:
+                sys.stdout.buffer.write(block.data)
+                blocks += 1
+                written += len(block.data)
+            sys.stdout.buffer.flush()
     if output:
         ctx.emit({"ino": ino, "path": output, "blocks": blocks, "bytes": written},
                  f"{blocks} blocks, {written} bytes written to {output}")

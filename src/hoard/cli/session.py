@@ -6,10 +6,9 @@
    process that wrote it is alive;
 3. otherwise an embedded node opened on the data dir (and closed afterwards).
 
-Both kinds offer the same methods, namespaces (`logs`, `transfer`, `net`) and typed results
-(`hoard.Node` / `hoard.api.client.NodeClient`), so commands do not care which they got: this is
-the CLI's one choice between a running node and an embedded one. (Blob and file commands reach a
-running node over gRPC, cli/blob.py.)
+Both kinds offer the same methods, namespaces (`logs`, `transfer`, `net`, `blobs`, `files`) and
+typed results (`hoard.Node` / `hoard.api.client.NodeClient`), so commands do not care which they
+got: this is the CLI's one choice between a running node and an embedded one.
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hoard.api.auth import load_token
 from hoard.api.rest.bridge import error_response
 from hoard.api.rest.page import page_router
+from hoard.api.rest.routes_blobs import blobs_router
 from hoard.api.rest.routes_data import data_router
+from hoard.api.rest.routes_files import files_router
 from hoard.api.rest.routes_ipfs import gateway_router, ipfs_router
 from hoard.api.rest.routes_logs import logs_router
 from hoard.api.rest.routes_node import node_router
@@ -57,7 +59,7 @@ def create_app(node: NodeBase | None) -> FastAPI:
     app = FastAPI(title="hoard REST API", version=version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
     install_docs(app)  # /docs: Swagger UI with its assets served locally (routes_ops.py)
     routers = [data_router(bridge), node_router(bridge), peers_router(bridge), ipfs_router(bridge),
-               logs_router(bridge), transfer_router(bridge)]
+               logs_router(bridge), transfer_router(bridge), blobs_router(bridge), files_router(bridge)]
     for router in routers:
         app.include_router(router, prefix=BASE)
     for alias in ALIASES:
