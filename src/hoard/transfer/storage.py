@@ -75,7 +75,7 @@ class TransferStorage(Protocol):
     def has_many(self, cids: Sequence[CID]) -> list[bool]:
         """Which blocks the store holds."""
 
-    def store_blocks(self, chid: ChannelID, blocks: list[tuple[CID, bytes]]) -> None:
+    def store_blocks(self, chid: ChannelID, blocks: Sequence[tuple[CID, bytes | memoryview]]) -> None:
         """Store received (verified) blocks and record them as received by `chid`, atomically.
         QuotaExceededError (nothing stored) when they do not fit."""
 
@@ -171,7 +171,7 @@ class ContentStorage:
             session = self._sessions[chid] = self.content.ingest.session(owner=owner(chid))
         return session
 
-    def store_blocks(self, chid: ChannelID, blocks: list[tuple[CID, bytes]]) -> None:
+    def store_blocks(self, chid: ChannelID, blocks: Sequence[tuple[CID, bytes | memoryview]]) -> None:
         if not blocks:
             return
         with self._lock:
