@@ -334,6 +334,21 @@ static void test_logs(void)
     CHECK(again == NULL, "no handle on failure");
     ok("gdp_gcl_create(name, &gcl) = gdp_gcl_create_default");
 
+    md = gdp_gclmd_new(1);
+    CHECK_OK(gdp_gclmd_add(md, GDP_GCLMD_LOC, strlen(unique), unique));
+    CHECK_OK(gdp_gcl_create(NULL, NULL, md, &again)); /* no name: named after its metadata */
+    gdp_gclmd_free(md);
+    CHECK_OK(gdp_gcl_getname(again, other));
+    CHECK(gdp_name_is_valid(other) && !GDP_NAME_SAME(other, name), "a derived name");
+    CHECK_OK(gdp_gcl_close(again));
+    CHECK_OK(gdp_gcl_open(other, GDP_MODE_RO, NULL, &again));
+    CHECK_OK(gdp_gcl_getmetadata(again, &back));
+    CHECK_OK(gdp_gclmd_find(back, GDP_GCLMD_LOC, &len, &val));
+    CHECK(len == strlen(unique) && memcmp(val, unique, len) == 0, "LOC");
+    gdp_gclmd_free(back);
+    CHECK_OK(gdp_gcl_close(again));
+    ok("gdp_gcl_create(NULL, ...): the log is named after its metadata, and opens by that name");
+
     CHECK_OK(gdp_gcl_close(gcl));
     gdp_datum_free(d);
 }
