@@ -5,9 +5,9 @@ A clean copy is the files git tracks (nothing generated, no egg-info, no untrack
 `python -m build` makes the sdist from it and the wheel from the sdist, as a release would;
 the wheel goes into a new venv with its dependencies from the package index (pip's cache and
 the index's own wheels make this quick). That venv's `hoard` then starts a daemon on
-127.0.0.1, and an upload and a download (REST) and a blob put and cat (gRPC, the build-time
-compiled modules) go through it; the bytes must come back unchanged. Last, `hoard capi build`
-compiles the C ABI from the installed package.
+127.0.0.1, and an upload and a download and a blob put and cat (REST), and the blob read back
+over gRPC (`GrpcClient`: the build-time compiled modules) go through it; the bytes must come
+back unchanged. Last, `hoard capi build` compiles the C ABI from the installed package.
 
 Slow (about a minute when pip's cache is warm), bounded at 8 minutes; it runs in CI.
 """
@@ -110,12 +110,19 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_a_node(tmp_path: Path) -> Non
         assert downloaded.returncode == 0, downloaded.stderr.decode()
         assert out.read_bytes() == payload
 
-        put = node.cli("blob", "--grpc", node.grpc_address, "put", str(source))
+        put = node.cli("--api", node.url, "blob", "put", str(source))
         assert put.returncode == 0, put.stderr.decode()
         digest = put.stdout.decode().strip().splitlines()[-1]
-        cat = node.cli("blob", "--grpc", node.grpc_address, "cat", digest)
+        cat = node.cli("--api", node.url, "blob", "cat", digest)
         assert cat.returncode == 0, cat.stderr.decode()
         assert cat.stdout == payload
+        probe = ("import pathlib, sys\nfrom hoard.api.grpc.client import GrpcClient\n"  # the build-time modules
+                 "with GrpcClient(sys.argv[1]) as client:\n"
+                 "    pathlib.Path(sys.argv[3]).write_bytes(b''.join(client.blobs.read(sys.argv[2])))\n")
+        over_grpc = tmp_path / "over-grpc.bin"
+        _run([str(bin_dir / "python"), "-c", probe, node.grpc_address, digest, str(over_grpc)], 120, env=env,
+             cwd=tmp_path)
+        assert over_grpc.read_bytes() == payload
     assert node.proc is not None and node.proc.returncode == 0
 
     capi = tmp_path / "capi"  # the C ABI builds from the installed package (libstorage.h is package data)
