@@ -1,8 +1,8 @@
 """`GrpcClient`: the blob and file operations of `hoard.Node`, over a node's gRPC API.
 
-A client of the castore and hugo services is just another backend (as castore's own gRPC
-client is): the CLI runs the same code against an embedded node or a running one. What the
-wire contracts do not carry is left unknown: a remote `blobs.put` has no manifest CID (None).
+A Python client of the castore and hugo services, with the namespaces of `hoard.Node` (code
+written against `node.blobs` / `node.files` runs against it too); the CLI reaches a running
+node over REST instead (`hoard.api.client.NodeClient`). What the wire contracts do not carry is left unknown: a remote `blobs.put` has no manifest CID (None).
 A remote `files.write` has its version from hoard's `hugo-version` trailer (None from a server
 that sends none).
 """
