@@ -204,3 +204,15 @@ def test_the_cli_finds_the_node_running_on_the_data_dir(running, tmp_path):
     assert running.cli("blob", "cat", digest).stdout == data
     with NodeClient(running.url) as client:  # the running node stored it
         assert client.blobs.stat(digest).size == len(data)
+
+
+def test_an_error_in_the_middle_of_a_read_is_raised_by_the_pull_that_meets_it(remote, embedded):
+    from hoard.errors import IntegrityError
+    from hoard.ids.cid import CID
+
+    for node in (remote, embedded):
+        node.files.stream_write(777002, iter([b"readable", b"lost"]))
+        node.delete(CID.of(b"lost"))  # the second block's bytes are gone
+        with node.files.read(777002) as blocks, pytest.raises(IntegrityError):
+            for _ in blocks:
+                pass

@@ -172,3 +172,18 @@ def test_blob_and_file_routes_require_the_token(tmp_path):
             put = http.post("/blobs", content=b"with the token")
             assert put.status_code == 200, put.text
             assert json.loads(put.text)["size"] == len(b"with the token")
+
+
+def test_an_error_met_after_a_read_began_is_its_last_frame(http):
+    from hoard.ids.cid import CID
+
+    ino = 5004
+    blocks = [b"first block", b"second block"]
+    assert http.post(f"/files/{ino}/stream", content=framed(*blocks)).status_code == 200
+    assert http.delete(f"/data/{CID.of(blocks[1])}").status_code == 204  # the second block's bytes are gone
+    read = http.get(f"/files/{ino}/blocks")
+    assert read.status_code == 200  # the answer had begun
+    got = frames(read.content)
+    assert [kind for kind, *_ in got][-1:] == [b"E"] and all(kind == b"B" for kind, *_ in got[:-1]), got
+    error = json.loads(got[-1][3])
+    assert (error["code"], error["httpStatus"]) == ("integrity", 502), error  # a block of the file is missing

@@ -84,20 +84,28 @@ def _error(message: str, code: str | None, http_status: int | None) -> HoardErro
     return error_for(message, code=code, http_status=http_status)
 
 
-def _blocks(pieces: Iterator[bytes]) -> Iterator[FileBlock]:
+def _frames(pieces: Iterator[bytes]) -> Iterator[tuple[tuple[Any, ...], bytes]]:
     parser = FrameParser(BLOCK_FRAME, max(MAX_FILE_BLOCK_BYTES, ERROR_FRAME_BYTES))
-    for piece in pieces:
-        for (kind, index, crc32, _length), payload in parser.feed(piece):
-            if kind == b"B":
-                yield FileBlock(index, payload, crc32)
-                continue
-            try:
-                data = json.loads(payload)
-                error = _error(str(data["error"]), data.get("code"), data.get("httpStatus"))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise PeerError(f"the node answered a bad frame: {kind!r} {payload[:100]!r}") from exc
-            raise error
-    parser.end()
+    try:
+        for piece in pieces:
+            yield from parser.feed(piece)
+        parser.end()
+    except InvalidArgumentError as exc:  # the frames themselves are wrong: the node's answer is bad
+        raise PeerError(f"the node answered bad frames: {exc.message}") from exc
+
+
+def _blocks(pieces: Iterator[bytes]) -> Iterator[FileBlock]:
+    """The blocks a read's frames carry; the error of an `E` frame raised as the node raised it."""
+    for (kind, index, crc32, _length), payload in _frames(pieces):
+        if kind == b"B":
+            yield FileBlock(index, payload, crc32)
+            continue
+        try:
+            data: dict[str, Any] = json.loads(payload) if kind == b"E" else {}
+            error = _error(str(data["error"]), data.get("code"), data.get("httpStatus"))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PeerError(f"the node answered a bad frame: {kind!r} {payload[:100]!r}") from exc
+        raise error
 
 
 class ClientFiles:
