@@ -4,6 +4,10 @@ A chunker is fed pieces of any size with `feed(piece)`, which returns the blocks
 complete (as memoryviews or bytes the caller may keep), and `flush()` returns the rest at
 the end. Fixed-size is the Logos default (64 KiB); FastCDC v2020 with 128/256/512 KiB is the
 castore default. Neither pads the last block: a dataset's size is the sum of its blocks.
+
+Blocks are views of the pieces where they can be: a block within one `bytes` piece (or a
+read-only view of one) costs no copy; bytes that may change under the chunker (a bytearray,
+a writable view) and small pieces are copied once into a buffer of the chunker's own.
 """
 
 from __future__ import annotations
@@ -23,9 +27,20 @@ class Chunker(Protocol):
     name: str
     block_size: int  # the nominal block size recorded in the manifest
 
-    def feed(self, piece: bytes | memoryview) -> list[bytes]: ...
+    def feed(self, piece: bytes | memoryview) -> list[bytes | memoryview]: ...
 
-    def flush(self) -> list[bytes]: ...
+    def flush(self) -> list[bytes | memoryview]: ...
+
+
+SMALL_PIECE = 64 << 10  # pieces below this are copied into the chunker's buffer, not held by reference
+
+
+def _immutable(piece: bytes | bytearray | memoryview) -> bool:
+    """Whether the chunker may keep `piece` by reference: its bytes can never change."""
+    if type(piece) is bytes:
+        return True
+    return (isinstance(piece, memoryview) and piece.readonly and isinstance(piece.obj, bytes)
+            and piece.ndim == 1 and piece.format in ("B", "b", "c"))
 
 
 def check_block_size(size: int) -> int:
@@ -45,30 +60,30 @@ class FixedChunker:
     def __init__(self, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
         self.block_size = check_block_size(block_size)
         self.name = "fixed"
-        self._buf = bytearray()
+        self._buf = bytearray()  # the start of the next block (copied)
 
-    def feed(self, piece: bytes | memoryview) -> list[bytes]:
+    def feed(self, piece: bytes | memoryview) -> list[bytes | memoryview]:
         size = self.block_size
-        if not self._buf and len(piece) >= size:
-            # fast path: slice whole blocks straight out of the piece
-            view = memoryview(piece)
-            whole = len(view) - len(view) % size
-            blocks = [bytes(view[i:i + size]) for i in range(0, whole, size)]
-            self._buf += view[whole:]
-            return blocks
-        self._buf += piece
-        if len(self._buf) < size:
-            return []
-        view = memoryview(self._buf)
-        whole = len(view) - len(view) % size
-        blocks = [bytes(view[i:i + size]) for i in range(0, whole, size)]
-        rest = bytes(view[whole:])
-        view.release()
-        self._buf = bytearray(rest)
+        view = memoryview(piece).cast("B") if not _immutable(piece) else memoryview(piece)
+        blocks: list[bytes | memoryview] = []
+        pos = 0
+        if self._buf:
+            pos = size - len(self._buf)
+            self._buf += view[:pos]
+            if len(self._buf) < size:
+                return blocks
+            blocks.append(bytes(self._buf))
+            self._buf = bytearray()
+        whole = pos + (len(view) - pos) // size * size
+        if _immutable(piece):
+            blocks.extend(view[i:i + size] for i in range(pos, whole, size))
+        else:
+            blocks.extend(bytes(view[i:i + size]) for i in range(pos, whole, size))
+        self._buf += view[whole:]
         return blocks
 
-    def flush(self) -> list[bytes]:
-        out = [bytes(self._buf)] if self._buf else []
+    def flush(self) -> list[bytes | memoryview]:
+        out: list[bytes | memoryview] = [bytes(self._buf)] if self._buf else []
         self._buf = bytearray()
         return out
 
@@ -76,7 +91,11 @@ class FixedChunker:
 class CdcChunker:
     """FastCDC v2020 (min/avg/max 128/256/512 KiB by default), as tvix castore chunks blobs.
 
-    Keeps at most one max-size window of unconsumed bytes buffered.
+    The cuts are those of one `cut_buf` over the whole stream, whatever the pieces. A block
+    within one held piece is a view of it; the block spanning a short head and a large piece
+    is cut from a join of one max-size window. Holds less than one max-size chunk of
+    unconsumed bytes plus the pieces fed since the last cut (a cut runs once two max-size
+    chunks are held).
     """
 
     def __init__(self, min_size: int = CDC_MIN, avg_size: int = CDC_AVG, max_size: int = CDC_MAX) -> None:
@@ -84,32 +103,61 @@ class CdcChunker:
         self.block_size = avg_size
         self.max_size = max_size
         self.name = f"fastcdc-v2020({min_size},{avg_size},{max_size})"
-        self._buf = bytearray()
+        self._held: list[bytes | bytearray | memoryview] = []  # the unconsumed bytes, in order
+        self._held_len = 0
 
-    def _cut(self, final: bool) -> list[bytes]:
-        blocks: list[bytes] = []
-        if not self._buf:
+    def _buffer(self, blocks: list[bytes | memoryview]) -> memoryview:
+        """The held bytes as one buffer to cut; when they are a short head before one large
+        piece, the block starting the head is cut from a window (appended to `blocks`) and
+        the rest is a view of that piece."""
+        held = self._held
+        if len(held) == 1:
+            return memoryview(held[0])
+        last = memoryview(held[-1])
+        head = self._held_len - len(last)
+        if head < self.max_size <= len(last):
+            # exactly max_size bytes from the block's start: its cut is final, as over the whole stream
+            window = b"".join([*held[:-1], last[:self.max_size - head]])
+            end = next(iter(self._cdc.cut_buf(window))).length
+            if end >= head:  # else the head holds a cut already (small pieces): cut it all below
+                blocks.append(memoryview(window)[:end])
+                return last[end - head:]
+        return memoryview(b"".join(held))
+
+    def _cut(self, final: bool) -> list[bytes | memoryview]:
+        blocks: list[bytes | memoryview] = []
+        if not self._held:
             return blocks
-        size = len(self._buf)
-        with memoryview(self._buf) as view:
-            cuts = [(c.offset, c.offset + c.length) for c in self._cdc.cut_buf(view)]
-            consumed = 0
-            for start, end in cuts:
-                # the last cut of a buffer is only final at end of stream: more data may move it
-                if not final and end == size and size - start < self.max_size:
-                    break
-                blocks.append(bytes(view[start:end]))
-                consumed = end
-        del self._buf[:consumed]  # keeps only the unconsumed tail (less than one max-size chunk)
+        buf = self._buffer(blocks)
+        size = len(buf)
+        consumed = 0
+        for chunk in self._cdc.cut_buf(buf):
+            start, end = chunk.offset, chunk.offset + chunk.length
+            # the last cut of a buffer is only final at end of stream: more data may move it
+            if not final and end == size and size - start < self.max_size:
+                break
+            blocks.append(buf[start:end])
+            consumed = end
+        rest = buf[consumed:]
+        self._held = [rest] if rest else []
+        self._held_len = len(rest)
         return blocks
 
-    def feed(self, piece: bytes | memoryview) -> list[bytes]:
-        self._buf += piece
-        if len(self._buf) < 4 * self.max_size:
+    def feed(self, piece: bytes | memoryview) -> list[bytes | memoryview]:
+        if not piece:
+            return []
+        if _immutable(piece) and len(piece) >= SMALL_PIECE:
+            self._held.append(piece)
+        elif self._held and isinstance(self._held[-1], bytearray):  # never exported while last
+            self._held[-1] += piece
+        else:
+            self._held.append(bytearray(piece))
+        self._held_len += piece.nbytes if isinstance(piece, memoryview) else len(piece)
+        if self._held_len < 2 * self.max_size:
             return []
         return self._cut(final=False)
 
-    def flush(self) -> list[bytes]:
+    def flush(self) -> list[bytes | memoryview]:
         out = self._cut(final=True)
-        self._buf = bytearray()
+        self._held, self._held_len = [], 0
         return out

@@ -32,6 +32,7 @@ from hoard.ids.cid import CID, CODEX_MANIFEST, RAW
 
 BATCH_BYTES = 8 << 20
 REMOTE_BATCH_BYTES = 32 << 20
+SYNC_BYTES = 64 << 20  # a local store is flushed to disk in the background every this many bytes
 
 
 def batch_bytes(content: ContentStore) -> int:
@@ -57,10 +58,12 @@ class Upload:
         self.size = 0
         self._hasher = blake3.blake3()
         self._entries: list[tuple[CID, int]] = []
-        self._pending: list[tuple[CID, bytes]] = []
+        self._pending: list[tuple[CID, bytes | memoryview]] = []
         self._pending_bytes = 0
         self._closed = False
         self._inflight: Future[None] | None = None
+        self._unsynced = 0
+        self._syncing: Future[None] | None = None
         self._batch_bytes = batch_bytes(content)
         self.on_block: Callable[[CID, int], None] | None = None
 
@@ -77,15 +80,16 @@ class Upload:
             raise StateError("upload session is closed")
         if not piece:
             return
-        self._hasher.update(piece)
         self.size += len(piece)
         self._add_blocks(self.chunker.feed(piece))
         if self._pending_bytes >= self._batch_bytes:
             self._flush()
 
-    def _add_blocks(self, blocks: list[bytes]) -> None:
-        for data in blocks:
+    def _add_blocks(self, blocks: list[bytes | memoryview]) -> None:
+        hasher = self._hasher
+        for data in blocks:  # the blocks in order are the content: both hashes read each block while it is cached
             cid = CID.from_digest(RAW, blake3.blake3(data).digest())
+            hasher.update(data)
             self._entries.append((cid, len(data)))
             self._pending.append((cid, data))
             self._pending_bytes += len(data)
@@ -103,11 +107,30 @@ class Upload:
         """Wait until every block completed so far is stored (as pending)."""
         self._flush(wait=True)
 
-    def _commit(self, pending: list[tuple[CID, bytes]]) -> None:
+    def _commit(self, pending: list[tuple[CID, bytes | memoryview]]) -> None:
         self._session.write(pending)
+        self._sync_ahead(pending)
         if self.on_block is not None:
             for cid, data in pending:
                 self.on_block(cid, len(data))
+
+    def _sync_ahead(self, pending: list[tuple[CID, bytes | memoryview]]) -> None:
+        """Start writing a local store's new blocks to disk in the background, so the durable
+        commit in `finish` has little left to write (until then they are pending: a crash
+        reclaims them as before). In the committer thread."""
+        store = self.content.single
+        if store is None:
+            return
+        self._unsynced += sum(len(data) for _, data in pending)
+        if self._unsynced >= SYNC_BYTES and (self._syncing is None or self._syncing.done()):
+            self._unsynced = 0
+            self._syncing = _SYNCER.submit(store.sync)
+
+    def _wait_sync(self) -> None:
+        """Wait for this upload's background sync (so none outlives the upload)."""
+        syncing, self._syncing = self._syncing, None
+        if syncing is not None:
+            syncing.result()
 
     def _wait_inflight(self) -> None:
         inflight, self._inflight = self._inflight, None
@@ -129,6 +152,11 @@ class Upload:
             raise
         self._add_blocks(self.chunker.flush())
         self._flush(wait=True)
+        try:
+            self._wait_sync()
+        except BaseException:
+            self.cancel()
+            raise
         root, nodes = build_index(self._entries)
         manifest = Manifest(
             dataset_size=self.size, block_size=self.chunker.block_size, block_count=len(self._entries),
@@ -155,6 +183,10 @@ class Upload:
                 inflight.result()
             except BaseException:  # noqa: BLE001, S110 - cancelling anyway; what it stored is dropped below
                 pass
+        try:
+            self._wait_sync()
+        except BaseException:  # noqa: BLE001, S110 - a flush of blocks about to be dropped
+            pass
         self._session.abandon()
 
 
@@ -179,8 +211,9 @@ class LogosUpload(Upload):
         self._pending.append((cid, data))
         self._pending_bytes += len(data)
 
-    def _commit(self, pending: list[tuple[CID, bytes]]) -> None:
+    def _commit(self, pending: list[tuple[CID, bytes | memoryview]]) -> None:
         self._session.write(pending)
+        self._sync_ahead(pending)
         lengths = [self._lengths.popleft() for _ in pending]
         if self.on_block is not None:
             for (cid, _), n in zip(pending, lengths, strict=True):
@@ -209,6 +242,7 @@ class LogosUpload(Upload):
             self._writer.filename, self._writer.mimetype = self.filename or None, self.mimetype or None
             dataset = self._writer.finish()  # InvalidArgumentError for an empty dataset or a bad name
             self._flush(wait=True)
+            self._wait_sync()
             cid = self.content.commit_logos(self._session, dataset.manifest_cid, dataset.manifest_bytes,
                                             dataset.manifest, leaf_parts(dataset.tree.layers[0]), self.pinned)
         except BaseException:
@@ -220,3 +254,4 @@ class LogosUpload(Upload):
 
 # One committer thread for all uploads: LMDB serialises write transactions anyway.
 _COMMITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoard-commit")
+_SYNCER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoard-sync")
