@@ -111,6 +111,8 @@ def test_concurrent_uploads_are_capped(plain):
             if busy.status_code == 503 or time.monotonic() > deadline:
                 break
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        for other in ("/blobs", "/files/7/stream", "/ipfs/add", "/ipfs/car"):  # every body upload counts
+            assert http.post(other, content=b"c" * 10).status_code == 503, other
         assert http.get("/data").status_code == 200  # everything else still answers
     finally:
         release.set()

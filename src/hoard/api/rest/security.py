@@ -14,7 +14,8 @@ HTTP request before the app sees it:
 * **Token.** With `api-token` or `api-token-file` set (hoard.api.auth), every request must
   carry `Authorization: Bearer <token>` (401 otherwise; CORS preflights and the health checks
   `GET /health` and `GET /ready` excepted: probes carry no token and learn only up or down).
-* **Work.** At most `REST_MAX_UPLOADS` uploads run at once (503 with Retry-After beyond);
+* **Work.** At most `REST_MAX_UPLOADS` uploads (requests whose body is data to store: `/data`,
+  `/blobs`, file writes, IPFS adds and CAR imports) run at once (503 with Retry-After beyond);
   an upload's `blockSize` is 0 (the default) or at least `REST_MIN_BLOCK_SIZE`; an upload
   body that stalls for `REST_BODY_IDLE_TIMEOUT` seconds is dropped.
 
@@ -44,6 +45,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UPLOAD_PATH = re.compile(r"^/api/(?:storage|codex)/v1/data/?$")
+# every request whose body is data to store counts against the upload cap
+_BODY_UPLOAD_PATH = re.compile(
+    r"^/api/(?:storage|codex)/v1/(?:data|blobs|files/[0-9]+/(?:blocks|stream)|ipfs/(?:add|car))/?$")
 _CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _CORS_EXPOSE = "Content-Disposition, Content-Length, Content-Range, Accept-Ranges, X-Hoard-Error"
 
@@ -141,11 +145,13 @@ class SecurityMiddleware:
             return
         if allowed_origin is not None and not same:
             send = _with_cors(send, origin or "")
-        if method == "POST" and _UPLOAD_PATH.match(scope.get("path", "")):
-            problem = self._block_size_problem(scope.get("query_string", b""))
-            if problem is not None:
-                await _refuse(send, 400, "invalid", problem)
-                return
+        path = scope.get("path", "")
+        if method == "POST" and _BODY_UPLOAD_PATH.match(path):
+            if _UPLOAD_PATH.match(path):
+                problem = self._block_size_problem(scope.get("query_string", b""))
+                if problem is not None:
+                    await _refuse(send, 400, "invalid", problem)
+                    return
             if self.uploads >= self.max_uploads:
                 await _refuse(send, 503, "busy", f"Too many uploads in progress (at most {self.max_uploads}); retry later.",
                               [(b"retry-after", b"1")])
