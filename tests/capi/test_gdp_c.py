@@ -3,8 +3,8 @@
 The C programs in tests/capi/gdp/ are written from the seed's document and its examples:
 test_gdp.c checks the API call by call, gdp_writer.c and gdp_reader.c are the document's
 writer and reader programs filled out. Each runs in a fresh process with nothing but
-LD_LIBRARY_PATH and HOARD_DATA_DIR set (embedded node), or with -G against a real
-`hoard node start` process (gdp_init(addr)).
+LD_LIBRARY_PATH and HOARD_DATA_DIR set (embedded node), or with -G against the REST API of a
+real `hoard node start` process (gdp_init(addr)).
 """
 
 from __future__ import annotations
@@ -222,10 +222,15 @@ def node(tmp_path_factory: pytest.TempPathFactory):
     assert daemon.stop() == 0, (daemon.root / "node.stderr").read_text(errors="replace")[-3000:]
 
 
+def api_address(node) -> str:
+    """The node's REST API address as GDP writes addresses: host:port."""
+    return str(node.url).split("://", 1)[1]
+
+
 @pytest.mark.parametrize("name", [t for t in TESTS if t != "keys"])
 def test_c_program_attached(programs: dict[str, Path], libdir: Path, tmp_path: Path, node, name: str) -> None:
     env = clean_env(libdir, tmp_path / "unused")
-    proc = run([str(programs["test_gdp"]), "-G", node.grpc_address, name], env, tmp_path)
+    proc = run([str(programs["test_gdp"]), "-G", api_address(node), name], env, tmp_path)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert f"PASS {name}" in proc.stdout and "ok - gdp_init(addr)" in proc.stdout
     assert not (tmp_path / "unused").exists()  # nothing embedded
@@ -234,7 +239,7 @@ def test_c_program_attached(programs: dict[str, Path], libdir: Path, tmp_path: P
 def test_live_subscription_between_programs(programs: dict[str, Path], libdir: Path, tmp_path: Path, node) -> None:
     """The document's reader subscribed to a log while its writer appends, in two processes."""
     env = clean_env(libdir, tmp_path / "unused")
-    addr = node.grpc_address
+    addr = api_address(node)
     name = f"live log {os.getpid()}"
     first = run([str(programs["gdp_writer"]), "-G", addr, name], env, tmp_path, input="one\ntwo\n")
     assert first.returncode == 0, first.stderr
@@ -264,15 +269,15 @@ def test_attached_writes_need_the_node_to_hold_the_key(programs: dict[str, Path]
 
     env = clean_env(libdir, tmp_path / "unused")
     name = f"keyless log {os.getpid()}"
-    created = run([str(programs["gdp_writer"]), "-G", node.grpc_address, name], env, tmp_path, input="one\n")
+    created = run([str(programs["gdp_writer"]), "-G", api_address(node), name], env, tmp_path, input="one\n")
     assert created.returncode == 0, created.stderr
     key = node.data_dir / "keys" / f"{parse_name(name)}.pem"
     key.rename(tmp_path / "moved.pem")
     try:
-        refused = run([str(programs["gdp_writer"]), "-G", node.grpc_address, "-a", name], env, tmp_path,
+        refused = run([str(programs["gdp_writer"]), "-G", api_address(node), "-a", name], env, tmp_path,
                       input="two\n")
         assert refused.returncode == 1 and "secret key required" in refused.stderr, refused.stderr
-        reader = run([str(programs["gdp_reader"]), "-G", node.grpc_address, "-t", name], env, tmp_path)
+        reader = run([str(programs["gdp_reader"]), "-G", api_address(node), "-t", name], env, tmp_path)
         assert records(reader.stdout) == [(1, "one")], reader.stderr  # reading needs no key
     finally:
         (tmp_path / "moved.pem").rename(key)

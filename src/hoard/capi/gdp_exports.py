@@ -1,7 +1,7 @@
 """The Python side of libgdp's `hoard_gdp_*` calls (see gdp_lib.c, which makes them).
 
 Each function decodes its C arguments, runs the operation on the session `gdp_init` opened
-(gdp_session.py: an embedded node; gdp_remote.py: a running node), and stores an EP_STAT code
+(gdp_session.py: an embedded node, or a running one over its REST API), and stores an EP_STAT code
 in its last argument. It returns TAG when it ran: the C side reports GDP_STAT_INTERNAL_ERROR for
 anything else (cffi's 0 when Python itself failed). No Python exception crosses into C.
 
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hoard.capi.gdp_session import Embedded, Handle, OpenSpec, Post, Record, Request, signing_key
+from hoard.capi.gdp_session import Attached, Embedded, Handle, OpenSpec, Post, Record, Request, signing_key
 from hoard.capi.gdp_status import NOT_OPEN, OK, GdpError, is_ok, status_of
 from hoard.errors import HoardError
 from hoard.logs.names import LogName, parse_name
@@ -122,8 +122,6 @@ def hoard_gdp_init(addr: Any) -> int:
                 if addr == _ffi.NULL:
                     _session = Embedded()
                 else:
-                    from hoard.capi.gdp_remote import Attached
-
                     _session = Attached(_ffi.string(addr).decode("utf-8"))
             except HoardError as exc:  # GDP's library says why it cannot start; so do we
                 print(f"libgdp: gdp_init: {exc.message}", file=sys.stderr, flush=True)

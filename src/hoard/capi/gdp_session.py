@@ -1,13 +1,18 @@
-"""What `gdp_init` opens for libgdp: an embedded node, and its log handles.
+"""What `gdp_init` opens for libgdp: a node, and handles of its logs.
 
 `gdp_init(NULL)` opens a `hoard.Node` on the data dir the `hoard` CLI would use
 ($HOARD_DATA_DIR, else data-dir of the $HOARD_CONFIG file, else ./hoard-data), not started: the
 logs it hosts, as the CLI's embedded node. Logs are created with the node's `logs.create` and
 opened as `node.logs.open` opens them, on the node's worker, but with GDP's open information
 (`LogService.log_open(..., info=)`, which the typed `node.logs.open` does not take), so the
-node's worker, keys, quota and hosting checks are the same as for every other frontend. `gdp_init("host:port")` attaches to a running node instead
-(gdp_remote.py). Both give `Handle`s with the same methods; gdp_exports.py turns C calls into
-them and their results and events back into C.
+node's worker, keys, quota and hosting checks are the same as for every other frontend.
+
+`gdp_init("host:port")` attaches to a running node through its REST API with the client the
+CLI uses (`hoard.api.client.NodeClient`: `client.logs` has `node.logs`'s methods and returns
+`RemoteLog`s with `Log`'s). The node holds the keys and signs.
+
+Either way a `LogHandle` wraps a `Log` or `RemoteLog`; gdp_exports.py turns C calls into its
+methods, and results and events back into C.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from hoard.capi.gdp_status import (
     NAK_BADOPT,
     NAK_LOST_SUBSCR,
     NAK_REC_MISSING,
+    SKEY_REQUIRED,
     GdpError,
     status_of,
 )
@@ -49,6 +55,8 @@ from hoard.logs.metadata import Metadata
 from hoard.logs.names import LogName
 
 if TYPE_CHECKING:
+    from hoard.api.client import NodeClient
+    from hoard.api.client_logs import RemoteLog
     from hoard.logs import Log
     from hoard.node import Config, Node
 
@@ -196,12 +204,18 @@ def _record(datum: Any) -> Record:
     return Record(datum.recno, datum.ts, bytes(datum.data), bytes(datum.sig))
 
 
-class LocalHandle(Handle):
-    """A `hoard.logs.Log` of the embedded node (hosted here, or by a peer while started)."""
+class LogHandle(Handle):
+    """A `hoard.logs.Log` of the embedded node, or a `RemoteLog` of the attached one (same methods).
 
-    def __init__(self, log: Log, mode: int) -> None:
+    `pin_start`: turn a subscription's relative start (0: new records, -N: the last N) into a
+    record number when the call is made. A remote subscription is set up by a request that may
+    reach the node after the call returned; pinned, a record appended in between is not missed.
+    """
+
+    def __init__(self, log: Log | RemoteLog, mode: int, pin_start: bool = False) -> None:
         super().__init__(log.name, log.nrecs, mode)
         self.log = log
+        self.pin_start = pin_start
 
     def append(self, data: bytes) -> Record:
         return _record(self.log.append(data))
@@ -222,6 +236,8 @@ class LocalHandle(Handle):
     def request(self, kind: int, start: int | None, ts: int | None, numrecs: int, post: Post,
                 request: Request) -> None:
         self.check_readable()
+        if kind != READ and numrecs < 0:  # GDP's "4.02 bad option", before anything is asked
+            raise GdpError(NAK_BADOPT, "numrecs < 0")
 
         def deliver(event: Event) -> None:
             post(event.type, _event_status(event), None if event.datum is None else _record(event.datum))
@@ -239,6 +255,8 @@ class LocalHandle(Handle):
             if kind == READ:
                 log.read_async(start or 0, deliver)
             elif kind == SUBSCRIBE:
+                if ts is None and self.pin_start and (start or 0) <= 0:
+                    start = max(1, log.nrecs + 1 + (start or 0))
                 if ts is not None:
                     log.subscribe_by_ts(ts, numrecs, deliver)
                 else:
@@ -289,7 +307,7 @@ class Embedded:
     def create(self, name: LogName | None, metadata: bytes) -> Handle:
         entries = list(Metadata.parse(metadata)) if metadata else None
         log = self.node.logs.create(entries, None if name is None else str(name))
-        return LocalHandle(log, 3)
+        return LogHandle(log, 3)
 
     def open(self, name: LogName, mode: int, spec: OpenSpec) -> Handle:
         from hoard.logs.service import OpenInfo
@@ -306,7 +324,41 @@ class Embedded:
         async def run() -> Log:  # what node.logs.open runs on the node's worker, with `info`
             return await trio.to_thread.run_sync(opener)
 
-        return LocalHandle(self.node.components.context.worker.submit(run).result(), mode)
+        return LogHandle(self.node.components.context.worker.submit(run).result(), mode)
 
     def close(self) -> None:
         self.node.close()
+
+
+class Attached:
+    """gdp_init("host:port"): the running node whose REST API is there (`NodeClient`, with the
+    CLI's token from $HOARD_CONFIG). The node signs: a writable open needs it to hold the log's
+    key, and an open info's key and callback are not sent to it."""
+
+    def __init__(self, address: str) -> None:
+        from hoard.api.auth import load_token
+        from hoard.api.client import NodeClient
+
+        self.address = address
+        self.client: NodeClient = NodeClient(address, token=load_token(node_config()))
+        try:
+            self.client.logs.list()  # reachable, and the token (if any) accepted
+        except BaseException:
+            self.client.close()
+            raise
+
+    def describe(self) -> str:
+        return f"node at {self.address}"
+
+    def create(self, name: LogName | None, metadata: bytes) -> Handle:
+        entries = list(Metadata.parse(metadata)) if metadata else None
+        log = self.client.logs.create(entries, None if name is None else str(name))
+        return LogHandle(log, 3, pin_start=True)
+
+    def open(self, name: LogName, mode: int, spec: OpenSpec) -> Handle:
+        if mode & 2 and not self.client.logs.writable(name):
+            raise GdpError(SKEY_REQUIRED, f"the node at {self.address} does not hold the key of log {name}")
+        return LogHandle(self.client.logs.open(name, MODES[mode]), mode, pin_start=True)
+
+    def close(self) -> None:
+        self.client.close()

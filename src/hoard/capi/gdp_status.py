@@ -11,7 +11,15 @@ from __future__ import annotations
 import sys
 import traceback
 
-from hoard.errors import HoardError, InvalidArgumentError, LogError, NotFoundError, RepoLockedError, StateError
+from hoard.errors import (
+    HoardError,
+    InvalidArgumentError,
+    LogError,
+    NotFoundError,
+    PeerError,
+    RepoLockedError,
+    StateError,
+)
 
 SEV_OK, SEV_WARN, SEV_ERROR, SEV_SEVERE, SEV_ABORT = 0, 4, 5, 6, 7
 REGISTRY_UCB = 0x103
@@ -96,8 +104,8 @@ def status_of(exc: BaseException) -> int:
         return acknak(exc.status if isinstance(exc.status, int) else 500)
     if isinstance(exc, RepoLockedError):
         return NAK_CONFLICT  # the data dir is in use (a running node: attach to it instead)
-    if isinstance(exc, StateError):
-        return DEAD_DAEMON  # the node is closed, or the attached node cannot be reached
+    if isinstance(exc, (StateError, PeerError)):
+        return DEAD_DAEMON  # the node is closed, or the attached node (a peer) cannot be reached
     if isinstance(exc, NotFoundError):
         return NAK_NOTFOUND
     if isinstance(exc, InvalidArgumentError):
