@@ -21,10 +21,11 @@ import hoard
 from hoard.api.client import NodeClient
 from hoard.api.client_blobs import ClientBlobs, RemoteStream
 from hoard.api.client_files import ClientFiles
+from hoard.api.client_ipfs import ClientIpfs
 from hoard.blobs import BlobDigest, BlobStat
 from hoard.errors import InvalidArgumentError, NotFoundError
 from hoard.files import CrcMismatchError, FileBlock, FileInfo, FileWrite
-from hoard.node.node import BlobsApi, FilesApi
+from hoard.node.node import BlobsApi, FilesApi, IpfsApi
 from hoard.node.streams import NodeStream
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,7 +40,8 @@ def _params(signature: inspect.Signature) -> list[tuple[str, object, object]]:
     return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
 
 
-@pytest.mark.parametrize(("node_side", "client_side"), [(BlobsApi, ClientBlobs), (FilesApi, ClientFiles)])
+@pytest.mark.parametrize(("node_side", "client_side"),
+                         [(BlobsApi, ClientBlobs), (FilesApi, ClientFiles), (IpfsApi, ClientIpfs)])
 def test_the_client_namespaces_have_the_nodes_methods(node_side, client_side):
     ours, theirs = _public(node_side), _public(client_side)
     assert set(ours) == set(theirs)

@@ -245,3 +245,34 @@ def test_hoard_downloads_by_bitswap_a_file_kubo_added(running: Daemon, kubo: Kub
     kubo.connect(_hoard_addr(running))
     _hoard(*running.cli_args(), "download", "--network", cid, "-o", str(tmp_path / "from-kubo.bin"))
     assert (tmp_path / "from-kubo.bin").read_bytes() == data
+
+
+def test_the_client_ipfs_namespace_against_a_running_node(running: Daemon, tmp_path: Path) -> None:
+    """`NodeClient.ipfs` does over REST what `node.ipfs` does embedded (the CLI's one client)."""
+    from hoard.api.client import NodeClient
+
+    tree = _make_dir(tmp_path / "c")
+    data = _data(700_000, 5)
+    (tmp_path / "one.bin").write_bytes(data)
+    with NodeClient(running.url) as client:
+        root = client.ipfs.add(tmp_path / "one.bin", cid_version=1, raw_leaves=True, pin=False)
+        assert root.filename == "one.bin" and root.pinned is False and root.size == len(data)
+        assert client.ipfs.has(root.cid) and client.ipfs.stat(root.cid) == root
+        assert root.cid in [r.cid for r in client.ipfs.list()]
+        assert client.ipfs.download(root.cid, tmp_path / "one.out") == len(data)
+        assert (tmp_path / "one.out").read_bytes() == data
+        first = client.ipfs.block(root.cid)
+        assert CID.parse(str(root.cid)).verify(first) is None
+        folder = client.ipfs.add(tree)
+        assert client.ipfs.car_export(folder.cid, tmp_path / "c.car") > 0
+        with pytest.raises(InvalidArgumentError, match="CARv1 only"):
+            client.ipfs.car_export(folder.cid, tmp_path / "c2.car", version=2)
+        client.ipfs.remove(folder.cid)
+        assert not client.ipfs.has(folder.cid)
+        imported = client.ipfs.car_import(tmp_path / "c.car")
+        assert list(imported.roots) == [folder.cid]
+        client.ipfs.download(folder.cid, tmp_path / "c.out")
+        assert _tree(tmp_path / "c.out") == _tree(tree)
+        client.ipfs.remove(root.cid)
+        with pytest.raises(NotFoundError):
+            client.ipfs.stat(root.cid)

@@ -7,10 +7,10 @@ upload is sent while it is read, a download written while it arrives. An HTTP er
 the hoard error the node raised (`hoard.errors.error_for`: named by the `X-Hoard-Error`
 header; by status for other servers).
 
-The Logos operations are here, and `client.logs`, `client.transfer`, `client.blobs` and
-`client.files` (client_logs.py, client_transfer.py, client_blobs.py, client_files.py) over
-hoard's REST additions for them, with the methods of `node.logs`, `node.transfer`, `node.blobs`
-and `node.files`.
+The Logos operations are here, and `client.logs`, `client.transfer`, `client.blobs`,
+`client.files` and `client.ipfs` (client_logs.py, client_transfer.py, client_blobs.py,
+client_files.py, client_ipfs.py) over hoard's REST additions for them, with the methods of
+`node.logs`, `node.transfer`, `node.blobs`, `node.files` and `node.ipfs`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import httpx
 from hoard.api import shapes
 from hoard.api.client_blobs import ClientBlobs
 from hoard.api.client_files import ClientFiles
+from hoard.api.client_ipfs import ClientIpfs
 from hoard.api.client_logs import ClientLogs
 from hoard.api.client_transfer import ClientTransfer
 from hoard.content import guess_mimetype
@@ -135,6 +136,7 @@ class NodeClient:
         self.transfer = ClientTransfer(self)
         self.blobs = ClientBlobs(self)
         self.files = ClientFiles(self)
+        self.ipfs = ClientIpfs(self)
 
     # -- plumbing ----------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

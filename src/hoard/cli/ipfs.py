@@ -1,22 +1,17 @@
 """IPFS commands: `hoard car export|import`, `hoard ipfs ls|stat|rm`, and the UnixFS halves of
 `hoard upload --unixfs` and `hoard download <unixfs-cid>` (cli/data.py calls them).
 
-Against an embedded node these call `node.ipfs`; against a running node (its REST API) the same
-operations go through `RestIpfs` (the `/ipfs/...` paths of routes_ipfs.py, and the trustless
-gateway for blocks). A download always verifies every block on this side too
-(`unixfs.read_file` / `unixfs.export` check each block against its CID).
+They call `node.ipfs` on what `open_node` gave: an embedded node's, or a running node's through
+`NodeClient.ipfs` (api/client_ipfs.py: the `/ipfs/...` REST routes and the trustless gateway
+for blocks). A download always verifies every block on this side too (`unixfs.read_file` /
+`unixfs.export` check each block against its CID).
 """
 
 from __future__ import annotations
 
-import io
-import os
 import sys
-import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import click
 
@@ -26,7 +21,6 @@ from hoard.cli.session import open_node
 from hoard.content.formats import unixfs
 from hoard.errors import InvalidArgumentError, NotFoundError
 from hoard.ids.cid import CID, DAG_PB, RAW, SHA2_256
-from hoard.node.results import CarImport, IpfsRoot
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -46,103 +40,9 @@ def display(cid: CID) -> str:
     return str(cid) if cid.version == 0 else cid.to_base32()
 
 
-class IpfsOps(Protocol):
-    """What the commands use of `node.ipfs` (an embedded node's, or `RestIpfs`)."""
-
-    def add(self, path: str, cid_version: int = 0, raw_leaves: bool = False, filename: str | None = None,
-            pin: bool = True) -> IpfsRoot: ...
-
-    def fetch(self, cid: str | CID, pin: bool = False) -> IpfsRoot: ...
-
-    def block(self, cid: str | CID) -> bytes: ...
-
-    def stat(self, cid: str | CID) -> IpfsRoot: ...
-
-    def list(self) -> list[IpfsRoot]: ...
-
-    def remove(self, cid: str | CID) -> None: ...
-
-    def car_import(self, path: str, pin: bool = True) -> CarImport: ...
-
-
-class RestIpfs:
-    """`node.ipfs` of a running node, over its REST API (a `hoard.api.client.NodeClient`)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._client._request(method, path, **kwargs).json()
-
-    def add(self, path: str, cid_version: int = 0, raw_leaves: bool = False, filename: str | None = None,
-            pin: bool = True) -> IpfsRoot:
-        source = Path(path)
-        params = {"cid-version": str(cid_version), "raw-leaves": "true" if raw_leaves else "false",
-                  "filename": filename if filename is not None else source.name}
-        if source.is_dir() and not source.is_symlink():
-            with tempfile.TemporaryFile() as spool:  # the directory's entries, relative paths
-                with tarfile.open(fileobj=spool, mode="w") as tar:
-                    for entry in sorted(os.listdir(source)):
-                        tar.add(source / entry, arcname=entry)
-                spool.seek(0)
-                data = self._json("POST", "/ipfs/add", params=params, content=_pieces(spool),
-                                  headers={"content-type": "application/x-tar"})
-        elif source.is_file():
-            with open(source, "rb") as f:
-                data = self._json("POST", "/ipfs/add", params=params, content=_pieces(f),
-                                  headers={"content-type": "application/octet-stream"})
-        else:
-            raise NotFoundError(f"no such file or directory: {path}", path=str(path))
-        return shapes.ipfs_root_from_json(data)
-
-    def fetch(self, cid: str | CID, pin: bool = False) -> IpfsRoot:
-        return shapes.ipfs_root_from_json(self._json("POST", f"/ipfs/fetch/{cid}",
-                                                     params={"pin": "true" if pin else "false"}))
-
-    def block(self, cid: str | CID) -> bytes:
-        """A block through the node's trustless gateway (`/ipfs/{cid}?format=raw`), verified here."""
-        parsed = CID.parse(str(cid))
-        gateway = self._client.url.rsplit("/api/", 1)[0]
-        data: bytes = self._client._request("GET", f"{gateway}/ipfs/{cid}", params={"format": "raw"}).content
-        parsed.verify(data)
-        return data
-
-    def stat(self, cid: str | CID) -> IpfsRoot:
-        return shapes.ipfs_root_from_json(self._json("GET", f"/ipfs/roots/{cid}"))
-
-    def list(self) -> list[IpfsRoot]:
-        return [shapes.ipfs_root_from_json(e) for e in self._json("GET", "/ipfs/roots")]
-
-    def remove(self, cid: str | CID) -> None:
-        self._client._request("DELETE", f"/ipfs/roots/{cid}")
-
-    def car_import(self, path: str, pin: bool = True) -> CarImport:
-        with open(path, "rb") as f:
-            return shapes.car_import_from_json(self._json("POST", "/ipfs/car", content=_pieces(f),
-                                                          headers={"content-type": "application/vnd.ipld.car"}))
-
-    def car_export_to(self, cid: str, out: Any) -> int:
-        total = 0
-        with self._client._reaching(), self._client._client.stream("GET", f"/ipfs/car/{cid}") as response:
-            if response.status_code >= 400:
-                response.read()
-                from hoard.api.client import error_from_response
-                raise error_from_response(response)
-            for piece in response.iter_bytes(PIECE):
-                out.write(piece)
-                total += len(piece)
-        return total
-
-
-def _pieces(f: io.BufferedIOBase | Any) -> Iterator[bytes]:
-    while piece := f.read(PIECE):
-        yield piece
-
-
-def ipfs_of(node: Any) -> IpfsOps:
-    """The `ipfs` operations of what `open_node` gave: an embedded node's, or over REST."""
-    ops = getattr(node, "ipfs", None)
-    return ops if ops is not None else RestIpfs(node)
+def ipfs_of(node: Any) -> Any:
+    """`node.ipfs` of what `open_node` gave: an embedded node's, or `NodeClient.ipfs` (REST)."""
+    return node.ipfs
 
 
 # -- used by `hoard upload --unixfs` and `hoard download` (cli/data.py) ------------------------
@@ -195,19 +95,7 @@ def car_export(ctx: Ctx, cid: str, output: str, v2: bool) -> None:
     if target.exists():
         raise InvalidArgumentError(f"{output} already exists")
     with open_node(ctx) as node:
-        ops = getattr(node, "ipfs", None)
-        if ops is not None:
-            written = ops.car_export(cid, str(target.resolve()), 2 if v2 else 1)
-        else:
-            if v2:
-                raise InvalidArgumentError("--v2 needs an embedded node; a running node's REST API serves CARv1")
-            tmp = target.with_name(f".{target.name}.part")
-            try:
-                with open(tmp, "xb") as out:
-                    written = RestIpfs(node).car_export_to(cid, out)
-                tmp.rename(target)
-            finally:
-                tmp.unlink(missing_ok=True)
+        written = node.ipfs.car_export(cid, str(target.resolve()), 2 if v2 else 1)
     ctx.emit({"cid": cid, "path": output, "bytes": written}, f"{written} bytes written to {output}")
 
 

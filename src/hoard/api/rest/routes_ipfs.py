@@ -245,10 +245,12 @@ def ipfs_router(node: AsyncNode) -> APIRouter:
                                           description="0: kubo's default (dag-pb leaves); 1 with raw-leaves")] = 0,
         raw_leaves: Annotated[str | None, Query(alias="raw-leaves", description="true: raw leaves (CIDv1)")] = None,
         filename: Annotated[str | None, Query(description="The name recorded for it")] = None,
+        pin: Annotated[str | None, Query(description="false: cached (expires after block-ttl); default true")] = None,
         content_type: Annotated[str | None, Header(alias="content-type")] = None,
     ) -> Response:
         try:
             raw = _bool(raw_leaves, "raw-leaves")
+            pinned = True if pin is None else _bool(pin, "pin")
             is_tar = (content_type or "").split(";")[0].strip().lower() in TAR_TYPES
             with spool_dir() as tmp:
                 body = FsPath(tmp) / "body"
@@ -258,7 +260,7 @@ def ipfs_router(node: AsyncNode) -> APIRouter:
                     target = FsPath(tmp) / (os.path.basename(filename or "") or "dir")
                     await anyio.to_thread.run_sync(_untar, body, target)
                     await anyio.to_thread.run_sync(os.unlink, body)
-                entry = await node.ipfs.add(str(target), cid_version, raw, filename or "", True)
+                entry = await node.ipfs.add(str(target), cid_version, raw, filename or "", pinned)
         except HoardError as exc:
             return error_response(exc)
         return JSONResponse(shapes.ipfs_root_json(entry))
@@ -268,13 +270,17 @@ def ipfs_router(node: AsyncNode) -> APIRouter:
                  openapi_extra={"requestBody": {"required": True, "content": {
                      CAR_TYPE: {"schema": {"type": "string", "format": "binary"}},
                      "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-    async def car_import(request: Request) -> Response:
+    async def car_import(
+        request: Request,
+        pin: Annotated[str | None, Query(description="false: cached (expires after block-ttl); default true")] = None,
+    ) -> Response:
         try:
+            pinned = True if pin is None else _bool(pin, "pin")
             with spool_dir() as tmp:
                 body = FsPath(tmp) / "import.car"
                 free = (await node.space()).free_bytes
                 await _spool(request, body, free + free // 8 + (1 << 20))  # + CAR framing (CIDs, lengths)
-                result = await node.ipfs.car_import(str(body), True)
+                result = await node.ipfs.car_import(str(body), pinned)
         except HoardError as exc:
             return error_response(exc)
         return JSONResponse(shapes.car_import_json(result))
