@@ -72,7 +72,8 @@ def test_proto_files_are_the_spec_contracts_unchanged():
         hugo_proto_from_markdown((specs / HUGO_SPEC).read_text())
 
 
-def test_cli_uses_the_running_node_over_grpc(grpc_node, tmp_path):
+def test_cli_blob_commands_against_the_running_node(grpc_node, tmp_path):
+    """The CLI reaches the running node over REST (NodeClient); gRPC serves the same blobs."""
     data = os.urandom(1_500_000)
     source = tmp_path / "blob.bin"
     source.write_bytes(data)
