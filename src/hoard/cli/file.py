@@ -17,8 +17,8 @@ from hoard.cli.blob import refuse_grpc, stdin_pieces
 from hoard.cli.output import Ctx
 from hoard.cli.paths import input_file
 from hoard.cli.session import open_node
-from hoard.content.chunker import MAX_BLOCK_SIZE
 from hoard.errors import InvalidArgumentError
+from hoard.limits import MAX_FILE_BLOCK_BYTES as MAX_BLOCK_SIZE  # hugo: up to 32 MiB a block
 from hoard.outfile import OutputFile
 
 pass_ctx = click.make_pass_decorator(Ctx)
