@@ -29,7 +29,18 @@ import httpx
 
 from hoard.api import shapes
 from hoard.errors import HoardError, InvalidArgumentError, LogError, StateError
-from hoard.logs import EVENT_CREATED, EVENT_DATA, EVENT_EOS, EVENT_SHUTDOWN, Datum, Event, LogName, Metadata, parse_name
+from hoard.logs import (
+    EVENT_CREATED,
+    EVENT_DATA,
+    EVENT_EOS,
+    EVENT_SHUTDOWN,
+    Datum,
+    Event,
+    LogName,
+    Metadata,
+    OpenInfo,
+    parse_name,
+)
 from hoard.logs.events import (
     EVENT_FAILURE,
     STAT_DATA,
@@ -403,10 +414,13 @@ class ClientLogs:
         entries = [{"id": i, "value": base64.b64encode(v).decode("ascii")} for i, v in Metadata(metadata)]
         return self._handle(self._client._request("POST", "/logs", json={"metadata": entries, "name": name}).json())
 
-    def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> RemoteLog:
+    def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None,
+             info: OpenInfo | None = None) -> RemoteLog:
         """Open a log, hosted by the node or (while it is started) by a peer: "ro", "ao" or "ra".
-        Writing uses the writer key the node holds (`signing_key` cannot be sent to it)."""
-        if signing_key is not None:
+        Writing uses the writer key the node holds: neither `signing_key` nor a key (or key
+        callback) in `info` can be sent to it; `info`'s caching choice is the node's."""
+        if signing_key is not None or (info is not None and (info.signing_key is not None
+                                                             or info.signkey_cb is not None)):
             raise InvalidArgumentError("a running node signs with the writer keys it holds: "
                                        "signing_key is not sent to it")
         text = _MODES[parse_mode(mode)]

@@ -3,9 +3,8 @@
 `gdp_init(NULL)` opens a `hoard.Node` on the data dir the `hoard` CLI would use
 ($HOARD_DATA_DIR, else data-dir of the $HOARD_CONFIG file, else ./hoard-data), not started: the
 logs it hosts, as the CLI's embedded node. Logs are created with the node's `logs.create` and
-opened as `node.logs.open` opens them, on the node's worker, but with GDP's open information
-(`LogService.log_open(..., info=)`, which the typed `node.logs.open` does not take), so the
-node's worker, keys, quota and hosting checks are the same as for every other frontend.
+opened with `node.logs.open(..., info=)` (GDP's open information), so the node's worker, keys,
+quota and hosting checks are the same as for every other frontend.
 
 `gdp_init("host:port")` attaches to a running node through its REST API with the client the
 CLI uses (`hoard.api.client.NodeClient`: `client.logs` has `node.logs`'s methods and returns
@@ -17,7 +16,6 @@ methods, and results and events back into C.
 
 from __future__ import annotations
 
-import functools
 import getpass
 import os
 import threading
@@ -25,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import trio
 
 from hoard.capi.gdp_status import (
     ACK_CONTENT,
@@ -318,13 +314,7 @@ class Embedded:
         if spec.signkey_cb is not None:
             callback = spec.signkey_cb
             info.set_signkey_cb(lambda log_name, _udata: callback(log_name))
-        service = self.node.components.logs.service
-        opener = functools.partial(service.log_open, name, MODES[mode], info=info)
-
-        async def run() -> Log:  # what node.logs.open runs on the node's worker, with `info`
-            return await trio.to_thread.run_sync(opener)
-
-        return LogHandle(self.node.components.context.worker.submit(run).result(), mode)
+        return LogHandle(self.node.logs.open(name, MODES[mode], info=info), mode)
 
     def close(self) -> None:
         self.node.close()

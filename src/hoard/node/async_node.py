@@ -19,7 +19,7 @@ from hoard.content.manifest import Manifest
 from hoard.files import FileBlock, FileInfo, FileWrite
 from hoard.ids.cid import CID
 from hoard.ids.peer import PeerId
-from hoard.logs import Event, Log, LogName, parse_name
+from hoard.logs import Event, Log, LogName, OpenInfo, parse_name
 from hoard.logs.metadata import MetadataInput
 from hoard.node import info
 from hoard.node.aio import run_sync_in_thread, wait_future
@@ -321,9 +321,11 @@ class AsyncLogsApi:
         """Create a log hosted by this node; returns it open "ra"."""
         return await self._node._call(self._node._c.logs.create, metadata, name)
 
-    async def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
-        """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra"."""
-        return await self._node._call(self._node._c.logs.open, name, mode, signing_key)
+    async def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None,
+             info: OpenInfo | None = None) -> Log:
+        """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra"; `info` is
+        GDP's open information (`hoard.logs.OpenInfo`: key, key callbacks, caching)."""
+        return await self._node._call(self._node._c.logs.open, name, mode, signing_key, info)
 
     async def event_next(self, log: Log | None = None, timeout: float | None = None) -> Event | None:
         """The next event of a log request made without a callback; None on timeout."""

@@ -30,7 +30,7 @@ import trio
 
 from hoard.errors import LogError, PeerError, StateError
 from hoard.ids.peer import PeerId
-from hoard.logs import Event, Log, LogName, LogService, parse_name
+from hoard.logs import Event, Log, LogName, LogService, OpenInfo, parse_name
 from hoard.logs.metadata import MetadataInput
 from hoard.logs.remote import ClientConn, LogServer, RemoteLogBackend, provider_key
 from hoard.logs.wire import LOGS_PROTOCOL
@@ -212,11 +212,14 @@ class LogsComponent:
         if scope.cancelled_caught:
             await network.provide(provider_key(name))
 
-    async def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None) -> Log:
+    async def open(self, name: str | LogName, mode: str = "ra", signing_key: Any = None,
+                   info: OpenInfo | None = None) -> Log:
         """Open a log, hosted here or (while started) by a peer: "ro", "ao" or "ra". Writing
         needs the writer key: `signing_key` (a key, 32-byte seed, PEM bytes or PEM path), else
-        `data-dir/keys/<name>.pem`. LogError 404 if no one hosts it, 403 without the key."""
-        return await trio.to_thread.run_sync(self.service.log_open, name, mode, signing_key)
+        GDP's open information `info` (its key, key callback, passphrase callback, caching),
+        else `data-dir/keys/<name>.pem`. LogError 404 if no one hosts it, 403 without the key."""
+        return await trio.to_thread.run_sync(functools.partial(self.service.log_open, name, mode, signing_key,
+                                                               info=info))
 
     async def event_next(self, log: Log | None = None, timeout: float | None = None) -> Event | None:
         """The next event of a log request made without a callback (of `log` only, if given);
