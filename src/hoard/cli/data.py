@@ -180,11 +180,11 @@ def manifest(ctx: Ctx, cid: str) -> None:
 @pass_ctx
 def list_(ctx: Ctx) -> None:
     """List stored datasets."""
-    from hoard.api import shapes
-
     with open_node(ctx) as node:
         entries = node.list()
     if ctx.json or not entries:
+        from hoard.api import shapes
+
         ctx.emit(shapes.datasets_json(entries), "(no datasets)")
         return
     from hoard.cli.output import human_size, print_table

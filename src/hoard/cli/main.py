@@ -1,7 +1,9 @@
 """The `hoard` command: `hoard [--data-dir DIR] [--config FILE] [--json] COMMAND`.
 
 Commands run against an embedded node opened on the data dir. Command groups live in sibling
-modules and are registered in COMMAND_MODULES.
+modules, each with a `register(group)`; COMMANDS names the module of every command, which is
+imported when the command is used (so `hoard list` loads only `hoard.cli.data`; `hoard --help`
+loads them all, for their summaries).
 """
 
 from __future__ import annotations
@@ -15,18 +17,33 @@ import click
 from hoard.cli.output import Ctx, fail
 from hoard.errors import HoardError
 
-COMMAND_MODULES = ["hoard.cli.data", "hoard.cli.node_cmd", "hoard.cli.peers",
-    "hoard.cli.capi_cmd",
-    "hoard.cli.blob",
-    "hoard.cli.file",
-    "hoard.cli.log",
-    "hoard.cli.transfer",
-    "hoard.cli.ipfs",
-]
+COMMANDS: dict[str, str] = {  # command -> the module registering it (tests/cli checks it is exact)
+    **dict.fromkeys(["upload", "download", "fetch", "manifest", "list", "space", "exists", "delete", "verify",
+                     "info"], "hoard.cli.data"),
+    "node": "hoard.cli.node_cmd", "keep": "hoard.cli.node_cmd",
+    "connect": "hoard.cli.peers", "peers": "hoard.cli.peers",
+    "capi": "hoard.cli.capi_cmd",
+    "blob": "hoard.cli.blob",
+    "file": "hoard.cli.file",
+    "log": "hoard.cli.log",
+    "transfer": "hoard.cli.transfer",
+    "car": "hoard.cli.ipfs", "ipfs": "hoard.cli.ipfs",
+}
+COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 
 class _Group(click.Group):
-    """Turns hoard errors (and a few OS ones) into one line and the error's exit code."""
+    """Loads a command's module when the command is used; turns hoard errors (and a few OS
+    ones) into one line and the error's exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(module).register(self)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         as_json = bool(ctx.params.get("as_json"))
@@ -52,10 +69,6 @@ class _Group(click.Group):
 def cli(ctx: click.Context, data_dir: str | None, config: str | None, as_json: bool, api: str | None) -> None:
     """hoard: a peer-to-peer data plane. Store, fetch, move and log content-addressed data."""
     ctx.obj = Ctx(data_dir, config, as_json, api)
-
-
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(cli)
 
 
 def main() -> None:

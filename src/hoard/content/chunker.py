@@ -12,11 +12,12 @@ a writable view) and small pieces are copied once into a buffer of the chunker's
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from pyfastcdc.cy import FastCDC
+from typing import TYPE_CHECKING, Protocol
 
 from hoard.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from pyfastcdc.cy import FastCDC
 
 DEFAULT_BLOCK_SIZE = 65536
 MAX_BLOCK_SIZE = 4 << 20  # bounded so a block always fits one network/gRPC message
@@ -99,7 +100,9 @@ class CdcChunker:
     """
 
     def __init__(self, min_size: int = CDC_MIN, avg_size: int = CDC_AVG, max_size: int = CDC_MAX) -> None:
-        self._cdc = FastCDC(avg_size=avg_size, min_size=min_size, max_size=max_size, normalized_chunking=1)
+        from pyfastcdc.cy import FastCDC  # loaded on first use: not on every command's start-up
+
+        self._cdc: FastCDC = FastCDC(avg_size=avg_size, min_size=min_size, max_size=max_size, normalized_chunking=1)
         self.block_size = avg_size
         self.max_size = max_size
         self.name = f"fastcdc-v2020({min_size},{avg_size},{max_size})"
