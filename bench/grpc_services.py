@@ -7,12 +7,16 @@ Measures, in the same run and on the same data file:
          process that only counts them (Put) or sends them (Read): the transport's limit,
          and the goal's reference.
   raw_protobuf  the same with castore's BlobChunk messages (what the protocol itself costs).
+  raw_durable   Put only: raw grpcio whose server appends each message to a new file and
+         fsyncs it at the end (files kept to the end of the run): what durably storing new
+         bytes costs on this machine. On this VM that is mostly the first touch of new page
+         cache pages (the hypervisor backs guest memory lazily), which hoard pays too.
   hoard  `tvix.castore.v1.BlobService` Put and Read of the same bytes against a real
          `hoard node start` process (CDC chunking, hashing, LMDB, a durable commit).
 Raw and hoard runs are interleaved, each run on new random bytes; each figure is the best of
 --repeat runs: MB/s (10^6 bytes), wall seconds, and the CPU seconds of the client and the
 server process. Prints one JSON object; the goal is
-hoard ≥ 50% of raw for both directions.
+hoard ≥ 0.5 of raw for Put and ≥ 0.7 for Read (issue 16).
 """
 
 from __future__ import annotations
@@ -35,15 +39,25 @@ import grpc
 import psutil
 
 MESSAGE = 1 << 20
-GOAL = 0.5
+GOALS = {"put": 0.5, "read": 0.7}
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 _identity: Callable[[bytes], bytes] = lambda b: b
 
 
 # -- the raw server (run as a child process) --------------------------------------------------
-def raw_server() -> None:
-    """Serve /bench.Raw/Put (count bytes) and /bench.Raw/Read (send N bytes), print the port."""
+def raw_server(files: Path) -> None:
+    """Serve /bench.Raw/Put (count bytes), /bench.Raw/PutDurable (write them to a new file in
+    `files`, fsync) and /bench.Raw/Read (send N bytes), print the port."""
     payload = os.urandom(MESSAGE)
+    written = iter(range(1 << 30))
+
+    def put_durable(requests: Iterator[bytes], context: Any) -> bytes:
+        total = 0
+        with open(files / f"raw-{next(written)}.bin", "wb", buffering=0) as fh:
+            for r in requests:
+                total += fh.write(r)
+            os.fsync(fh.fileno())
+        return total.to_bytes(8, "big")
 
     def put(requests: Iterator[bytes], context: Any) -> bytes:
         return sum(len(r) for r in requests).to_bytes(8, "big")
@@ -72,6 +86,8 @@ def raw_server() -> None:
 
     handlers = {
         "Put": grpc.stream_unary_rpc_method_handler(put, request_deserializer=_identity, response_serializer=_identity),
+        "PutDurable": grpc.stream_unary_rpc_method_handler(put_durable, request_deserializer=_identity,
+                                                           response_serializer=_identity),
         "Read": grpc.unary_stream_rpc_method_handler(read, request_deserializer=_identity,
                                                      response_serializer=_identity),
         "PutPb": grpc.stream_unary_rpc_method_handler(put_pb, request_deserializer=messages.BlobChunk.FromString,
@@ -184,6 +200,15 @@ class RawProtobufClient(RawClient):
         return sum(len(m.data) for m in self._read(size.to_bytes(8, "big")))
 
 
+class RawDurableClient(RawClient):
+    """Put only, to the raw server writing each message to a file and fsyncing it."""
+
+    def __init__(self, server: Child) -> None:
+        super().__init__(server)
+        self._put = self.channel.stream_unary("/bench.Raw/PutDurable", request_serializer=_identity,
+                                              response_deserializer=_identity)
+
+
 def _serialize(message: Any) -> bytes:
     return message.SerializeToString()
 
@@ -221,26 +246,30 @@ def run(root: Path, size: int, repeat: int) -> dict[str, dict[str, Any]]:
     random bytes, so hoard never deduplicates a repeat."""
     (root / "config.json").write_text(json.dumps({"grpc-port": 0, "api-port": 0,
                                                    "listen-addrs": ["/ip4/127.0.0.1/tcp/0"]}))
-    raw_server = Child([sys.executable, __file__, "--raw-server"], root / "raw.stderr")
+    (root / "raw-files").mkdir()
+    raw_server = Child([sys.executable, __file__, "--raw-server", str(root / "raw-files")], root / "raw.stderr")
     node = Child([sys.executable, "-m", "hoard.cli.main", "--json", "--data-dir", str(root / "node"),
                   "--config", str(root / "config.json"), "node", "start"], root / "node.stderr")
     runs: dict[str, dict[str, list[dict[str, float]]]] = {name: {"put": [], "read": []}
-                                                          for name in ("raw", "raw_protobuf", "hoard")}
+                                                          for name in ("raw", "raw_protobuf", "raw_durable", "hoard")}
     try:
         hoard = HoardClient(node)
-        clients = (("raw", RawClient(raw_server)), ("raw_protobuf", RawProtobufClient(raw_server)), ("hoard", hoard))
+        clients = (("raw", RawClient(raw_server)), ("raw_protobuf", RawProtobufClient(raw_server)),
+                   ("raw_durable", RawDurableClient(raw_server)), ("hoard", hoard))
         data = root / "blob.bin"
         for _ in range(repeat):
             write_random(data, size)
             for name, client in clients:
                 runs[name]["put"].append(measure(client.server, size, lambda c=client: c.put(data, size)))
             for name, client in clients:
-                runs[name]["read"].append(measure(client.server, size, lambda c=client: c.read(size)))
+                if name != "raw_durable":
+                    runs[name]["read"].append(measure(client.server, size, lambda c=client: c.read(size)))
         chunks = hoard.chunks()
     finally:
         raw_server.stop()
         node.stop()
-    results: dict[str, dict[str, Any]] = {name: {op: best(r) for op, r in ops.items()} for name, ops in runs.items()}
+    results: dict[str, dict[str, Any]] = {name: {op: best(r) for op, r in ops.items() if r}
+                                          for name, ops in runs.items()}
     results["hoard"]["chunks"] = chunks
     return results
 
@@ -250,10 +279,10 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="blob size in MiB (default 1024)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best counts")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
-    parser.add_argument("--raw-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-server", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:
-        raw_server()
+        raw_server(args.raw_server)
         return
     size = args.size_mib << 20
     with tempfile.TemporaryDirectory(prefix="hoard-bench-") as tmp:
@@ -265,7 +294,9 @@ def main() -> None:
               "raw_grpc_protobuf": results["raw_protobuf"], "hoard_castore": hoard_result, "ratio": ratio,
               "ratio_to_protobuf": {op: round(hoard_result[op]["mb_s"] / results["raw_protobuf"][op]["mb_s"], 3)
                                     for op in ("put", "read")},
-              "goal": GOAL, "meets_goal": all(r >= GOAL for r in ratio.values())}
+              "raw_grpc_durable": results["raw_durable"],
+              "put_ratio_to_durable": round(hoard_result["put"]["mb_s"] / results["raw_durable"]["put"]["mb_s"], 3),
+              "goal": GOALS, "meets_goal": {op: ratio[op] >= goal for op, goal in GOALS.items()}}
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
