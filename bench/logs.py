@@ -16,7 +16,11 @@ Measured in one run, on this machine:
 * `remote`: two node processes on 127.0.0.1 (this one, B, and a child, A, hosting the log):
   B appending to A's log over `/hoard/logs/1` (signed at B, verified and committed at A),
   synchronous and pipelined; and the delivery latency to a subscriber on B while A appends,
-  paced and back to back as above.
+  paced and back to back as above;
+* `raw_libp2p`: the reference for `remote`'s delivery, in the same run: two bare py-libp2p hosts
+  (TCP + Noise + yamux, as a node's; TCP_NODELAY is trio's default) in two processes, one
+  sending messages the size of a record's DATA frame at the same pace on one stream, each
+  stamped with its send time; the other's latency is its receive time minus the stamp.
 
 Goals: >= 10,000 appends/s with append_async (local), p99 delivery < 10 ms on loopback.
 DIR defaults to a fresh temporary directory (on disk: appends are fsynced, and the synchronous
@@ -43,6 +47,7 @@ from hoard import EVENT_CREATED, EVENT_DATA, EVENT_EOS
 GOAL_APPENDS = 10_000
 GOAL_P99_MS = 10.0
 LATENCY_RECORDS = 2000
+DATA_OVERHEAD = 150  # about what a DATA frame adds to a record's data (numbers, hashes, signature)
 
 
 def cpu() -> float:
@@ -240,6 +245,87 @@ def remote(work: Path, records: int, size: int, rate_per_s: float) -> dict:
     return out
 
 
+# -- the raw py-libp2p reference ---------------------------------------------------------------
+
+RAW_PROTOCOL = "/hoard/bench/latency/1"
+
+
+def raw_child() -> None:
+    """A bare py-libp2p host: on RAW_PROTOCOL, read (n, rate, size), then send n stamped frames."""
+    import trio
+
+    from hoard.ids.peer import Identity
+    from hoard.net.host import Host
+
+    async def serve(stream) -> None:
+        request = b""
+        while len(request) < 16:
+            request += await stream.read(16 - len(request))
+        n, rate_per_s, size = int.from_bytes(request[:4], "big"), int.from_bytes(request[4:12], "big"), \
+            int.from_bytes(request[12:], "big")
+        pad = os.urandom(max(size - 8, 0))
+        start = time.monotonic()
+        for i in range(n):
+            if rate_per_s:
+                delay = start + i / rate_per_s - time.monotonic()
+                if delay > 0:
+                    await trio.sleep(delay)
+            body = time.time_ns().to_bytes(8, "big") + pad
+            await stream.write(len(body).to_bytes(4, "big") + body)
+        await stream.close()
+
+    async def run() -> None:
+        host = Host(Identity.generate(), ["/ip4/127.0.0.1/tcp/0"])
+        async with host.run():
+            host.libp2p.set_stream_handler(RAW_PROTOCOL, serve)
+            sys.stdout.write(json.dumps({"peerId": str(host.peer_id), "addrs": [str(a) for a in host.addrs]}) + "\n")
+            sys.stdout.flush()
+            await trio.to_thread.run_sync(sys.stdin.readline)  # until the driver is done
+
+    trio.run(run)
+
+
+def raw_libp2p(size: int, rate_per_s: float, n: int = LATENCY_RECORDS) -> dict:
+    """One-way latency of paced frames on a bare py-libp2p stream between two processes."""
+    import trio
+
+    from hoard.ids.peer import Identity, PeerId
+    from hoard.net.host import Host
+
+    proc = subprocess.Popen([sys.executable, __file__, "--raw-child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, bufsize=1)
+    latencies: list[int] = []
+
+    async def run() -> None:
+        hello = json.loads(await trio.to_thread.run_sync(proc.stdout.readline))
+        host = Host(Identity.generate(), ["/ip4/127.0.0.1/tcp/0"])
+        async with host.run():
+            peer = PeerId(hello["peerId"])
+            await host.connect(peer, hello["addrs"])
+            stream = await host.libp2p.new_stream(peer.libp2p, [RAW_PROTOCOL])
+            frame = size + DATA_OVERHEAD
+            await stream.write(n.to_bytes(4, "big") + int(rate_per_s).to_bytes(8, "big") + frame.to_bytes(4, "big"))
+            buffer = b""
+            while len(latencies) < n:
+                chunk = await stream.read(1 << 16)
+                if not chunk:
+                    raise SystemExit("the raw stream ended early")
+                now = time.time_ns()
+                buffer += chunk
+                while len(buffer) >= 4 and len(buffer) >= 4 + int.from_bytes(buffer[:4], "big"):
+                    length = int.from_bytes(buffer[:4], "big")
+                    latencies.append(now - int.from_bytes(buffer[4:12], "big"))
+                    buffer = buffer[4 + length:]
+            await stream.close()
+
+    try:
+        trio.run(run)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    return {"rate_per_s": rate_per_s, **percentiles(latencies)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=50_000, help="records per pipelined append run")
@@ -247,25 +333,37 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where the nodes' data dirs go (default: a temp dir)")
     parser.add_argument("--rate", type=float, default=500, help="records/s the writer appends at for `delivery`")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.raw_child:
+        raw_child()
         return
     with tempfile.TemporaryDirectory(prefix="hoard-logs-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
         result = {"record_bytes": args.size, "crypto": crypto(args.size)}
         result["local"] = local(work, args.records, args.size, args.rate)
         result["remote"] = remote(work, args.records, args.size, args.rate)
+        result["raw_libp2p"] = {"delivery": raw_libp2p(args.size, args.rate)}
     appends = result["local"]["async"]["appends_per_s"]
     result["ratios"] = {
         "local_async_appends_to_raw_sign": round(appends / result["crypto"]["sign_per_s"], 3),
         "remote_async_appends_to_raw_verify": round(
             result["remote"]["async"]["appends_per_s"] / result["crypto"]["verify_per_s"], 3),
+        # remote - raw: the log protocol and the host's commit over a bare stream's one-way latency;
+        # remote - local: what crossing to another process adds to a local subscriber's latency
+        "remote_minus_raw_p50_ms": round(
+            result["remote"]["delivery"]["p50_ms"] - result["raw_libp2p"]["delivery"]["p50_ms"], 3),
+        "remote_minus_local_p50_ms": round(
+            result["remote"]["delivery"]["p50_ms"] - result["local"]["delivery"]["p50_ms"], 3),
     }
     result["goals"] = {
         "async_appends_per_s": {"goal": GOAL_APPENDS, "local": appends, "met": appends >= GOAL_APPENDS},
         "delivery_p99_ms": {"goal": GOAL_P99_MS, "local": result["local"]["delivery"]["p99_ms"],
                             "remote": result["remote"]["delivery"]["p99_ms"],
+                            "raw_libp2p_reference": result["raw_libp2p"]["delivery"]["p99_ms"],
                             "met": max(result["local"]["delivery"]["p99_ms"],
                                        result["remote"]["delivery"]["p99_ms"]) < GOAL_P99_MS},
     }

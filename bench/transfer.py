@@ -2,11 +2,15 @@
 
     python bench/transfer.py [--size-mib 1024] [--rounds 3] [--block-kib 64]
 
-Two node processes on 127.0.0.1: a provider that uploads SIZE random bytes (every block
-distinct) and a client connected to it. Each round, in alternating order:
+Node processes on 127.0.0.1: a provider that uploads SIZE random bytes (every block
+distinct) and a client connected to it, both with the bulk path off (`"bulk": false`); then a
+second pair with it on. Each round, in alternating order:
 
   download  the client's `download_stream(cid, path, local=False)`: blocks fetched over
-            `/hoard/blocks/1` and written to a file, nothing stored (the limit to compare with);
+            `/hoard/blocks/1` on the libp2p stream and written to a file, nothing stored (the
+            limit to compare with: a transfer channel runs on the same libp2p connection);
+  bulk      the same download by the second pair, over the bulk path (TLS 1.3, docs/network.md),
+            which data transfers do not use: printed for context;
   pull      the client's `data_transfer.open_pull_data_channel(provider, DefaultVoucher(), cid)`
             until the channel is Completed: blocks streamed on `/hoard/transfer/1`, verified,
             stored in the client's LMDB store and committed as a pinned dataset, with every
@@ -14,7 +18,7 @@ distinct) and a client connected to it. Each round, in alternating order:
             client's subscriber (which waits for the end); then the dataset is deleted for the
             next round.
 
-The best round of each counts (the median is printed too). Prints JSON: MB/s of both, CPU
+The best round of each counts (the median is printed too). Prints JSON: MB/s of each, CPU
 milliseconds per MB of both processes in the best round, and the ratio pull / download with the
 goal (>= 0.9).
 """
@@ -105,9 +109,9 @@ def child(config_json: str) -> None:
 
 
 class Proc:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, bulk: bool = True) -> None:
         config = {"data-dir": str(data_dir), "listen-addrs": ["/ip4/127.0.0.1/tcp/0"],
-                  "storage-quota": 64 << 30, "log-level": "WARN",
+                  "storage-quota": 64 << 30, "log-level": "WARN", "bulk": bulk,
                   "dataset-format": "hoard"}  # a transfer moves a DAG: hoard's format (docs/storage.md)
         self.proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(config)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
@@ -132,7 +136,7 @@ class Proc:
 # -- the run -----------------------------------------------------------------------------------
 def measure(provider: Proc, client: Proc, what: str, cid: str, out: Path) -> dict:
     cpu_p, cpu_c = provider.call("cpu"), client.call("cpu")
-    if what == "download":
+    if what in ("download", "bulk"):
         result = client.call("download", cid, str(out))
         out.unlink()
     else:
@@ -161,16 +165,26 @@ def main() -> None:
         source = root / "data.bin"
         with open(source, "wb") as fh:
             fh.writelines(os.urandom(1 << 20) for _ in range(args.size_mib))
-        provider, client = Proc(root / "provider"), Proc(root / "client")
+        runs: dict[str, list[dict]] = {"download": [], "pull": [], "bulk": []}
+        provider, client = Proc(root / "provider", bulk=False), Proc(root / "client", bulk=False)
+        try:
+            cid = provider.call("upload", str(source), args.block_kib << 10)
+            client.call("connect", provider.peer_id, provider.addrs)
+            for i in range(args.rounds):
+                for what in (["download", "pull"] if i % 2 == 0 else ["pull", "download"]):
+                    runs[what].append(measure(provider, client, what, cid, root / "out.bin"))
+        finally:
+            provider.close()
+            client.close()
+        # the bulk path's download, for context: a pair of its own, so that neither node of the
+        # first pair ever offers or asks for it
+        provider, client = Proc(root / "bulk-provider"), Proc(root / "bulk-client")
         try:
             cid = provider.call("upload", str(source), args.block_kib << 10)
             source.unlink()
             client.call("connect", provider.peer_id, provider.addrs)
-            runs: dict[str, list[dict]] = {"download": [], "pull": []}
-            for i in range(args.rounds):
-                order = ["download", "pull"] if i % 2 == 0 else ["pull", "download"]
-                for what in order:
-                    runs[what].append(measure(provider, client, what, cid, root / "out.bin"))
+            for _ in range(args.rounds):
+                runs["bulk"].append(measure(provider, client, "bulk", cid, root / "out.bin"))
         finally:
             provider.close()
             client.close()
@@ -185,6 +199,7 @@ def main() -> None:
             "cpu_ms_per_mb": {side: round(1000 * cpu / mb, 2) for side, cpu in best["cpu"].items()},
         }
     report["ratio"] = round(report["pull"]["mb_per_s"] / report["download"]["mb_per_s"], 3)
+    report["ratio_to_bulk"] = round(report["pull"]["mb_per_s"] / report["bulk"]["mb_per_s"], 3)
     report["median_ratio"] = round(report["pull"]["median_mb_per_s"] / report["download"]["median_mb_per_s"], 3)
     report["goal"] = GOAL
     report["meets_goal"] = report["ratio"] >= GOAL

@@ -241,8 +241,12 @@ class Manager(Operations, Flows):
         await done.wait()
 
     def close(self) -> None:
-        """Stop delivering events (after the node stopped). Idempotent."""
+        """Stop delivering events (after the node stopped) and wait for the storage's background
+        flush, if one runs (before the node closes its store). Idempotent."""
         self._events.close()
+        wait_synced = getattr(self.storage, "wait_synced", None)
+        if wait_synced is not None:
+            wait_synced()
 
     @property
     def running(self) -> bool:

@@ -37,11 +37,13 @@ nothing for `abandon_after` (by default `block-ttl`): it is abandoned.
 from __future__ import annotations
 
 import json
+import logging
 import struct
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from hoard.content.ingest import IngestSession
@@ -62,7 +64,9 @@ _FINISHED = struct.Struct(">Q")
 _FINAL = frozenset({Status.Completed, Status.Failed, Status.Cancelled})
 
 _SEQ = struct.Struct(">I")
-SYNC_BYTES = 32 << 20  # received bytes between flushes to disk
+SYNC_BYTES = 8 << 20  # received bytes between background flushes to disk
+_SYNCER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoard-transfer-sync")
+log = logging.getLogger("hoard.transfer")
 KINDS = {"r": "received_cids", "s": "sent_cids", "q": "queued_cids"}
 
 
@@ -152,6 +156,7 @@ class ContentStorage:
         self._lock = threading.Lock()
         self._next_seq: dict[tuple[bytes, str], int] = defaultdict(int)
         self._unsynced = 0
+        self._syncing: Future[None] | None = None  # the background flush, while it runs
         self._sessions: dict[ChannelID, IngestSession] = {}  # receiving channels' ingest sessions
         self._ended: set[ChannelID] = set()
 
@@ -184,15 +189,29 @@ class ContentStorage:
                 self._next_seq[(_chid_key(chid), "r")] -= 1  # that chunk was not written
                 raise
             self._unsynced += new_bytes
-            sync = self._unsynced >= SYNC_BYTES
-            if sync:
+            if self._unsynced >= SYNC_BYTES and (self._syncing is None or self._syncing.done()):
+                # Flush to disk as the data arrives, in the background (the storer goes on with
+                # the next batch: the stream never waits for the disk), so that the dataset's
+                # durable commit at the end has little left to write. Only an early start: the
+                # blocks stay pending until that commit, and what a crash loses it reclaims.
                 self._unsynced = 0
-        if sync:
-            # Flush to disk as the data arrives (on the storer's thread, while the network
-            # goes on), so the dataset's durable commit at the end has little left to write.
+                self._syncing = _SYNCER.submit(self._sync)
+
+    def _sync(self) -> None:
+        try:
             self.content.sync()
+        except Exception as exc:  # noqa: BLE001 - the durable commit at the end reports a failing disk
+            log.warning("flushing received blocks to disk failed: %r", exc)
+
+    def wait_synced(self) -> None:
+        """Wait for the background flush, if one runs (before a durable commit, or the store closes)."""
+        with self._lock:
+            syncing = self._syncing
+        if syncing is not None:
+            syncing.result()  # _sync never raises
 
     def commit_dataset(self, chid: ChannelID, manifest_cid: CID) -> None:
+        self.wait_synced()
         manifest = self.content.manifest(manifest_cid)
         with self._lock:
             session = self._session(chid)
@@ -210,6 +229,7 @@ class ContentStorage:
         return (session is not None and not session.closed) or self.content.ingest.has_owner(owner(chid))
 
     def end_channel(self, chid: ChannelID, *, keep: bool) -> None:
+        self.wait_synced()
         with self._lock:
             self._ended.add(chid)
             self._sessions.pop(chid, None)
