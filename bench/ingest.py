@@ -100,7 +100,7 @@ def child(src: Path, work: Path) -> None:
     print(json.dumps({"upload_s": up_s, "upload_cpu_s": up_cpu, "download_s": down_s, "download_cpu_s": down_cpu,
                       "first_download_s": first_s,
                       "stream_s": mem_s, "stream_cpu_s": mem_cpu,
-                      "peak_rss_mib": rss_mib, "identical": same, "cid": cid}))
+                      "peak_rss_mib": rss_mib, "identical": same, "cid": str(cid)}))
 
 
 def _same(a: Path, b: Path) -> bool:
