@@ -51,7 +51,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -144,6 +144,12 @@ class Ingest:
         if self._single is not None:
             return self._single.has(cid)
         return self.catalog.get(SIZES, cid.binary) is not None
+
+    def present_many(self, cids: Sequence[CID]) -> list[bool]:
+        """`present` of several blocks (one read transaction on one store)."""
+        if self._single is not None:
+            return self._single.has_many(cids)
+        return [self.catalog.get(SIZES, cid.binary) is not None for cid in cids]
 
     def size(self, cid: CID) -> int | None:
         """The size of a block this node stores, or None."""
@@ -323,7 +329,8 @@ class Ingest:
         if self._single is None:  # split stores: the slow part (the bucket) runs outside the lock
             with self._lock:
                 session._check_open()
-                fresh = [(cid, data) for cid, data in blocks if not self.present(cid)]
+                stored = self.present_many([cid for cid, _ in blocks])
+                fresh = [(cid, data) for (cid, data), there in zip(blocks, stored, strict=True) if not there]
                 self._admit(sum(len(d) for _, d in fresh) - session.reserved)  # early: before uploading
             self._inflight.update(cid for cid, _ in fresh)
             try:
@@ -407,8 +414,9 @@ class Ingest:
             new_bytes = new_blocks = 0
             holds: list[CID] = []
             marks: dict[CID, tuple[int, int]] = {}
-            for cid, data in blocks:
-                if cid in batch.puts or self.present(cid):
+            stored = self.present_many([cid for cid, _ in blocks])
+            for (cid, data), there in zip(blocks, stored, strict=True):
+                if there or cid in batch.puts:
                     mark = marks.get(cid) or self._mark(batch, cid)
                     if mark is None or not durable:
                         continue  # committed already, or pending: held in memory below

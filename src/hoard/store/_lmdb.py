@@ -206,6 +206,12 @@ class LmdbBlockStore(BlockStore):
         with self._env.begin(db=self._blocks, buffers=True) as txn:
             return txn.get(cid.binary) is not None
 
+    def has_many(self, cids: Iterable[CID]) -> list[bool]:
+        """One read transaction for the whole batch."""
+        self._check_open()
+        with self._env.begin(db=self._blocks, buffers=True) as txn:
+            return [txn.get(c.binary) is not None for c in cids]
+
     def size_of(self, cid: CID) -> int | None:
         self._check_open()
         with self._env.begin(db=self._blocks, buffers=True) as txn:

@@ -62,6 +62,10 @@ class _BlocksView(BlobStore):
         """One read transaction for the whole batch (LMDB)."""
         return self._store.get_many(list(cids))
 
+    def has_many(self, cids: Iterable[CID]) -> list[bool]:
+        """One read transaction for the whole batch (LMDB)."""
+        return self._store.has_many(list(cids))
+
     def put_many(self, items: Iterable[tuple[CID, BlockData]]) -> None:
         """One commit for the whole batch: holds it in memory, so batch sensibly."""
         self._store.put_many(items)

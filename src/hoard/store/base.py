@@ -133,6 +133,10 @@ class BlockStore(abc.ABC):
         """Several blocks; one `get` each unless a backend does better."""
         return [self.get(c) for c in cids]
 
+    def has_many(self, cids: Iterable[CID]) -> list[bool]:
+        """Presence of several blocks; one `has` each unless a backend does better."""
+        return [self.has(c) for c in cids]
+
     def sync(self) -> None:
         """Flush everything committed so far to stable storage. No-op where not supported."""
 
